@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one AWS client layer of trainkit.aws.
+
+Every module builds its clients here, so the same code talks to real AWS and to a local
+AWS endpoint (``endpoint_url`` / ``AWS_ENDPOINT_URL``). Throttling is left to botocore's
+``adaptive`` retry mode, waiting to botocore waiters or :func:`wait_for`, and every AWS
+failure leaves through :meth:`AWSModule.fail_aws` with the operation, the error code and
+a hint the user can act on.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.basic import missing_required_lib
+
+try:
+    import boto3
+    import botocore
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
+    from botocore.exceptions import WaiterError
+
+    HAS_BOTO3 = True
+    BOTO3_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - exercised only without boto3
+    HAS_BOTO3 = False
+    BOTO3_IMPORT_ERROR = exc
+    BotoCoreError = ClientError = WaiterError = Exception
+
+USER_AGENT = "trainkit.aws/0.1.0"
+DEFAULT_MAX_ATTEMPTS = 10
+
+# Hints for error codes whose cause does not depend on the module.
+ERROR_HINTS = {
+    "AccessDenied": "the credentials in use lack permission for this call; grant it or use another profile",
+    "AccessDeniedException": "the credentials in use lack permission for this call; grant it or use another profile",
+    "UnauthorizedOperation": "the credentials in use lack permission for this call; grant it or use another profile",
+    "InvalidClientTokenId": "the access key is not valid for this endpoint; check access_key/profile and endpoint_url",
+    "UnrecognizedClientException": "the access key is not valid for this endpoint; check access_key/profile",
+    "ExpiredToken": "the session token has expired; refresh the credentials",
+    "ExpiredTokenException": "the session token has expired; refresh the credentials",
+    "Throttling": "AWS kept throttling after every retry; raise max_attempts or run fewer tasks in parallel",
+    "ThrottlingException": "AWS kept throttling after every retry; raise max_attempts or run fewer tasks in parallel",
+    "RequestLimitExceeded": "AWS kept throttling after every retry; raise max_attempts or run fewer tasks in parallel",
+    "DependencyViolation": "another resource still uses this one; delete that resource first",
+    "LimitExceeded": "an account quota is exhausted; delete unused resources or ask AWS for a higher quota",
+    "LimitExceededException": "an account quota is exhausted; delete unused resources or ask AWS for a higher quota",
+    "BucketAlreadyExists": "the bucket name is taken by another account; S3 names are global, choose another name",
+    "InvalidParameterValue": "a value sent to AWS was refused; check the module options",
+    "MalformedPolicyDocument": "the policy document is not valid IAM policy JSON",
+}
+
+
+def aws_argument_spec():
+    """Options shared by every AWS module (documented by the trainkit.aws.aws doc fragment)."""
+    return dict(
+        region=dict(type="str", aliases=["aws_region"], fallback=(env_fallback, ["AWS_REGION", "AWS_DEFAULT_REGION"])),
+        profile=dict(type="str", aliases=["aws_profile"], fallback=(env_fallback, ["AWS_PROFILE"])),
+        access_key=dict(
+            type="str",
+            aliases=["aws_access_key_id", "aws_access_key"],
+            no_log=False,
+            fallback=(env_fallback, ["AWS_ACCESS_KEY_ID"]),
+        ),
+        secret_key=dict(
+            type="str",
+            aliases=["aws_secret_access_key", "aws_secret_key"],
+            no_log=True,
+            fallback=(env_fallback, ["AWS_SECRET_ACCESS_KEY"]),
+        ),
+        session_token=dict(
+            type="str",
+            aliases=["aws_session_token"],
+            no_log=True,
+            fallback=(env_fallback, ["AWS_SESSION_TOKEN"]),
+        ),
+        endpoint_url=dict(type="str", aliases=["aws_endpoint_url"], fallback=(env_fallback, ["AWS_ENDPOINT_URL"])),
+        aws_ca_bundle=dict(type="path", fallback=(env_fallback, ["AWS_CA_BUNDLE"])),
+        validate_certs=dict(type="bool", default=True),
+        max_attempts=dict(type="int", default=DEFAULT_MAX_ATTEMPTS),
+    )
+
+
+class TrainkitError(Exception):
+    """A failure the module explains itself (not an AWS error), with an optional hint."""
+
+    def __init__(self, msg, hint=None, **extra):
+        super().__init__(msg)
+        self.msg = msg
+        self.hint = hint
+        self.extra = extra
+
+
+class AWSModule(AnsibleModule):
+    """AnsibleModule with the shared AWS options, a client factory and one error path."""
+
+    def __init__(self, argument_spec, **kwargs):
+        spec = aws_argument_spec()
+        spec.update(argument_spec)
+        super().__init__(argument_spec=spec, **kwargs)
+        if not HAS_BOTO3:
+            self.fail_json(msg=missing_required_lib("boto3"), exception=str(BOTO3_IMPORT_ERROR))
+        if self.params["max_attempts"] < 1:
+            self.fail_json(msg="max_attempts must be at least 1")
+        self._session = None
+        self._clients = {}
+
+    # -- clients ---------------------------------------------------------
+    @property
+    def session(self):
+        if self._session is None:
+            p = self.params
+            try:
+                self._session = boto3.session.Session(
+                    profile_name=p["profile"],
+                    aws_access_key_id=p["access_key"],
+                    aws_secret_access_key=p["secret_key"],
+                    aws_session_token=p["session_token"],
+                    region_name=p["region"],
+                )
+            except botocore.exceptions.ProfileNotFound as exc:
+                self.fail_json(msg=str(exc), hint="set profile to one in ~/.aws/config or unset AWS_PROFILE")
+        return self._session
+
+    @property
+    def region(self):
+        """The region in use; fails clearly (before any call) when none is configured."""
+        region = self.session.region_name
+        if not region:
+            self.fail_json(
+                msg="No AWS region is set.",
+                hint="set the region option, AWS_REGION, or a region in the profile",
+            )
+        return region
+
+    def client(self, service):
+        if service not in self._clients:
+            p = self.params
+            verify = p["aws_ca_bundle"] if p["aws_ca_bundle"] else p["validate_certs"]
+            config = Config(
+                retries={"mode": "adaptive", "max_attempts": p["max_attempts"]},
+                user_agent_extra=USER_AGENT,
+            )
+            self._clients[service] = self.session.client(
+                service,
+                region_name=self.region,
+                endpoint_url=p["endpoint_url"] or None,
+                verify=verify,
+                config=config,
+            )
+        return self._clients[service]
+
+    # -- errors ----------------------------------------------------------
+    def fail_aws(self, exc, msg=None, hint=None, **extra):
+        """Fail with the AWS operation, the error code and a hint, for any boto error."""
+        if isinstance(exc, TrainkitError):
+            merged = dict(exc.extra)
+            merged.update(extra)
+            hint = exc.hint or hint
+            text = "{0} Hint: {1}".format(exc.msg, hint) if hint else exc.msg
+            self.fail_json(msg=text, hint=hint, **merged)
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "Unknown")
+            operation = exc.operation_name
+            text = error.get("Message") or str(exc)
+            hint = hint or ERROR_HINTS.get(code)
+        elif isinstance(exc, WaiterError):
+            code = "WaiterTimeout"
+            operation = exc.name
+            text = str(exc)
+            hint = hint or "the resource did not reach the wanted state in time; raise wait_timeout or look at it in AWS"
+        else:
+            code = type(exc).__name__
+            operation = None
+            text = str(exc)
+            if hint is None and code in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+                hint = "the AWS endpoint cannot be reached; check endpoint_url/AWS_ENDPOINT_URL, region and network"
+            if hint is None and code in ("NoCredentialsError", "PartialCredentialsError"):
+                hint = "no AWS credentials found; set access_key/secret_key, a profile, or AWS_* variables"
+        parts = [msg] if msg else []
+        parts.append("{0}{1}: {2}".format(operation or "AWS call", " failed with " + code if code else "", text))
+        if hint:
+            parts.append("Hint: " + hint)
+        self.fail_json(
+            msg=" ".join(parts),
+            error_code=code,
+            operation=operation,
+            hint=hint,
+            **extra
+        )
+
+
+def error_code(exc):
+    """The AWS error code of a ClientError, or None."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code")
+    return None
+
+
+def is_not_found(exc, *codes):
+    """True when exc is a ClientError with one of the given (not-found style) codes."""
+    return error_code(exc) in codes
+
+
+def paginate(client, operation, result_key=None, **kwargs):
+    """Every page of a paginated call, merged; optionally only one result key."""
+    result = client.get_paginator(operation).paginate(**kwargs).build_full_result()
+    if result_key is None:
+        return result
+    return result.get(result_key, [])
+
+
+def wait_with_waiter(client, waiter_name, timeout, delay=5, **kwargs):
+    """Run a botocore waiter within ``timeout`` seconds (polls at most every ``delay`` seconds)."""
+    delay = max(1, min(delay, timeout))
+    attempts = max(1, int(timeout // delay) + 1)
+    client.get_waiter(waiter_name).wait(WaiterConfig={"Delay": delay, "MaxAttempts": attempts}, **kwargs)
+
+
+def wait_for(predicate, timeout, what, delay=1.0, max_delay=10.0):
+    """Poll ``predicate`` until it returns a truthy value or ``timeout`` seconds pass.
+
+    The one polling helper for waits that have no botocore waiter. The first check is immediate,
+    the delay doubles up to ``max_delay``; on timeout it raises TrainkitError naming ``what``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TrainkitError(
+                "Timed out after {0}s waiting for {1}.".format(timeout, what),
+                hint="raise wait_timeout, or look at the resource in AWS",
+            )
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, max_delay)
+
+
+def account_id(module):
+    """The account id of the credentials in use (STS GetCallerIdentity)."""
+    return module.client("sts").get_caller_identity()["Account"]

@@ -1,0 +1,167 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Input validation that runs before the first AWS call.
+
+Every checker returns a list of problems, each a sentence saying what is wrong and what to
+change; an empty list means the input is fine. Modules gather the problems of all their
+inputs and fail once, so a user fixes everything in one go and nothing is half-created.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+
+CLUSTER_NAME_RE = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]*$")
+# The longest name built from a cluster name is the node IAM role "<cluster>-kubernetes-master"
+# (IAM role names stop at 64); the ELB names kube-aws derives stop at 32. 28 keeps both legal.
+CLUSTER_NAME_MAX = 28
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+IAM_NAME_RE = re.compile(r"^[\w+=,.@-]+$")
+POLICY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\w+=,.@/-]+$")
+KMS_ALIAS_RE = re.compile(r"^alias/[a-zA-Z0-9/_-]+$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+DNS_LABEL_RE = re.compile(r"^(\*|[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9_])?)$")
+SSH_KEY_RE = re.compile(r"^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( .*)?$")
+
+
+def cluster_name(name, option="cluster_name"):
+    if name is None:
+        return []
+    if not CLUSTER_NAME_RE.match(name):
+        return [
+            "{0} {1!r} must start with a letter and hold only letters, digits and '-' "
+            "(kube-aws and CloudFormation reject '_', '.' and spaces); e.g. 'paddle-demo'".format(option, name)
+        ]
+    if len(name) > CLUSTER_NAME_MAX:
+        return [
+            "{0} {1!r} is {2} characters; use at most {3}, since IAM role and load balancer "
+            "names are built from it".format(option, name, len(name), CLUSTER_NAME_MAX)
+        ]
+    return []
+
+
+def region(name):
+    if name and not REGION_RE.match(name):
+        return ["region {0!r} is not an AWS region name such as 'us-west-2'".format(name)]
+    return []
+
+
+def network(value, option, min_prefix=16, max_prefix=28):
+    """Problems with an IPv4 CIDR block, and the parsed network (or None)."""
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        return ["{0} {1!r} is not a valid IPv4 CIDR block ({2}); e.g. '172.20.0.0/16'".format(option, value, exc)], None
+    if not min_prefix <= net.prefixlen <= max_prefix:
+        return [
+            "{0} {1} has a /{2} mask; AWS allows /{3} to /{4}".format(option, value, net.prefixlen, min_prefix, max_prefix)
+        ], None
+    return [], net
+
+
+def subnets(vpc_cidr, subnet_specs, region_name):
+    """Problems with a VPC CIDR and its subnets: valid, inside the VPC, not overlapping, AZ in region."""
+    problems, vpc = network(vpc_cidr, "cidr_block")
+    seen = []
+    for index, spec in enumerate(subnet_specs or []):
+        label = "subnets[{0}]".format(index)
+        az = spec.get("az") or ""
+        if region_name and not (az.startswith(region_name) and re.match(r"^[a-z]$", az[len(region_name):] or "")):
+            problems.append(
+                "{0}.az {1!r} is not an availability zone of region {2} (e.g. '{2}a')".format(label, az, region_name)
+            )
+        sub_problems, net = network(spec.get("cidr"), label + ".cidr")
+        problems.extend(sub_problems)
+        if net is None:
+            continue
+        if vpc is not None and not net.subnet_of(vpc):
+            problems.append("{0}.cidr {1} is not inside the VPC's cidr_block {2}".format(label, net, vpc))
+        for other_label, other in seen:
+            if net.overlaps(other):
+                problems.append("{0}.cidr {1} overlaps {2}.cidr {3}".format(label, net, other_label, other))
+        seen.append((label, net))
+    return problems
+
+
+def bucket_name(name):
+    """S3 bucket naming rules (general purpose buckets)."""
+    rule = "bucket name {0!r} is not legal: ".format(name)
+    if not 3 <= len(name) <= 63:
+        return [rule + "use 3 to 63 characters"]
+    if not BUCKET_RE.match(name):
+        return [rule + "use lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"]
+    if ".." in name or ".-" in name or "-." in name:
+        return [rule + "no '..', '.-' or '-.'"]
+    if re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
+        return [rule + "it must not look like an IP address"]
+    for prefix in ("xn--", "sthree-", "amzn-s3-demo-"):
+        if name.startswith(prefix):
+            return [rule + "it must not start with {0!r}".format(prefix)]
+    for suffix in ("-s3alias", "--ol-s3", "--x-s3", "--table-s3"):
+        if name.endswith(suffix):
+            return [rule + "it must not end with {0!r}".format(suffix)]
+    return []
+
+
+def iam_name(name, option, max_len=128):
+    if not name or len(name) > max_len or not IAM_NAME_RE.match(name):
+        return [
+            "{0} {1!r} must be 1 to {2} characters of letters, digits and '+=,.@_-'".format(option, name, max_len)
+        ]
+    return []
+
+
+def policy_arns(arns, option="managed_policies"):
+    return [
+        "{0}: {1!r} is not an IAM policy ARN such as 'arn:aws:iam::aws:policy/AmazonEC2FullAccess'".format(option, a)
+        for a in arns or []
+        if not POLICY_ARN_RE.match(a or "")
+    ]
+
+
+def policy_document(doc, option):
+    """A policy must be a JSON object with a Statement (given as dict or JSON string)."""
+    if isinstance(doc, str):
+        try:
+            doc = json.loads(doc)
+        except ValueError as exc:
+            return ["{0} is not valid JSON: {1}".format(option, exc)]
+    if not isinstance(doc, dict) or "Statement" not in doc:
+        return ["{0} must be a policy document: a JSON object with 'Version' and 'Statement'".format(option)]
+    return []
+
+
+def kms_alias(alias):
+    if not KMS_ALIAS_RE.match(alias or "") or len(alias) > 256:
+        return ["alias {0!r} must look like 'alias/<name>' with letters, digits, '/', '_' and '-'".format(alias)]
+    if alias.startswith("alias/aws/"):
+        return ["alias {0!r}: the 'alias/aws/' prefix is reserved for AWS managed keys".format(alias)]
+    return []
+
+
+def tags(value, option="tags"):
+    problems = []
+    for key, val in (value or {}).items():
+        if not 1 <= len(key) <= 128:
+            problems.append("{0}: key {1!r} must be 1 to 128 characters".format(option, key))
+        if key.lower().startswith("aws:"):
+            problems.append("{0}: key {1!r} uses the reserved 'aws:' prefix".format(option, key))
+        if val is not None and len(str(val)) > 256:
+            problems.append("{0}: the value of {1!r} is longer than 256 characters".format(option, key))
+    return problems
+
+
+def ssh_public_key(key):
+    if not SSH_KEY_RE.match((key or "").strip()):
+        return ["public_key must be an OpenSSH public key line such as 'ssh-ed25519 AAAA... comment'"]
+    return []
+
+
+def dns_name(name, option):
+    labels = (name or "").rstrip(".").split(".")
+    if not name or len(name.rstrip(".")) > 253 or not all(DNS_LABEL_RE.match(label) for label in labels):
+        return ["{0} {1!r} is not a valid DNS name".format(option, name)]
+    return []

@@ -1,0 +1,351 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: iam_role
+short_description: An IAM role with its trust policy, policies and optional instance profile
+version_added: 0.1.0
+description:
+  - Creates, updates or deletes an IAM role - the kubernetes-master and kubernetes-node roles of a cluster, for
+    example - with its trust policy, attached managed policies, inline policies and an instance profile of the
+    same name.
+  - O(state=absent) removes the role from its instance profile, deletes the profile, detaches and deletes its
+    policies and deletes the role.
+author:
+  - trainkit.aws contributors
+options:
+  name:
+    description: The role's name (at most 64 characters).
+    type: str
+    required: true
+  state:
+    description: Whether the role should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  path:
+    description: The IAM path of the role and its instance profile.
+    type: str
+    default: /
+  description:
+    description: The role's description.
+    type: str
+  trusted_service:
+    description:
+      - The AWS service allowed to assume the role, for example V(ec2.amazonaws.com); builds the trust policy.
+      - Mutually exclusive with O(assume_role_policy). One of them is required to create the role.
+    type: str
+  assume_role_policy:
+    description:
+      - The full trust policy document (dict or JSON text). Compared semantically.
+    type: json
+  managed_policies:
+    description:
+      - ARNs of the managed policies the role should have attached, exactly. Not set - left alone.
+    type: list
+    elements: str
+  inline_policies:
+    description:
+      - Inline policies, name to policy document, exactly. Not set - left alone.
+    type: dict
+  instance_profile:
+    description:
+      - Whether an instance profile of the same name should hold the role (needed to give it to EC2 nodes).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - trainkit.aws.aws
+  - trainkit.aws.aws.tags
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Identity | Role of the Kubernetes worker nodes
+  trainkit.aws.iam_role:
+    name: paddle-demo-kubernetes-node
+    cluster_name: paddle-demo
+    trusted_service: ec2.amazonaws.com
+    managed_policies:
+      - arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy
+      - arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly
+    instance_profile: true
+"""
+
+RETURN = r"""
+role:
+  description: The role.
+  returned: when state is present
+  type: dict
+  contains:
+    role_name:
+      description: Name.
+      type: str
+    arn:
+      description: ARN.
+      type: str
+    assume_role_policy:
+      description: The trust policy document.
+      type: dict
+    tags:
+      description: Tags.
+      type: dict
+role_arn:
+  description: The role's ARN.
+  returned: when state is present
+  type: str
+  sample: arn:aws:iam::123456789012:role/paddle-demo-kubernetes-node
+instance_profile_arn:
+  description: The ARN of the instance profile holding the role, when O(instance_profile=true).
+  returned: when state is present and instance_profile is true
+  type: str
+managed_policies:
+  description: ARNs of the attached managed policies.
+  returned: when state is present
+  type: list
+  elements: str
+inline_policies:
+  description: Names of the inline policies.
+  returned: when state is present
+  type: list
+  elements: str
+"""
+
+import json
+
+from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.module_utils._iam import PolicySync
+from ansible_collections.trainkit.aws.plugins.module_utils._iam import load_policy
+from ansible_collections.trainkit.aws.plugins.module_utils._iam import normalize_policy
+from ansible_collections.trainkit.aws.plugins.module_utils._iam import policies_equal
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_tags
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import diff_tags
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
+
+
+def trust_policy(params):
+    if params["assume_role_policy"] is not None:
+        return load_policy(params["assume_role_policy"])
+    if params["trusted_service"]:
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": params["trusted_service"]},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    return None
+
+
+def get_role(iam, name):
+    try:
+        return iam.get_role(RoleName=name)["Role"]
+    except ClientError as exc:
+        if is_not_found(exc, "NoSuchEntity"):
+            return None
+        raise
+
+
+def get_instance_profile(iam, name):
+    try:
+        return iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    except ClientError as exc:
+        if is_not_found(exc, "NoSuchEntity"):
+            return None
+        raise
+
+
+def describe(iam, name, sync):
+    role = get_role(iam, name)
+    if role is None:
+        return {}
+    tags = tag_dict(paginate(iam, "list_role_tags", "Tags", RoleName=name))
+    result = {
+        "role": {
+            "role_name": role["RoleName"],
+            "arn": role["Arn"],
+            "path": role["Path"],
+            "description": role.get("Description"),
+            "assume_role_policy": normalize_policy(role["AssumeRolePolicyDocument"]),
+            "tags": tags,
+        },
+        "role_arn": role["Arn"],
+        "managed_policies": sync.attached(),
+        "inline_policies": sorted(sync.inline()),
+    }
+    profile = get_instance_profile(iam, name)
+    if profile is not None and any(r["RoleName"] == name for r in profile.get("Roles", [])):
+        result["instance_profile_arn"] = profile["Arn"]
+    return result
+
+
+def ensure_instance_profile(module, iam, name, path):
+    profile = get_instance_profile(iam, name)
+    wanted = module.params["instance_profile"]
+    holds_role = profile is not None and any(r["RoleName"] == name for r in profile.get("Roles", []))
+    if wanted == holds_role and (wanted or profile is None):
+        return False
+    if module.check_mode:
+        return True
+    if wanted:
+        if profile is None:
+            iam.create_instance_profile(InstanceProfileName=name, Path=path)
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    else:
+        delete_instance_profile(iam, name, profile)
+    return True
+
+
+def delete_instance_profile(iam, name, profile):
+    if profile is None:
+        return
+    for role in profile.get("Roles", []):
+        iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=role["RoleName"])
+    iam.delete_instance_profile(InstanceProfileName=name)
+
+
+def ensure_present(module, iam):
+    p = module.params
+    name = p["name"]
+    sync = PolicySync(iam, "role", name, module.check_mode)
+    before = describe(iam, name, sync)
+    trust = trust_policy(p)
+    wanted_tags, purge = desired_tags(p["tags"], p["cluster_name"], p["purge_tags"])
+    if not before:
+        if trust is None:
+            module.fail_json(msg="Role {0} does not exist; set trusted_service or assume_role_policy to create it.".format(name))
+        after = {
+            "role": {"role_name": name, "assume_role_policy": normalize_policy(trust), "tags": wanted_tags},
+            "managed_policies": sorted(p["managed_policies"] or []),
+            "inline_policies": sorted(p["inline_policies"] or {}),
+        }
+        if module.check_mode:
+            return True, before, after, after
+        kwargs = dict(RoleName=name, Path=p["path"], AssumeRolePolicyDocument=json.dumps(trust))
+        if p["description"]:
+            kwargs["Description"] = p["description"]
+        if wanted_tags:
+            kwargs["Tags"] = boto3_tag_list(wanted_tags)
+        iam.create_role(**kwargs)
+        sync.sync_managed(p["managed_policies"])
+        sync.sync_inline(p["inline_policies"])
+        ensure_instance_profile(module, iam, name, p["path"])
+        return True, before, describe(iam, name, sync), describe(iam, name, sync)
+
+    changed = False
+    role = before["role"]
+    if trust is not None and not policies_equal(role["assume_role_policy"], trust):
+        changed = True
+        if not module.check_mode:
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    if p["description"] is not None and p["description"] != (role.get("description") or ""):
+        changed = True
+        if not module.check_mode:
+            iam.update_role(RoleName=name, Description=p["description"])
+    to_set, to_unset = diff_tags(role["tags"], wanted_tags, purge)
+    if to_set or to_unset:
+        changed = True
+        if not module.check_mode:
+            if to_unset:
+                iam.untag_role(RoleName=name, TagKeys=to_unset)
+            if to_set:
+                iam.tag_role(RoleName=name, Tags=boto3_tag_list(to_set))
+    changed |= sync.sync_managed(p["managed_policies"])
+    changed |= sync.sync_inline(p["inline_policies"])
+    changed |= ensure_instance_profile(module, iam, name, p["path"])
+    if module.check_mode:
+        after = dict(before, role=dict(role, tags=apply_tag_diff(role["tags"], to_set, to_unset)))
+        if trust is not None:
+            after["role"]["assume_role_policy"] = normalize_policy(trust)
+        if p["managed_policies"] is not None:
+            after["managed_policies"] = sorted(p["managed_policies"])
+        if p["inline_policies"] is not None:
+            after["inline_policies"] = sorted(p["inline_policies"])
+        return changed, before, after, after
+    after = describe(iam, name, sync)
+    return changed, before, after, after
+
+
+def ensure_absent(module, iam):
+    name = module.params["name"]
+    sync = PolicySync(iam, "role", name, module.check_mode)
+    before = describe(iam, name, sync)
+    profile = get_instance_profile(iam, name)
+    if not before and profile is None:
+        return False, {}, {}, {}
+    if not module.check_mode:
+        delete_instance_profile(iam, name, profile)
+        if before:
+            sync.remove_all()
+            iam.delete_role(RoleName=name)
+    return True, before, {}, {}
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        path=dict(type="str", default="/"),
+        description=dict(type="str"),
+        trusted_service=dict(type="str"),
+        assume_role_policy=dict(type="json"),
+        managed_policies=dict(type="list", elements="str"),
+        inline_policies=dict(type="dict"),
+        instance_profile=dict(type="bool", default=False),
+        cluster_name=dict(type="str"),
+        tags=dict(type="dict"),
+        purge_tags=dict(type="bool", default=True),
+    )
+    module = AWSModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[["trusted_service", "assume_role_policy"]],
+    )
+    p = module.params
+    problems = validate.iam_name(p["name"], "name", max_len=64) + validate.cluster_name(p["cluster_name"])
+    problems += validate.policy_arns(p["managed_policies"]) + validate.tags(p["tags"])
+    if p["assume_role_policy"] is not None:
+        problems += validate.policy_document(p["assume_role_policy"], "assume_role_policy")
+    if p["trusted_service"] is not None and not p["trusted_service"].endswith(".amazonaws.com"):
+        problems.append("trusted_service {0!r} must be a service principal such as 'ec2.amazonaws.com'".format(p["trusted_service"]))
+    for policy_name, doc in (p["inline_policies"] or {}).items():
+        problems += validate.iam_name(policy_name, "inline_policies key")
+        problems += validate.policy_document(doc, "inline_policies[{0!r}]".format(policy_name))
+    if not (p["path"].startswith("/") and p["path"].endswith("/")):
+        problems.append("path {0!r} must start and end with '/'".format(p["path"]))
+    if problems:
+        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
+
+    iam = module.client("iam")
+    try:
+        if p["state"] == "present":
+            changed, before, after, result = ensure_present(module, iam)
+        else:
+            changed, before, after, result = ensure_absent(module, iam)
+    except (ClientError, BotoCoreError) as exc:
+        hint = "a policy ARN in managed_policies does not exist; check the ARN" if is_not_found(exc, "NoSuchEntity") else None
+        module.fail_aws(exc, msg="Failed to make IAM role {0} {1}.".format(p["name"], p["state"]), hint=hint)
+    if module._diff:
+        result = dict(result, diff={"before": before, "after": after})
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()
