@@ -1,0 +1,188 @@
+# -*- coding: utf-8 -*-
+"""Test harness: the local AWS endpoint, and ansible / ansible-playbook runs with their results."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+
+import boto3
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+REGION = "us-west-2"
+
+
+def collections_root():
+    """A collections root whose ansible_collections/trainkit/aws is this checkout (as `make link` makes it)."""
+    root = os.path.join(REPO, ".tmp", "collections")
+    link = os.path.join(root, "ansible_collections", "trainkit", "aws")
+    if not os.path.islink(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        try:
+            os.symlink("../../../..", link)
+        except FileExistsError:  # another xdist worker made it
+            pass
+    return root
+
+
+def unique(prefix):
+    """A name no other test uses (tests share one endpoint per worker)."""
+    return "{0}-{1}".format(prefix, uuid.uuid4().hex[:8])
+
+
+class LocalAWS:
+    """tools/local-aws with a state directory of its own."""
+
+    def __init__(self, state_dir):
+        self.state_dir = state_dir
+        self.url = None
+        self.pid = None
+
+    def tool(self, *args):
+        return subprocess.run(
+            [sys.executable, os.path.join(REPO, "tools", "local-aws")] + list(args) + ["--state-dir", self.state_dir],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    def start(self):
+        result = self.tool("start")
+        assert result.returncode == 0, result.stderr
+        self.url = result.stdout.strip().splitlines()[-1]
+        with open(os.path.join(self.state_dir, "pid")) as handle:
+            self.pid = int(handle.read())
+        return result
+
+    def stop(self):
+        return self.tool("stop")
+
+    def client(self, service):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+class Result(dict):
+    """A module's result dict, plus what the ansible process printed."""
+
+    output = ""
+    rc = 0
+
+    @property
+    def changed(self):
+        return bool(self.get("changed"))
+
+    @property
+    def failed(self):
+        return bool(self.get("failed")) or self.get("_status") == "failed"
+
+
+class Ansible:
+    """Runs `ansible` ad-hoc module calls and `ansible-playbook` against the local endpoint."""
+
+    def __init__(self, endpoint_url, work_dir):
+        self.endpoint_url = endpoint_url
+        self.work_dir = work_dir
+        self.log_path = os.path.join(work_dir, "ansible.log")
+
+    def env(self, extra=None):
+        env = dict(os.environ)
+        for key in list(env):
+            if key.startswith("AWS_") or key.startswith("ANSIBLE_"):
+                del env[key]
+        env.update(
+            AWS_ENDPOINT_URL=self.endpoint_url,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_REGION=REGION,
+            AWS_DEFAULT_REGION=REGION,
+            AWS_EC2_METADATA_DISABLED="true",
+            ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+            ANSIBLE_COLLECTIONS_PATH=collections_root(),
+            ANSIBLE_LOCALHOST_WARNING="false",
+            ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+            ANSIBLE_LOG_PATH=self.log_path,
+            ANSIBLE_NOCOLOR="true",
+            ANSIBLE_CALLBACK_PLUGINS=os.path.join(REPO, "tests", "harness", "callback_plugins"),
+            ANSIBLE_CALLBACKS_ENABLED="result_file",
+            ANSIBLE_LOAD_CALLBACK_PLUGINS="true",
+            ANSIBLE_FORCE_COLOR="false",
+            PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
+        )
+        env.update(extra or {})
+        return env
+
+    def module(self, name, args, check=False, diff=False, env=None):
+        """Run trainkit.aws.<name> once on localhost; returns its result dict (diff included)."""
+        handle, results = tempfile.mkstemp(dir=self.work_dir, prefix="result-", suffix=".jsonl")
+        os.close(handle)
+        command = [os.path.join(BIN, "ansible"), "localhost", "-m", "trainkit.aws." + name, "-a", json.dumps(args)]
+        if check:
+            command.append("--check")
+        if diff:
+            command.append("--diff")
+        extra = dict(env or {}, TRAINKIT_TEST_RESULTS=results)
+        proc = subprocess.run(command, capture_output=True, text=True, env=self.env(extra), cwd=self.work_dir, timeout=600)
+        found = read_results(results)
+        if not found:
+            raise AssertionError("ansible left no result (rc {0}):\n{1}\n{2}".format(proc.returncode, proc.stdout, proc.stderr))
+        result = found[-1]
+        result.output = proc.stdout + proc.stderr
+        result.rc = proc.returncode
+        return result
+
+    def playbook(self, *playbooks, inventory="inventories/local", extra_vars=None, check=False, env=None, verbosity=0):
+        """Run ansible-playbook from the checkout; returns (rc, output, recap dict of localhost)."""
+        command = [os.path.join(BIN, "ansible-playbook"), "-i", inventory]
+        command += list(playbooks)
+        if extra_vars:
+            command += ["-e", json.dumps(extra_vars)]
+        if check:
+            command.append("--check")
+        if verbosity:
+            command.append("-" + "v" * verbosity)
+        proc = subprocess.run(command, capture_output=True, text=True, env=self.env(env), cwd=REPO, timeout=900)
+        output = proc.stdout + proc.stderr
+        return proc.returncode, output, recap(output)
+
+
+def read_results(path):
+    """Every task result the result_file callback wrote, in order."""
+    with open(path) as handle:
+        return [Result(json.loads(line)) for line in handle if line.strip()]
+
+
+def recap(output):
+    """{'ok': n, 'changed': n, 'failed': n, ...} summed over every PLAY RECAP line of localhost."""
+    totals = {}
+    for line in output.splitlines():
+        if line.startswith("localhost") and "ok=" in line:
+            for field in line.split(":", 1)[1].split():
+                key, value = field.split("=")
+                totals[key] = totals.get(key, 0) + int(value)
+    return totals
+
+
+def vpcs_of(ec2, cluster):
+    return ec2.describe_vpcs(Filters=[{"Name": "tag:trainkit:cluster", "Values": [cluster]}])["Vpcs"]
+
+
+def ingress(group):
+    """A group's ingress rules as (protocol, from, to, source) tuples."""
+    rules = set()
+    for perm in group["IpPermissions"]:
+        ports = (None, None) if perm["IpProtocol"] == "-1" else (perm.get("FromPort"), perm.get("ToPort"))
+        for pair in perm.get("UserIdGroupPairs", []):
+            rules.add((perm["IpProtocol"],) + ports + (pair["GroupId"],))
+        for cidr in perm.get("IpRanges", []):
+            rules.add((perm["IpProtocol"],) + ports + (cidr["CidrIp"],))
+    return rules
