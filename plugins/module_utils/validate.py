@@ -51,6 +51,8 @@ def region(name):
 
 def network(value, option, min_prefix=16, max_prefix=28):
     """Problems with an IPv4 CIDR block, and the parsed network (or None)."""
+    if not isinstance(value, str) or "/" not in value:
+        return ["{0} {1!r} needs a prefix length, e.g. '172.20.0.0/16' or '203.0.113.7/32'".format(option, value)], None
     try:
         net = ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:
@@ -83,6 +85,14 @@ def subnets(vpc_cidr, subnet_specs, region_name):
             if net.overlaps(other):
                 problems.append("{0}.cidr {1} overlaps {2}.cidr {3}".format(label, net, other_label, other))
         seen.append((label, net))
+    return problems
+
+
+def cidr_list(values, option):
+    """Problems with a list of CIDR blocks that rules open to (any prefix length, written out)."""
+    problems = []
+    for value in values or []:
+        problems += network(value, option + " entry", min_prefix=0, max_prefix=32)[0]
     return problems
 
 

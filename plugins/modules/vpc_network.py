@@ -180,8 +180,6 @@ tags:
   type: dict
 """
 
-import ipaddress
-
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
@@ -352,12 +350,7 @@ def validate_present(module, region):
         problems.append("cidr_block is required with state=present; e.g. '172.20.0.0/16'")
     else:
         problems += validate.subnets(p["cidr_block"], p["subnets"], region)
-    for option in ("ssh_cidrs", "api_cidrs"):
-        for cidr in p[option]:
-            try:
-                ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError as exc:
-                problems.append("{0}: {1!r} is not a valid IPv4 CIDR block ({2})".format(option, cidr, exc))
+    problems += validate.cidr_list(p["ssh_cidrs"], "ssh_cidrs") + validate.cidr_list(p["api_cidrs"], "api_cidrs")
     if not 1 <= p["api_port"] <= 65535:
         problems.append("api_port {0} is not a TCP port (1-65535)".format(p["api_port"]))
     problems += validate.tags(p["tags"])
@@ -609,18 +602,40 @@ def predicted(before, p, net):
     }
 
 
+def check_zones(net, p):
+    """Fail before any change when a subnet names a zone the account cannot use (a read-only call)."""
+    zones = net.ec2.describe_availability_zones(Filters=[{"Name": "state", "Values": ["available"]}])
+    available = sorted(z["ZoneName"] for z in zones["AvailabilityZones"])
+    unknown = sorted(set(s["az"] for s in p["subnets"]) - set(available))
+    if unknown:
+        raise TrainkitError(
+            "Availability zone(s) {0} are not available to this account in {1}.".format(", ".join(unknown), net.module.region),
+            hint="use one of: {0}".format(", ".join(available)),
+        )
+
+
 def ensure_present(module):
     p = module.params
     net = Network(module)
     net.find_vpc()
     before = describe_network(net)
+    check_zones(net, p)
+    creating = net.vpc is None
     ensure_vpc(net, p)
     if net.vpc is None:  # check mode, nothing exists yet
         return True, before, predicted(before, p, net), {}
-    igw_id = ensure_internet_gateway(net)
-    subnets = ensure_subnets(net, p)
-    ensure_route_tables(net, p, subnets, igw_id)
-    ensure_security_groups(net, p)
+    try:
+        igw_id = ensure_internet_gateway(net)
+        subnets = ensure_subnets(net, p)
+        ensure_route_tables(net, p, subnets, igw_id)
+        ensure_security_groups(net, p)
+    except (ClientError, BotoCoreError, TrainkitError):
+        if creating:  # do not leave a half-built network behind
+            try:
+                delete_network(net)
+            except (ClientError, BotoCoreError) as cleanup_error:
+                module.warn("Could not remove the half-built network of {0}: {1}; run state=absent.".format(net.cluster, cleanup_error))
+        raise
     if module.check_mode:
         return net.changed, before, predicted(before, p, net), before
     after = describe_network(net, p)
@@ -698,9 +713,15 @@ def ensure_absent(module):
             "before the network), for others delete them in AWS - then run this again",
             leftovers=leftovers,
         )
-    if module.check_mode:
-        return True, before, {}, {}
+    if not module.check_mode:
+        delete_network(net)
+    return True, before, {}, {}
+
+
+def delete_network(net):
+    """Delete what this module creates in the VPC, in dependency order, then the VPC."""
     ec2 = net.ec2
+    groups, _all = net.security_groups()
     for group in groups.values():  # the groups refer to each other: revoke first, then delete
         if group.get("IpPermissions"):
             ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
@@ -719,7 +740,6 @@ def ensure_absent(module):
     for subnet in net.subnets():
         ec2.delete_subnet(SubnetId=subnet["SubnetId"])
     ec2.delete_vpc(VpcId=net.vpc["VpcId"])
-    return True, before, {}, {}
 
 
 def main():

@@ -143,3 +143,11 @@ def test_vpc_network_removes_unlisted_subnet(ansible, boto):
     remaining = boto("ec2").describe_subnets(Filters=[{"Name": "vpc-id", "Values": [first["vpc_id"]]}])["Subnets"]
     assert [s["SubnetId"] for s in remaining] == first["subnet_ids"][:1]
     assert ansible.module("vpc_network", {"cluster_name": cluster, "state": "absent"}).changed
+
+
+def test_vpc_network_unknown_zone_creates_nothing(ansible, boto):
+    cluster = unique("zone")
+    args = {"cluster_name": cluster, "cidr_block": "10.40.0.0/16", "subnets": [{"az": "us-west-2z", "cidr": "10.40.1.0/24"}]}
+    result = ansible.module("vpc_network", args)
+    assert result.failed and "us-west-2z" in result["msg"] and "us-west-2a" in result["msg"]
+    assert vpcs_of(boto("ec2"), cluster) == []

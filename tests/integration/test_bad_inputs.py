@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+"""Bad input fails before any AWS call, with a message saying what to change, and creates nothing."""
+
+import pytest
+
+from harness import unique
+
+GOOD_SUBNETS = [{"az": "us-west-2a", "cidr": "172.20.1.0/24"}]
+
+
+def net(**overrides):
+    args = {"cluster_name": "good-name", "cidr_block": "172.20.0.0/16", "subnets": GOOD_SUBNETS}
+    args.update(overrides)
+    return args
+
+
+CASES = [
+    ("vpc_network", net(cluster_name="my_cluster"), "kube-aws and CloudFormation reject '_'"),
+    ("vpc_network", net(cluster_name="a" * 29), "use at most 28"),
+    ("vpc_network", net(cluster_name="1cluster"), "must start with a letter"),
+    ("vpc_network", net(cidr_block="172.20.0.0/33"), "is not a valid IPv4 CIDR block"),
+    ("vpc_network", net(cidr_block="172.20.0.1/16"), "has host bits set"),
+    ("vpc_network", net(cidr_block="10.0.0.0/8", subnets=[]), "AWS allows /16 to /28"),
+    ("vpc_network", net(cidr_block=None), "cidr_block is required"),
+    ("vpc_network", net(subnets=[{"az": "us-west-2a", "cidr": "10.0.1.0/24"}]), "is not inside the VPC's cidr_block"),
+    ("vpc_network", net(subnets=GOOD_SUBNETS + [{"az": "us-west-2b", "cidr": "172.20.1.128/25"}]), "overlaps"),
+    ("vpc_network", net(subnets=[{"az": "eu-west-1a", "cidr": "172.20.1.0/24"}]), "not an availability zone of region us-west-2"),
+    ("vpc_network", net(ssh_cidrs=["0.0.0.0"]), "needs a prefix length"),
+    ("vpc_network", net(ssh_cidrs=["10.0.0.0/40"]), "ssh_cidrs"),
+    ("vpc_network", net(tags={"aws:owner": "me"}), "reserved 'aws:' prefix"),
+    ("s3_bucket", {"name": "My_Bucket"}, "use lowercase letters"),
+    ("s3_bucket", {"name": "ab"}, "use 3 to 63 characters"),
+    ("s3_bucket", {"name": "192.168.1.1"}, "must not look like an IP address"),
+    ("s3_bucket", {"name": "good-bucket-x", "kms_key_id": "alias/k"}, "only used with encryption=aws:kms"),
+    ("s3_bucket", {"name": "good-bucket-y", "cluster_name": "bad name"}, "must start with a letter"),
+    ("kms_key", {"alias": "aws/ebs"}, "reserved for AWS managed keys"),
+    ("kms_key", {"alias": "good", "state": "absent", "pending_window_days": 3}, "between 7 and 30"),
+    ("kms_key", {"alias": "has space"}, "must look like 'alias/<name>'"),
+    ("iam_group", {"name": "g", "managed_policies": ["AmazonEC2FullAccess"]}, "is not an IAM policy ARN"),
+    ("iam_group", {"name": "g", "inline_policies": {"p": "{not json"}}, "is not valid JSON"),
+    ("iam_group", {"name": "bad group!"}, "must be 1 to 128 characters"),
+    ("iam_role", {"name": "r", "trusted_service": "ec2"}, "must be a service principal"),
+    ("iam_role", {"name": "r" * 65, "trusted_service": "ec2.amazonaws.com"}, "must be 1 to 64 characters"),
+    ("key_pair", {"name": "k", "public_key": "hello"}, "must be an OpenSSH public key line"),
+    ("key_pair", {"name": "k"}, "set public_key to import a key, or private_key_path"),
+    ("private_zone", {"name": "bad..name", "vpc_id": "vpc-123"}, "is not a valid DNS name"),
+    ("private_zone", {"name": "ok.internal", "vpc_id": "subnet-1"}, "is not a VPC id"),
+]
+
+
+def snapshot(boto):
+    """Counts of every kind of resource the modules create."""
+    ec2, s3, kms, iam, route53 = boto("ec2"), boto("s3"), boto("kms"), boto("iam"), boto("route53")
+    return {
+        "vpcs": len(ec2.describe_vpcs()["Vpcs"]),
+        "subnets": len(ec2.describe_subnets()["Subnets"]),
+        "security_groups": len(ec2.describe_security_groups()["SecurityGroups"]),
+        "internet_gateways": len(ec2.describe_internet_gateways()["InternetGateways"]),
+        "key_pairs": len(ec2.describe_key_pairs()["KeyPairs"]),
+        "buckets": len(s3.list_buckets()["Buckets"]),
+        "kms_keys": len(kms.list_keys()["Keys"]),
+        "kms_aliases": len(kms.list_aliases()["Aliases"]),
+        "iam_groups": len(iam.list_groups()["Groups"]),
+        "iam_roles": len(iam.list_roles()["Roles"]),
+        "iam_users": len(iam.list_users()["Users"]),
+        "zones": len(route53.list_hosted_zones()["HostedZones"]),
+    }
+
+
+def test_at_least_fifteen_cases():
+    assert len(CASES) >= 15
+
+
+@pytest.mark.parametrize("module,args,message", CASES, ids=["{0}-{1}".format(c[0], i) for i, c in enumerate(CASES)])
+def test_bad_input_fails_before_any_change(ansible, boto, module, args, message):
+    before = snapshot(boto)
+    result = ansible.module(module, args)
+    assert result.failed, result.output
+    if message:
+        assert message in result["msg"], result["msg"]
+    assert snapshot(boto) == before
+
+
+@pytest.mark.parametrize("module,args,message", [CASES[0], CASES[9], CASES[13], CASES[21]])
+def test_validation_needs_no_endpoint(ansible, module, args, message):
+    """With nothing listening at the endpoint, the validation message still comes: no call was made first."""
+    result = ansible.module(module, dict(args, endpoint_url="http://127.0.0.1:9"))
+    assert result.failed and message in result["msg"], result["msg"]
+
+
+def test_missing_region_is_explained(ansible):
+    result = ansible.module("kms_key", {"alias": unique("k")}, env={"AWS_REGION": "", "AWS_DEFAULT_REGION": ""})
+    assert result.failed and "No AWS region is set" in result["msg"]
