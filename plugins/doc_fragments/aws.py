@@ -64,8 +64,8 @@ requirements:
   - botocore >= 1.34
 notes:
   - Credentials and region are looked up the way the AWS CLI does when the options are not set.
-  - Every module of this collection is in the action group C(trainkit.aws.aws), so
-    C(module_defaults: {group/trainkit.aws.aws: {region: ..., endpoint_url: ...}}) sets them once for a play.
+  - "Every AWS module of this collection is in the action group C(trainkit.aws.aws), so
+    C(module_defaults: {group/trainkit.aws.aws: {region: ..., endpoint_url: ...}}) sets these options once for a play."
 """
 
     # cluster_name / tags / purge_tags for resources that carry tags.

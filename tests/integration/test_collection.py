@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+"""The collection as users get it: build, install offline, ansible-doc, and a playbook run by FQCN."""
+
+import os
+import subprocess
+
+import pytest
+
+from harness import BIN
+from harness import REPO
+from harness import unique
+from harness import vpcs_of
+
+MODULES = ["iam_group", "iam_role", "key_pair", "kms_key", "private_zone", "s3_bucket", "vpc_network"]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, ansible):
+    work = tmp_path_factory.mktemp("galaxy")
+    env = ansible.env({"ANSIBLE_CONFIG": str(work / "none.cfg")})
+    env.pop("ANSIBLE_COLLECTIONS_PATH")
+    build = subprocess.run(
+        [os.path.join(BIN, "ansible-galaxy"), "collection", "build", REPO, "--output-path", str(work)],
+        capture_output=True, text=True, env=env, cwd=str(work), check=False,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    tarball = work / "trainkit-aws-0.1.0.tar.gz"
+    install = subprocess.run(
+        [os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", str(tarball), "-p", str(work / "collections")],
+        capture_output=True, text=True, env=env, cwd=str(work), check=False,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(work / "collections")
+    return work, env
+
+
+def test_tarball_holds_no_dev_files(installed):
+    root = installed[0] / "collections" / "ansible_collections" / "trainkit" / "aws"
+    assert (root / "plugins" / "modules" / "vpc_network.py").exists()
+    for unwanted in (".venv", ".tmp", ".git", "Makefile", "ansible.cfg"):
+        assert not (root / unwanted).exists(), unwanted
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ansible_doc_renders(installed, module):
+    work, env = installed
+    doc = subprocess.run([os.path.join(BIN, "ansible-doc"), "trainkit.aws." + module], capture_output=True, text=True,
+                         env=env, cwd=str(work), check=False)
+    assert doc.returncode == 0, doc.stderr
+    assert "OPTIONS" in doc.stdout and "RETURN VALUES" in doc.stdout and "endpoint_url" in doc.stdout
+    assert "ERROR" not in doc.stderr
+
+
+def test_network_playbook_by_fqcn_from_installed_copy(installed, boto):
+    work, env = installed
+    cluster = unique("fqcn")
+    inventory = work / "collections" / "ansible_collections" / "trainkit" / "aws" / "inventories" / "local"
+    for playbook in ("trainkit.aws.network", "trainkit.aws.teardown"):
+        run = subprocess.run(
+            [os.path.join(BIN, "ansible-playbook"), playbook, "-i", str(inventory), "-e", "trainkit_cluster_name=" + cluster],
+            capture_output=True, text=True, env=env, cwd=str(work), check=False,
+        )
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+        if playbook == "trainkit.aws.network":
+            assert len(vpcs_of(boto("ec2"), cluster)) == 1
+    assert vpcs_of(boto("ec2"), cluster) == []

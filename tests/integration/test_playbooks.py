@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+"""The identity and network playbooks on the local inventory, end to end, then the teardown."""
+
+import os
+
+from harness import unique
+from harness import vpcs_of
+
+
+def tagged_leftovers(boto, cluster):
+    """Everything in the endpoint that still carries the cluster tag or the cluster's names."""
+    ec2, s3, kms, iam, route53 = boto("ec2"), boto("s3"), boto("kms"), boto("iam"), boto("route53")
+    tag = [{"Name": "tag:trainkit:cluster", "Values": [cluster]}]
+    found = []
+    found += [v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]]
+    found += [s["SubnetId"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]]
+    found += [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]]
+    found += [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]]
+    found += [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]]
+    found += [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"] if k["KeyName"] == cluster]
+    found += [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(cluster + "-")]
+    found += [a["AliasName"] for a in kms.list_aliases()["Aliases"] if cluster in a["AliasName"]]
+    found += [g["GroupName"] for g in iam.list_groups()["Groups"] if g["GroupName"].startswith(cluster)]
+    found += [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(cluster)]
+    found += [p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"] if p["InstanceProfileName"].startswith(cluster)]
+    found += [u["UserName"] for u in iam.list_users()["Users"] if u["UserName"].startswith(cluster)]
+    found += [z["Name"] for z in route53.list_hosted_zones()["HostedZones"] if z["Name"].startswith(cluster + ".")]
+    return found
+
+
+def test_identity_and_network_playbooks_then_teardown(ansible, boto, local_aws, tmp_path):
+    cluster = unique("pb")
+    user = cluster + "-alice"
+    credentials = tmp_path / "credentials"
+    extra = {"trainkit_cluster_name": cluster, "identity_users": [user], "trainkit_credentials_dir": str(credentials)}
+
+    rc, first, recap = ansible.playbook("playbooks/identity.yml", "playbooks/network.yml", extra_vars=extra, verbosity=3)
+    assert rc == 0, first[-3000:]
+    assert recap["changed"] > 0 and recap["failed"] == 0
+
+    [vpc] = vpcs_of(boto("ec2"), cluster)
+    assert vpc["CidrBlock"] == "172.20.0.0/16"
+    assert len(boto("ec2").describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]) == 3
+    assert [u["UserName"] for u in boto("iam").get_group(GroupName=cluster + "-operators")["Users"]] == [user]
+    policy = boto("iam").get_group_policy(GroupName=cluster + "-operators", PolicyName="kms-cloudformation")
+    assert cluster in str(policy["PolicyDocument"]) and "123456789012" in str(policy["PolicyDocument"])
+
+    rc, second, recap = ansible.playbook("playbooks/identity.yml", "playbooks/network.yml", extra_vars=extra)
+    assert rc == 0, second[-3000:]
+    assert recap["changed"] == 0, second[-3000:]
+
+    # the access key reached its file and nothing else: not the output, not the log, not the endpoint's log
+    key_file = credentials / (user + ".credentials")
+    assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
+    fields = dict(line.split(" = ") for line in key_file.read_text().splitlines() if " = " in line)
+    secret, key_id = fields["aws_secret_access_key"], fields["aws_access_key_id"]
+    assert len(secret) >= 20
+    logs = [first, second, open(ansible.log_path).read(), open(os.path.join(local_aws.state_dir, "server.log")).read()]
+    for text in logs:
+        assert secret not in text
+        assert key_id not in text
+
+    rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
+    assert rc == 0, output[-3000:]
+    assert tagged_leftovers(boto, cluster) == []
+    assert not key_file.exists()
+    rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
+    assert rc == 0 and recap["changed"] == 0, output[-3000:]
+
+
+def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, tmp_path):
+    cluster = unique("site")
+    extra = {"trainkit_cluster_name": cluster, "trainkit_credentials_dir": str(tmp_path)}
+    rc, output, _recap = ansible.playbook("playbooks/network.yml", extra_vars=extra, env={"AWS_ENDPOINT_URL": ""})
+    assert rc != 0 and "tools/local-aws start" in output
+    assert vpcs_of(boto("ec2"), cluster) == []
+
+    rc, output, _recap = ansible.playbook("playbooks/network.yml", extra_vars=dict(extra, trainkit_cluster_name="bad_name"))
+    assert rc != 0 and "must start with a letter" in output
+
+    rc, output, recap = ansible.playbook("site.yml", extra_vars=extra)
+    assert rc == 0 and recap["changed"] > 0, output[-3000:]
+    [vpc] = vpcs_of(boto("ec2"), cluster)
+    assert "vpc: " + vpc["VpcId"] in output.split("Summary |")[-1], "the summary names the VPC"
+    rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
+    assert rc == 0, output[-3000:]
+    assert tagged_leftovers(boto, cluster) == []
