@@ -30,13 +30,13 @@ link:
 	@ln -sfn ../../../.. $(COLLECTION_LINK)
 
 demo: venv link
-	@url=$$($(BIN)/python tools/local-aws start | tail -n 1) && \
+	@url=$$(tools/local-aws start | tail -n 1) && \
 	echo "Local AWS endpoint: $$url" && \
 	AWS_ENDPOINT_URL=$$url $(BIN)/ansible-playbook -i $(INVENTORY) site.yml && \
 	echo "Run it again: nothing changes. Stop the endpoint with: make down"
 
 down:
-	@if [ -x $(BIN)/python ]; then $(BIN)/python tools/local-aws stop; else $(PYTHON) tools/local-aws stop; fi
+	@tools/local-aws stop
 
 test: venv link unit integration sanity lint
 

@@ -91,3 +91,14 @@ options:
     type: bool
     default: true
 """
+
+    # check mode and diff support, the same for every module of the collection.
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+"""

@@ -176,7 +176,7 @@ class AWSModule(AnsibleModule):
             operation = exc.name
             text = str(exc)
             hint = hint or "the resource did not reach the wanted state in time; raise wait_timeout or look at it in AWS"
-        else:
+        elif isinstance(exc, BotoCoreError):
             code = type(exc).__name__
             operation = None
             text = str(exc)
@@ -184,6 +184,10 @@ class AWSModule(AnsibleModule):
                 hint = "the AWS endpoint cannot be reached; check endpoint_url/AWS_ENDPOINT_URL, region and network"
             if hint is None and code in ("NoCredentialsError", "PartialCredentialsError"):
                 hint = "no AWS credentials found; set access_key/secret_key, a profile, or AWS_* variables"
+        else:
+            code = type(exc).__name__
+            operation = None
+            text = str(exc)
         parts = [msg] if msg else []
         parts.append("{0}{1}: {2}".format(operation or "AWS call", " failed with " + code if code else "", text))
         if hint:

@@ -17,7 +17,7 @@ description:
     named after the user). The secret is never returned, printed or logged.
   - O(state=absent) deletes the group and the users listed in O(users) (with their access keys and key files).
 author:
-  - trainkit.aws contributors
+  - trainkit.aws contributors (@trainkit)
 options:
   name:
     description: The group's name.
@@ -63,11 +63,7 @@ options:
     type: str
 extends_documentation_fragment:
   - trainkit.aws.aws
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - trainkit.aws.aws.attributes
 notes:
   - IAM groups cannot carry tags, so the group is found by its name.
 """

@@ -16,7 +16,7 @@ description:
   - O(state=absent) removes the role from its instance profile, deletes the profile, detaches and deletes its
     policies and deletes the role.
 author:
-  - trainkit.aws contributors
+  - trainkit.aws contributors (@trainkit)
 options:
   name:
     description: The role's name (at most 64 characters).
@@ -59,12 +59,8 @@ options:
     default: false
 extends_documentation_fragment:
   - trainkit.aws.aws
+  - trainkit.aws.aws.attributes
   - trainkit.aws.aws.tags
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 """
 
 EXAMPLES = r"""

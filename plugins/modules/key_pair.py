@@ -17,7 +17,7 @@ description:
     for an existing key pair only produces a warning.
   - O(state=absent) deletes the key pair (local files are left alone).
 author:
-  - trainkit.aws contributors
+  - trainkit.aws contributors (@trainkit)
 options:
   name:
     description: The key pair's name.
@@ -50,12 +50,8 @@ options:
     default: true
 extends_documentation_fragment:
   - trainkit.aws.aws
+  - trainkit.aws.aws.attributes
   - trainkit.aws.aws.tags
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 """
 
 EXAMPLES = r"""

@@ -16,7 +16,7 @@ description:
   - O(state=absent) deletes the alias and schedules the key's deletion after O(pending_window_days); KMS never
     deletes a key at once.
 author:
-  - trainkit.aws contributors
+  - trainkit.aws contributors (@trainkit)
 options:
   alias:
     description:
@@ -45,12 +45,8 @@ options:
     default: 7
 extends_documentation_fragment:
   - trainkit.aws.aws
+  - trainkit.aws.aws.attributes
   - trainkit.aws.aws.tags
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 """
 
 EXAMPLES = r"""

@@ -15,7 +15,7 @@ description:
   - The zone is found by its name among the account's private zones, and by O(vpc_id) when given.
   - O(state=absent) deletes the zone's records (but the zone's own SOA and NS) and then the zone.
 author:
-  - trainkit.aws contributors
+  - trainkit.aws contributors (@trainkit)
 options:
   name:
     description: The zone's domain name, for example V(cluster.internal).
@@ -77,12 +77,8 @@ options:
     default: 300
 extends_documentation_fragment:
   - trainkit.aws.aws
+  - trainkit.aws.aws.attributes
   - trainkit.aws.aws.tags
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 """
 
 EXAMPLES = r"""

@@ -15,7 +15,7 @@ description:
   - O(state=absent) deletes the bucket; with O(force=true) it first deletes every object, every object version
     and every delete marker.
 author:
-  - trainkit.aws contributors
+  - trainkit.aws contributors (@trainkit)
 options:
   name:
     description: The bucket's name (S3 naming rules; names are global across all accounts).
@@ -51,12 +51,8 @@ options:
     default: false
 extends_documentation_fragment:
   - trainkit.aws.aws
+  - trainkit.aws.aws.attributes
   - trainkit.aws.aws.tags
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 """
 
 EXAMPLES = r"""

@@ -22,7 +22,7 @@ description:
     targets, FSx file systems, instances, network interfaces, other security groups or subnets), naming each one,
     and then deletes in dependency order - security groups, route tables, internet gateway, subnets, VPC.
 author:
-  - trainkit.aws contributors
+  - trainkit.aws contributors (@trainkit)
 options:
   cluster_name:
     description:
@@ -88,15 +88,11 @@ options:
     default: 300
 extends_documentation_fragment:
   - trainkit.aws.aws
+  - trainkit.aws.aws.attributes
   - trainkit.aws.aws.tags
 notes:
   - The O(cluster_name) is required here, so the cluster tags are always set on every resource of the network.
   - Supports C(check_mode) and C(diff).
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
 """
 
 EXAMPLES = r"""

@@ -43,11 +43,12 @@ class LocalAWS:
 
     def tool(self, *args):
         return subprocess.run(
-            [sys.executable, os.path.join(REPO, "tools", "local-aws")] + list(args) + ["--state-dir", self.state_dir],
+            [os.path.join(REPO, "tools", "local-aws")] + list(args) + ["--state-dir", self.state_dir],
             capture_output=True,
             text=True,
             check=False,
             timeout=120,
+            env=dict(os.environ, TRAINKIT_PYTHON=sys.executable),
         )
 
     def start(self):
@@ -131,7 +132,9 @@ class Ansible:
         if diff:
             command.append("--diff")
         extra = dict(env or {}, TRAINKIT_TEST_RESULTS=results)
-        proc = subprocess.run(command, capture_output=True, text=True, env=self.env(extra), cwd=self.work_dir, timeout=600)
+        proc = subprocess.run(
+            command, capture_output=True, text=True, env=self.env(extra), cwd=self.work_dir, timeout=600, check=False
+        )
         found = read_results(results)
         if not found:
             raise AssertionError("ansible left no result (rc {0}):\n{1}\n{2}".format(proc.returncode, proc.stdout, proc.stderr))
@@ -150,7 +153,7 @@ class Ansible:
             command.append("--check")
         if verbosity:
             command.append("-" + "v" * verbosity)
-        proc = subprocess.run(command, capture_output=True, text=True, env=self.env(env), cwd=REPO, timeout=900)
+        proc = subprocess.run(command, capture_output=True, text=True, env=self.env(env), cwd=REPO, timeout=900, check=False)
         output = proc.stdout + proc.stderr
         return proc.returncode, output, recap(output)
 

@@ -12,8 +12,9 @@ from harness import REPO
 
 def tool(state_dir, *args):
     return subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "local-aws")] + list(args) + ["--state-dir", str(state_dir)],
+        [os.path.join(REPO, "tools", "local-aws")] + list(args) + ["--state-dir", str(state_dir)],
         capture_output=True, text=True, check=False, timeout=120,
+        env=dict(os.environ, TRAINKIT_PYTHON=sys.executable),
     )
 
 
