@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+"""Tag diffs, policy normalisation and security group rule planning: values in, values out."""
+
+from ansible_collections.trainkit.aws.plugins.module_utils import _iam
+from ansible_collections.trainkit.aws.plugins.module_utils import tags
+from ansible_collections.trainkit.aws.plugins.modules import vpc_network
+
+
+def test_cluster_tags():
+    assert tags.cluster_tags("c1") == {
+        "trainkit:cluster": "c1", "KubernetesCluster": "c1", "kubernetes.io/cluster/c1": "owned"}
+    assert tags.cluster_tags(None) == {}
+
+
+def test_unset_tags_keep_others_and_ensure_cluster_tags():
+    wanted, purge = tags.desired_tags(None, "c1", True)
+    assert purge is False and wanted == tags.cluster_tags("c1")
+    to_set, to_unset = tags.diff_tags({"owner": "me"}, wanted, purge)
+    assert to_unset == [] and set(to_set) == set(wanted)
+
+
+def test_empty_tags_purge_all_but_cluster_and_aws_tags():
+    wanted, purge = tags.desired_tags({}, "c1", True)
+    current = dict(tags.cluster_tags("c1"), owner="me", **{"aws:cloudformation:stack-name": "s"})
+    to_set, to_unset = tags.diff_tags(current, wanted, purge)
+    assert to_set == {} and to_unset == ["owner"]
+    assert tags.apply_tag_diff(current, to_set, to_unset) == dict(tags.cluster_tags("c1"), **{"aws:cloudformation:stack-name": "s"})
+
+
+def test_purge_false_keeps_unlisted():
+    wanted, purge = tags.desired_tags({"a": "1"}, None, False)
+    assert tags.diff_tags({"b": "2", "a": "0"}, wanted, purge) == ({"a": "1"}, [])
+
+
+def test_tag_list_round_trip():
+    as_list = tags.boto3_tag_list({"b": "2", "a": "1"})
+    assert as_list == [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]
+    assert tags.tag_dict(as_list) == {"a": "1", "b": "2"}
+    assert tags.tag_dict(tags.boto3_tag_list({"a": "1"}, "TagKey", "TagValue"), "TagKey", "TagValue") == {"a": "1"}
+
+
+def test_policies_compare_semantically():
+    first = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::b/*"]},
+    ]}
+    second = {"Statement": [
+        {"Resource": "arn:aws:s3:::b/*", "Action": ["s3:GetObject"], "Effect": "Allow"},
+        {"Action": ["kms:Decrypt", "kms:Encrypt"], "Resource": ["*"], "Effect": "Allow"},
+    ], "Version": "2012-10-17"}
+    assert _iam.policies_equal(first, second)
+    assert _iam.policies_equal(first, '%7B"Version"%3A"2012-10-17"%2C"Statement"%3A[]%7D') is False
+    third = dict(first, Statement=first["Statement"][:1])
+    assert not _iam.policies_equal(first, third)
+
+
+def test_wanted_rules_are_exact_and_never_world_open_by_default():
+    params = {"api_port": 443, "api_cidrs": [], "ssh_cidrs": []}
+    rules = vpc_network.wanted_rules(params, {"master": "sg-m", "worker": "sg-w"})
+    assert rules["worker"] == {("-1", None, None, "sg", "sg-w"), ("tcp", 10250, 10250, "sg", "sg-m")}
+    assert rules["master"] == {("-1", None, None, "sg", "sg-m"), ("tcp", 443, 443, "sg", "sg-w")}
+    assert not [r for group in rules.values() for r in group if r[3] == "cidr"]
+    params["ssh_cidrs"] = ["203.0.113.0/24"]
+    rules = vpc_network.wanted_rules(params, {"master": "sg-m", "worker": "sg-w"})
+    assert ("tcp", 22, 22, "cidr", "203.0.113.0/24") in rules["worker"]
+
+
+def test_current_rules_round_trip_through_ip_permissions():
+    rule_set = {("-1", None, None, "sg", "sg-w"), ("tcp", 10250, 10250, "sg", "sg-m"), ("tcp", 22, 22, "cidr", "10.0.0.0/8")}
+    group = {"IpPermissions": [vpc_network.ip_permission(r) for r in rule_set]}
+    assert vpc_network.current_rules(group) == rule_set
