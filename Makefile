@@ -38,7 +38,7 @@ demo: venv link
 down:
 	@tools/local-aws stop
 
-test: venv link unit integration sanity lint
+test: venv link sanity lint unit integration
 
 unit: venv link
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)

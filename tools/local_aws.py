@@ -49,7 +49,7 @@ def free_port():
 
 def answers(url, timeout=2.0):
     try:
-        with urllib.request.urlopen(url + "/moto-api/data.json", timeout=timeout) as resp:
+        with urllib.request.urlopen(url + "/moto-api/", timeout=timeout) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False

@@ -161,6 +161,12 @@ def test_key_pair_created_and_imported(ansible, boto, tmp_path):
     [pair] = ec2.describe_key_pairs(KeyNames=[name])["KeyPairs"]
     assert pair["KeyFingerprint"] == created["fingerprint"]
     assert not ansible.module("key_pair", args).changed
+    retagged = ansible.module("key_pair", dict(args, tags={"owner": "ml"}))
+    assert retagged.changed and retagged["fingerprint"] == created["fingerprint"]
+    [pair] = ec2.describe_key_pairs(KeyNames=[name])["KeyPairs"]
+    assert dict((t["Key"], t["Value"]) for t in pair["Tags"])["owner"] == "ml"
+    assert ansible.module("key_pair", {"name": name, "state": "absent"}, check=True).changed
+    assert ec2.describe_key_pairs(KeyNames=[name])["KeyPairs"]
     assert ansible.module("key_pair", {"name": name, "state": "absent"}).changed
     assert not [p for p in ec2.describe_key_pairs()["KeyPairs"] if p["KeyName"] == name]
     assert not ansible.module("key_pair", {"name": name, "state": "absent"}).changed

@@ -60,6 +60,10 @@ def test_identity_and_network_playbooks_then_teardown(ansible, boto, local_aws, 
         assert secret not in text
         assert key_id not in text
 
+    # a loaded endpoint is still found and reused (its state is what the next playbook run needs)
+    restart = local_aws.tool("start")
+    assert restart.stdout.strip().splitlines()[-1] == local_aws.url and "reusing" in restart.stderr
+
     rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
     assert rc == 0, output[-3000:]
     assert tagged_leftovers(boto, cluster) == []
