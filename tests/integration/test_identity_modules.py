@@ -8,7 +8,10 @@ asserts the real state through boto3 after every step.
 import json
 import os
 import stat
-import subprocess
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import PublicFormat
 
 from harness import unique
 
@@ -172,11 +175,10 @@ def test_key_pair_created_and_imported(ansible, boto, tmp_path):
     assert not ansible.module("key_pair", {"name": name, "state": "absent"}).changed
 
     # import, then a different public key replaces the pair
-    generated = []
-    for index in range(2):
-        path = tmp_path / "id{0}".format(index)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-        generated.append((tmp_path / "id{0}.pub".format(index)).read_text().strip())
+    generated = [
+        Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode() + " test"
+        for _index in range(2)
+    ]
     imported = ansible.module("key_pair", {"name": name, "public_key": generated[0]})
     assert imported.changed
     assert not ansible.module("key_pair", {"name": name, "public_key": generated[0]}).changed

@@ -89,3 +89,35 @@ def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, tm
     rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
     assert rc == 0, output[-3000:]
     assert tagged_leftovers(boto, cluster) == []
+
+
+def test_module_defaults_action_group(ansible, boto, local_aws, tmp_path):
+    """group/trainkit.aws.aws sets the AWS options of every module: here the environment points nowhere."""
+    alias = unique("grouped")
+    playbook = tmp_path / "grouped.yml"
+    playbook.write_text("""
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
+  module_defaults:
+    group/trainkit.aws.aws:
+      region: us-west-2
+      endpoint_url: {url}
+      access_key: testing
+      secret_key: testing
+  tasks:
+    - name: Key through the group defaults
+      trainkit.aws.kms_key:
+        alias: {alias}
+    - name: And away again
+      trainkit.aws.kms_key:
+        alias: {alias}
+        state: absent
+""".format(url=local_aws.url, alias=alias))
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
+           "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+    rc, output, recap = ansible.playbook(str(playbook), inventory="localhost,", env=env)
+    assert rc == 0, output[-3000:]
+    assert recap["changed"] == 2
