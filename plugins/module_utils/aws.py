@@ -156,6 +156,31 @@ class AWSModule(AnsibleModule):
             )
         return self._clients[service]
 
+    # -- the flow every module shares ---------------------------------------
+    def fail_on_problems(self, problems):
+        """Fail before any AWS call when validation found problems, listing all of them."""
+        if problems:
+            self.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
+
+    def run(self, ensure_present, ensure_absent, what, *args, **kwargs):
+        """Dispatch on ``state`` and exit with the result (and the diff in diff mode).
+
+        ``ensure_present``/``ensure_absent`` take ``(module, *args)`` and return
+        ``(changed, before, after, result)``. Every AWS error leaves through :meth:`fail_aws`, with the hint
+        ``hint_for(exc)`` returns when one is given.
+        """
+        hint_for = kwargs.pop("hint_for", None)
+        state = self.params["state"]
+        try:
+            ensure = ensure_present if state == "present" else ensure_absent
+            changed, before, after, result = ensure(self, *args)
+        except (ClientError, BotoCoreError, TrainkitError) as exc:
+            hint = hint_for(exc) if hint_for else None
+            self.fail_aws(exc, msg="Failed to make {0} {1}.".format(what, state), hint=hint)
+        if self._diff:
+            result = dict(result, diff={"before": before, "after": after})
+        self.exit_json(changed=changed, **result)
+
     # -- errors ----------------------------------------------------------
     def fail_aws(self, exc, msg=None, hint=None, **extra):
         """Fail with the AWS operation, the error code and a hint, for any boto error."""

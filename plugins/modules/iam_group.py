@@ -132,7 +132,6 @@ import os
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import PolicySync
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
-from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
@@ -320,6 +319,12 @@ def ensure_absent(module, iam):
     return True, before, {}, dict(access_key_files=[])
 
 
+def missing_policy_hint(exc):
+    if is_not_found(exc, "NoSuchEntity"):
+        return "a policy ARN in managed_policies does not exist; check the ARN"
+    return None
+
+
 def main():
     argument_spec = dict(
         name=dict(type="str", required=True),
@@ -344,23 +349,9 @@ def main():
         problems.append("path {0!r} must start and end with '/'".format(p["path"]))
     if p["access_keys_path"] and os.path.exists(p["access_keys_path"]) and not os.path.isdir(p["access_keys_path"]):
         problems.append("access_keys_path {0} exists and is not a directory".format(p["access_keys_path"]))
-    if problems:
-        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
-
+    module.fail_on_problems(problems)
     iam = module.client("iam")
-    try:
-        if p["state"] == "present":
-            changed, before, after, result = ensure_present(module, iam)
-        else:
-            changed, before, after, result = ensure_absent(module, iam)
-    except (ClientError, BotoCoreError, TrainkitError) as exc:
-        hint = None
-        if is_not_found(exc, "NoSuchEntity"):
-            hint = "a policy ARN in managed_policies does not exist; check the ARN"
-        module.fail_aws(exc, msg="Failed to make IAM group {0} {1}.".format(p["name"], p["state"]), hint=hint)
-    if module._diff:
-        result["diff"] = {"before": before, "after": after}
-    module.exit_json(changed=changed, **result)
+    module.run(ensure_present, ensure_absent, "IAM group " + p["name"], iam, hint_for=missing_policy_hint)
 
 
 if __name__ == "__main__":

@@ -122,7 +122,6 @@ from ansible_collections.trainkit.aws.plugins.module_utils._iam import load_poli
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import normalize_policy
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import policies_equal
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
-from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
@@ -294,6 +293,12 @@ def ensure_absent(module, iam):
     return True, before, {}, {}
 
 
+def missing_policy_hint(exc):
+    if is_not_found(exc, "NoSuchEntity"):
+        return "a policy ARN in managed_policies does not exist; check the ARN"
+    return None
+
+
 def main():
     argument_spec = dict(
         name=dict(type="str", required=True),
@@ -326,21 +331,8 @@ def main():
         problems += validate.policy_document(doc, "inline_policies[{0!r}]".format(policy_name))
     if not (p["path"].startswith("/") and p["path"].endswith("/")):
         problems.append("path {0!r} must start and end with '/'".format(p["path"]))
-    if problems:
-        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
-
-    iam = module.client("iam")
-    try:
-        if p["state"] == "present":
-            changed, before, after, result = ensure_present(module, iam)
-        else:
-            changed, before, after, result = ensure_absent(module, iam)
-    except (ClientError, BotoCoreError) as exc:
-        hint = "a policy ARN in managed_policies does not exist; check the ARN" if is_not_found(exc, "NoSuchEntity") else None
-        module.fail_aws(exc, msg="Failed to make IAM role {0} {1}.".format(p["name"], p["state"]), hint=hint)
-    if module._diff:
-        result = dict(result, diff={"before": before, "after": after})
-    module.exit_json(changed=changed, **result)
+    module.fail_on_problems(problems)
+    module.run(ensure_present, ensure_absent, "IAM role " + p["name"], module.client("iam"), hint_for=missing_policy_hint)
 
 
 if __name__ == "__main__":

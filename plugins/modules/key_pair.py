@@ -101,7 +101,6 @@ import tempfile
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
-from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
@@ -252,20 +251,8 @@ def main():
         problems.append("set public_key to import a key, or private_key_path to keep the private key EC2 creates")
     if p["private_key_path"] and os.path.isdir(p["private_key_path"]):
         problems.append("private_key_path {0} is a directory; give a file path".format(p["private_key_path"]))
-    if problems:
-        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
-
-    ec2 = module.client("ec2")
-    try:
-        if p["state"] == "present":
-            changed, before, after, result = ensure_present(module, ec2)
-        else:
-            changed, before, after, result = ensure_absent(module, ec2)
-    except (ClientError, BotoCoreError, TrainkitError) as exc:
-        module.fail_aws(exc, msg="Failed to make key pair {0} {1}.".format(p["name"], p["state"]))
-    if module._diff:
-        result = dict(result, diff={"before": before, "after": after})
-    module.exit_json(changed=changed, **result)
+    module.fail_on_problems(problems)
+    module.run(ensure_present, ensure_absent, "key pair " + p["name"], module.client("ec2"))
 
 
 if __name__ == "__main__":

@@ -260,20 +260,8 @@ def main():
         problems += validate.policy_document(p["policy"], "policy")
     if not 7 <= p["pending_window_days"] <= 30:
         problems.append("pending_window_days {0} must be between 7 and 30".format(p["pending_window_days"]))
-    if problems:
-        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
-
-    kms = module.client("kms")
-    try:
-        if p["state"] == "present":
-            changed, before, after, result = ensure_present(module, kms)
-        else:
-            changed, before, after, result = ensure_absent(module, kms)
-    except (ClientError, BotoCoreError) as exc:
-        module.fail_aws(exc, msg="Failed to make KMS key {0} {1}.".format(full_alias(p["alias"]), p["state"]))
-    if module._diff:
-        result = dict(result, diff={"before": before, "after": after})
-    module.exit_json(changed=changed, **result)
+    module.fail_on_problems(problems)
+    module.run(ensure_present, ensure_absent, "KMS key " + full_alias(p["alias"]), module.client("kms"))
 
 
 if __name__ == "__main__":

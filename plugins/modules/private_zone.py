@@ -136,8 +136,6 @@ import time
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
-from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
-from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_with_waiter
@@ -363,20 +361,8 @@ def main():
         if key in seen:
             problems.append("records[{0}] repeats {1} {2}; give every value of a name and type in one record".format(index, key[0], key[1]))
         seen.add(key)
-    if problems:
-        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
-
-    route53 = module.client("route53")
-    try:
-        if p["state"] == "present":
-            changed, before, after, result = ensure_present(module, route53)
-        else:
-            changed, before, after, result = ensure_absent(module, route53)
-    except (ClientError, BotoCoreError, TrainkitError) as exc:
-        module.fail_aws(exc, msg="Failed to make private zone {0} {1}.".format(p["name"], p["state"]))
-    if module._diff:
-        result = dict(result, diff={"before": before, "after": after})
-    module.exit_json(changed=changed, **result)
+    module.fail_on_problems(problems)
+    module.run(ensure_present, ensure_absent, "private zone " + p["name"], module.client("route53"))
 
 
 if __name__ == "__main__":

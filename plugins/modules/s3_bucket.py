@@ -116,7 +116,6 @@ deleted_objects:
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
-from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import error_code
@@ -300,6 +299,12 @@ def ensure_absent(module, s3):
     return True, before, {}, {"name": name, "deleted_objects": deleted}
 
 
+def bucket_hint(exc):
+    if error_code(exc) == "BucketAlreadyOwnedByYou":
+        return "the bucket exists in another region of this account; set region to it"
+    return None
+
+
 def main():
     argument_spec = dict(
         name=dict(type="str", required=True),
@@ -320,23 +325,8 @@ def main():
         problems.append("kms_key_id is only used with encryption=aws:kms; set encryption: aws:kms or drop kms_key_id")
     if p["tags"] is not None and len(desired_tags(p["tags"], p["cluster_name"], True)[0]) > 50:
         problems.append("an S3 bucket holds at most 50 tags")
-    if problems:
-        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
-
-    s3 = module.client("s3")
-    try:
-        if p["state"] == "present":
-            changed, before, after, result = ensure_present(module, s3)
-        else:
-            changed, before, after, result = ensure_absent(module, s3)
-    except (ClientError, BotoCoreError, TrainkitError) as exc:
-        hint = None
-        if error_code(exc) == "BucketAlreadyOwnedByYou":
-            hint = "the bucket exists in another region of this account; set region to it"
-        module.fail_aws(exc, msg="Failed to make bucket {0} {1}.".format(p["name"], p["state"]), hint=hint)
-    if module._diff:
-        result = dict(result, diff={"before": before, "after": after})
-    module.exit_json(changed=changed, **result)
+    module.fail_on_problems(problems)
+    module.run(ensure_present, ensure_absent, "bucket " + p["name"], module.client("s3"), hint_for=bucket_hint)
 
 
 if __name__ == "__main__":

@@ -767,21 +767,8 @@ def main():
         problems = validate_present(module, module.region)
     else:
         problems = validate.cluster_name(p["cluster_name"])
-    if problems:
-        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
-
-    try:
-        if p["state"] == "present":
-            changed, before, after, result = ensure_present(module)
-        else:
-            changed, before, after, result = ensure_absent(module)
-    except (ClientError, BotoCoreError, TrainkitError) as exc:
-        module.fail_aws(exc, msg="Failed to make the network of cluster {0} {1}.".format(p["cluster_name"], p["state"]))
-
-    output = dict(changed=changed, **result)
-    if module._diff:
-        output["diff"] = {"before": before, "after": after}
-    module.exit_json(**output)
+    module.fail_on_problems(problems)
+    module.run(ensure_present, ensure_absent, "the network of cluster " + p["cluster_name"])
 
 
 if __name__ == "__main__":
