@@ -50,6 +50,7 @@ sanity: venv
 	tests/harness/sanity.sh
 
 lint: venv link
+	$(BIN)/black --check --quiet --line-length 120 plugins tools/local_aws.py tests
 	$(BIN)/ansible-lint --profile production --offline
 
 build: venv

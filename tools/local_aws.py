@@ -105,7 +105,9 @@ def start(args):
             sys.exit("local-aws: moto_server exited with {0}; see {1}".format(proc.returncode, log_path))
         if time.monotonic() > deadline:
             proc.terminate()
-            sys.exit("local-aws: moto_server did not answer on {0} within {1}s; see {2}".format(url, args.timeout, log_path))
+            sys.exit(
+                "local-aws: moto_server did not answer on {0} within {1}s; see {2}".format(url, args.timeout, log_path)
+            )
         time.sleep(0.2)
     with open(os.path.join(args.state_dir, "pid"), "w") as handle:
         handle.write(str(proc.pid))

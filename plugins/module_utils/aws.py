@@ -200,7 +200,9 @@ class AWSModule(AnsibleModule):
             code = "WaiterTimeout"
             operation = exc.name
             text = str(exc)
-            hint = hint or "the resource did not reach the wanted state in time; raise wait_timeout or look at it in AWS"
+            hint = (
+                hint or "the resource did not reach the wanted state in time; raise wait_timeout or look at it in AWS"
+            )
         elif isinstance(exc, BotoCoreError):
             code = type(exc).__name__
             operation = None
@@ -217,13 +219,7 @@ class AWSModule(AnsibleModule):
         parts.append("{0}{1}: {2}".format(operation or "AWS call", " failed with " + code if code else "", text))
         if hint:
             parts.append("Hint: " + hint)
-        self.fail_json(
-            msg=" ".join(parts),
-            error_code=code,
-            operation=operation,
-            hint=hint,
-            **extra
-        )
+        self.fail_json(msg=" ".join(parts), error_code=code, operation=operation, hint=hint, **extra)
 
 
 def error_code(exc):

@@ -59,7 +59,9 @@ def network(value, option, min_prefix=16, max_prefix=28):
         return ["{0} {1!r} is not a valid IPv4 CIDR block ({2}); e.g. '172.20.0.0/16'".format(option, value, exc)], None
     if not min_prefix <= net.prefixlen <= max_prefix:
         return [
-            "{0} {1} has a /{2} mask; AWS allows /{3} to /{4}".format(option, value, net.prefixlen, min_prefix, max_prefix)
+            "{0} {1} has a /{2} mask; AWS allows /{3} to /{4}".format(
+                option, value, net.prefixlen, min_prefix, max_prefix
+            )
         ], None
     return [], net
 
@@ -71,7 +73,7 @@ def subnets(vpc_cidr, subnet_specs, region_name):
     for index, spec in enumerate(subnet_specs or []):
         label = "subnets[{0}]".format(index)
         az = spec.get("az") or ""
-        if region_name and not (az.startswith(region_name) and re.match(r"^[a-z]$", az[len(region_name):] or "")):
+        if region_name and not (az.startswith(region_name) and re.match(r"^[a-z]$", az[len(region_name) :] or "")):
             problems.append(
                 "{0}.az {1!r} is not an availability zone of region {2} (e.g. '{2}a')".format(label, az, region_name)
             )
@@ -118,9 +120,7 @@ def bucket_name(name):
 
 def iam_name(name, option, max_len=128):
     if not name or len(name) > max_len or not IAM_NAME_RE.match(name):
-        return [
-            "{0} {1!r} must be 1 to {2} characters of letters, digits and '+=,.@_-'".format(option, name, max_len)
-        ]
+        return ["{0} {1!r} must be 1 to {2} characters of letters, digits and '+=,.@_-'".format(option, name, max_len)]
     return []
 
 

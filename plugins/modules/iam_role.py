@@ -225,7 +225,9 @@ def ensure_present(module, iam):
     wanted_tags, purge = desired_tags(p["tags"], p["cluster_name"], p["purge_tags"])
     if not before:
         if trust is None:
-            module.fail_json(msg="Role {0} does not exist; set trusted_service or assume_role_policy to create it.".format(name))
+            module.fail_json(
+                msg="Role {0} does not exist; set trusted_service or assume_role_policy to create it.".format(name)
+            )
         after = {
             "role": {"role_name": name, "assume_role_policy": normalize_policy(trust), "tags": wanted_tags},
             "managed_policies": sorted(p["managed_policies"] or []),
@@ -325,14 +327,18 @@ def main():
     if p["assume_role_policy"] is not None:
         problems += validate.policy_document(p["assume_role_policy"], "assume_role_policy")
     if p["trusted_service"] is not None and not p["trusted_service"].endswith(".amazonaws.com"):
-        problems.append("trusted_service {0!r} must be a service principal such as 'ec2.amazonaws.com'".format(p["trusted_service"]))
+        problems.append(
+            "trusted_service {0!r} must be a service principal such as 'ec2.amazonaws.com'".format(p["trusted_service"])
+        )
     for policy_name, doc in (p["inline_policies"] or {}).items():
         problems += validate.iam_name(policy_name, "inline_policies key")
         problems += validate.policy_document(doc, "inline_policies[{0!r}]".format(policy_name))
     if not (p["path"].startswith("/") and p["path"].endswith("/")):
         problems.append("path {0!r} must start and end with '/'".format(p["path"]))
     module.fail_on_problems(problems)
-    module.run(ensure_present, ensure_absent, "IAM role " + p["name"], module.client("iam"), hint_for=missing_policy_hint)
+    module.run(
+        ensure_present, ensure_absent, "IAM role " + p["name"], module.client("iam"), hint_for=missing_policy_hint
+    )
 
 
 if __name__ == "__main__":

@@ -159,7 +159,9 @@ def create(module, ec2, wanted_tags):
     p = module.params
     spec = [{"ResourceType": "key-pair", "Tags": boto3_tag_list(wanted_tags)}] if wanted_tags else []
     if p["public_key"]:
-        ec2.import_key_pair(KeyName=p["name"], PublicKeyMaterial=p["public_key"].strip().encode("ascii"), TagSpecifications=spec)
+        ec2.import_key_pair(
+            KeyName=p["name"], PublicKeyMaterial=p["public_key"].strip().encode("ascii"), TagSpecifications=spec
+        )
         return {}
     created = ec2.create_key_pair(KeyName=p["name"], KeyType=p["key_type"], TagSpecifications=spec)
     try:
@@ -202,7 +204,12 @@ def ensure_present(module, ec2):
         create(module, ec2, wanted_tags)
         after = summary(find_key_pair(ec2, p["name"]))
         return True, before, after, after
-    if not p["public_key"] and not current_digest and p["private_key_path"] and not os.path.exists(p["private_key_path"]):
+    if (
+        not p["public_key"]
+        and not current_digest
+        and p["private_key_path"]
+        and not os.path.exists(p["private_key_path"])
+    ):
         module.warn(
             "Key pair {0} exists but its private key is not at {1}; AWS cannot show it again. Delete the key pair "
             "(state=absent) to have a new one created and saved.".format(p["name"], p["private_key_path"])

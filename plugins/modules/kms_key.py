@@ -235,7 +235,9 @@ def ensure_absent(module, kms):
         return True, before, {}, result
     kms.delete_alias(AliasName=alias)
     if key["KeyState"] != "PendingDeletion":
-        scheduled = kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=module.params["pending_window_days"])
+        scheduled = kms.schedule_key_deletion(
+            KeyId=key["KeyId"], PendingWindowInDays=module.params["pending_window_days"]
+        )
         result["deletion_date"] = str(scheduled.get("DeletionDate", ""))
     return True, before, {}, result
 

@@ -175,7 +175,9 @@ def find_zone(route53, name, vpc_id):
         found.append((zone, vpcs))
     if len(found) > 1:
         raise TrainkitError(
-            "Several private zones are named {0}: {1}.".format(zone_name, ", ".join(short_id(z["Id"]) for z, _v in found)),
+            "Several private zones are named {0}: {1}.".format(
+                zone_name, ", ".join(short_id(z["Id"]) for z, _v in found)
+            ),
             hint="set vpc_id to pick the zone of one VPC",
         )
     return found[0] if found else (None, [])
@@ -232,11 +234,19 @@ def apply_changes(module, route53, zone_id, changes):
         return
     change = route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
     if module.params["wait"]:
-        wait_with_waiter(route53, "resource_record_sets_changed", module.params["wait_timeout"], delay=5, Id=change["ChangeInfo"]["Id"])
+        wait_with_waiter(
+            route53,
+            "resource_record_sets_changed",
+            module.params["wait_timeout"],
+            delay=5,
+            Id=change["ChangeInfo"]["Id"],
+        )
 
 
 def zone_tags(route53, zone_id):
-    return tag_dict(route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)["ResourceTagSet"].get("Tags"))
+    return tag_dict(
+        route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)["ResourceTagSet"].get("Tags")
+    )
 
 
 def describe(route53, zone_id, zone_name, vpcs):
@@ -272,7 +282,9 @@ def ensure_present(module, route53):
         )
         zone_id = short_id(created["HostedZone"]["Id"])
         if wanted_tags:
-            route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, AddTags=boto3_tag_list(wanted_tags))
+            route53.change_tags_for_resource(
+                ResourceType="hostedzone", ResourceId=zone_id, AddTags=boto3_tag_list(wanted_tags)
+            )
         apply_changes(module, route53, zone_id, change_batch(wanted, "UPSERT"))
         after = describe(route53, zone_id, zone_name, [p["vpc_id"]])
         return True, {}, after, after
@@ -331,7 +343,9 @@ def main():
             default=[],
             options=dict(
                 name=dict(type="str", required=True),
-                type=dict(type="str", default="A", choices=["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "PTR", "CAA", "SPF"]),
+                type=dict(
+                    type="str", default="A", choices=["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "PTR", "CAA", "SPF"]
+                ),
                 value=dict(type="list", elements="str", required=True),
                 ttl=dict(type="int", default=300),
             ),
@@ -345,7 +359,9 @@ def main():
     )
     module = AWSModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    problems = validate.dns_name(p["name"], "name") + validate.cluster_name(p["cluster_name"]) + validate.tags(p["tags"])
+    problems = (
+        validate.dns_name(p["name"], "name") + validate.cluster_name(p["cluster_name"]) + validate.tags(p["tags"])
+    )
     problems += validate.region(p["vpc_region"])
     if p["vpc_id"] and not p["vpc_id"].startswith("vpc-"):
         problems.append("vpc_id {0!r} is not a VPC id such as 'vpc-0123456789abcdef0'".format(p["vpc_id"]))
@@ -359,7 +375,11 @@ def main():
             problems.append("records[{0}].value is empty".format(index))
         key = (record_fqdn(record["name"], fqdn(p["name"])), record["type"])
         if key in seen:
-            problems.append("records[{0}] repeats {1} {2}; give every value of a name and type in one record".format(index, key[0], key[1]))
+            problems.append(
+                "records[{0}] repeats {1} {2}; give every value of a name and type in one record".format(
+                    index, key[0], key[1]
+                )
+            )
         seen.add(key)
     module.fail_on_problems(problems)
     module.run(ensure_present, ensure_absent, "private zone " + p["name"], module.client("route53"))

@@ -46,7 +46,8 @@ options:
     description: Whether object versioning is on. Not set - left alone. V(false) on a versioned bucket suspends it.
     type: bool
   force:
-    description: With O(state=absent), delete every object and object version first; without it a non-empty bucket fails.
+    description:
+      - With O(state=absent), delete every object and object version first; without it a non-empty bucket fails.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -265,7 +266,7 @@ def empty_bucket(s3, name):
             for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
         ]
         for start in range(0, len(batch), 1000):
-            response = s3.delete_objects(Bucket=name, Delete={"Objects": batch[start:start + 1000], "Quiet": True})
+            response = s3.delete_objects(Bucket=name, Delete={"Objects": batch[start : start + 1000], "Quiet": True})
             if response.get("Errors"):
                 first = response["Errors"][0]
                 raise TrainkitError(
@@ -274,7 +275,7 @@ def empty_bucket(s3, name):
                     ),
                     hint="check the bucket's object lock and the credentials' s3:DeleteObjectVersion permission",
                 )
-            deleted += len(batch[start:start + 1000])
+            deleted += len(batch[start : start + 1000])
     return deleted
 
 

@@ -334,7 +334,11 @@ def ip_permission(rule):
 
 def describe_rule(rule, names):
     proto, from_port, to_port, kind, source = rule
-    what = "all traffic" if proto == "-1" else "{0} {1}".format(proto, from_port if from_port == to_port else "{0}-{1}".format(from_port, to_port))
+    what = (
+        "all traffic"
+        if proto == "-1"
+        else "{0} {1}".format(proto, from_port if from_port == to_port else "{0}-{1}".format(from_port, to_port))
+    )
     return "{0} from {1}".format(what, names.get(source, source))
 
 
@@ -391,9 +395,9 @@ def ensure_internet_gateway(net):
     net.mark(True)
     if net.module.check_mode:
         return None
-    igw = net.ec2.create_internet_gateway(
-        TagSpecifications=net.tag_spec("internet-gateway", net.cluster + "-igw")
-    )["InternetGateway"]
+    igw = net.ec2.create_internet_gateway(TagSpecifications=net.tag_spec("internet-gateway", net.cluster + "-igw"))[
+        "InternetGateway"
+    ]
     net.ec2.attach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=net.vpc["VpcId"])
     return igw["InternetGatewayId"]
 
@@ -426,11 +430,20 @@ def ensure_subnets(net, p):
                 hint="set az to {0}, or give the new subnet another CIDR".format(subnet["AvailabilityZone"]),
             )
         else:
-            net.mark(net.ensure_tags(subnet["SubnetId"], tag_dict(subnet.get("Tags")), dict(cluster_tags(net.cluster), **{role_tag: "1"}), False))
+            net.mark(
+                net.ensure_tags(
+                    subnet["SubnetId"],
+                    tag_dict(subnet.get("Tags")),
+                    dict(cluster_tags(net.cluster), **{role_tag: "1"}),
+                    False,
+                )
+            )
         if bool(subnet.get("MapPublicIpOnLaunch")) != spec["public"]:
             net.mark(True)
             if not net.module.check_mode:
-                net.ec2.modify_subnet_attribute(SubnetId=subnet["SubnetId"], MapPublicIpOnLaunch={"Value": spec["public"]})
+                net.ec2.modify_subnet_attribute(
+                    SubnetId=subnet["SubnetId"], MapPublicIpOnLaunch={"Value": spec["public"]}
+                )
         result[spec["cidr"]] = subnet
     if p["purge_subnets"]:
         for cidr, subnet in existing.items():
@@ -452,8 +465,11 @@ def delete_subnet(net, subnet):
     except ClientError as exc:
         net.module.fail_aws(
             exc,
-            msg="Could not delete subnet {0} ({1}), no longer listed in subnets.".format(subnet["SubnetId"], subnet["CidrBlock"]),
-            hint="something still uses it (an EFS mount target, an instance); delete that first or list the subnet again",
+            msg="Could not delete subnet {0} ({1}), no longer listed in subnets.".format(
+                subnet["SubnetId"], subnet["CidrBlock"]
+            ),
+            hint="something still uses it (an EFS mount target, an instance); "
+            "delete that first or list the subnet again",
         )
 
 
@@ -534,9 +550,13 @@ def ensure_security_groups(net, p):
         if net.module.check_mode:
             continue
         if extra:
-            net.ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in extra])
+            net.ec2.revoke_security_group_ingress(
+                GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in extra]
+            )
         if missing:
-            net.ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in missing])
+            net.ec2.authorize_security_group_ingress(
+                GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in missing]
+            )
     return ids
 
 
@@ -545,20 +565,26 @@ def describe_network(net, p=None):
     if net.vpc is None:
         return {}
     subnets = dict((s["CidrBlock"], s) for s in net.subnets())
-    specs = p["subnets"] if p else [
-        {"cidr": s["CidrBlock"], "az": s["AvailabilityZone"], "public": bool(s.get("MapPublicIpOnLaunch"))}
-        for s in sorted(subnets.values(), key=lambda s: s["CidrBlock"])
-    ]
+    specs = (
+        p["subnets"]
+        if p
+        else [
+            {"cidr": s["CidrBlock"], "az": s["AvailabilityZone"], "public": bool(s.get("MapPublicIpOnLaunch"))}
+            for s in sorted(subnets.values(), key=lambda s: s["CidrBlock"])
+        ]
+    )
     listed = []
     for spec in specs:
         subnet = subnets.get(spec["cidr"])
         if subnet is not None:
-            listed.append({
-                "subnet_id": subnet["SubnetId"],
-                "az": subnet["AvailabilityZone"],
-                "cidr": subnet["CidrBlock"],
-                "public": bool(subnet.get("MapPublicIpOnLaunch")),
-            })
+            listed.append(
+                {
+                    "subnet_id": subnet["SubnetId"],
+                    "az": subnet["AvailabilityZone"],
+                    "cidr": subnet["CidrBlock"],
+                    "public": bool(subnet.get("MapPublicIpOnLaunch")),
+                }
+            )
     groups, _all = net.security_groups()
     tables, _all = net.route_tables()
     igw = net.internet_gateway()
@@ -605,7 +631,9 @@ def check_zones(net, p):
     unknown = sorted(set(s["az"] for s in p["subnets"]) - set(available))
     if unknown:
         raise TrainkitError(
-            "Availability zone(s) {0} are not available to this account in {1}.".format(", ".join(unknown), net.module.region),
+            "Availability zone(s) {0} are not available to this account in {1}.".format(
+                ", ".join(unknown), net.module.region
+            ),
             hint="use one of: {0}".format(", ".join(available)),
         )
 
@@ -630,7 +658,11 @@ def ensure_present(module):
             try:
                 delete_network(net)
             except (ClientError, BotoCoreError) as cleanup_error:
-                module.warn("Could not remove the half-built network of {0}: {1}; run state=absent.".format(net.cluster, cleanup_error))
+                module.warn(
+                    "Could not remove the half-built network of {0}: {1}; run state=absent.".format(
+                        net.cluster, cleanup_error
+                    )
+                )
         raise
     if module.check_mode:
         return net.changed, before, predicted(before, p, net), before
@@ -681,9 +713,15 @@ def foreign_resources(net, our_groups):
         for instance in reservation["Instances"]:
             explained_enis.update(i["NetworkInterfaceId"] for i in instance.get("NetworkInterfaces", []))
             found.append("instance {0}".format(instance["InstanceId"]))
-    for eni in paginate(net.ec2, "describe_network_interfaces", "NetworkInterfaces", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]):
+    for eni in paginate(
+        net.ec2, "describe_network_interfaces", "NetworkInterfaces", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+    ):
         if eni["NetworkInterfaceId"] not in explained_enis:
-            found.append("network interface {0} ({1})".format(eni["NetworkInterfaceId"], eni.get("Description") or eni.get("InterfaceType")))
+            found.append(
+                "network interface {0} ({1})".format(
+                    eni["NetworkInterfaceId"], eni.get("Description") or eni.get("InterfaceType")
+                )
+            )
     for group in paginate(net.ec2, "describe_security_groups", "SecurityGroups", Filters=net.vpc_filter()):
         if group["GroupName"] != "default" and group["GroupId"] not in our_groups:
             found.append("security group {0} ({1})".format(group["GroupId"], group["GroupName"]))

@@ -137,7 +137,9 @@ class Ansible:
         )
         found = read_results(results)
         if not found:
-            raise AssertionError("ansible left no result (rc {0}):\n{1}\n{2}".format(proc.returncode, proc.stdout, proc.stderr))
+            raise AssertionError(
+                "ansible left no result (rc {0}):\n{1}\n{2}".format(proc.returncode, proc.stdout, proc.stderr)
+            )
         result = found[-1]
         result.output = proc.stdout + proc.stderr
         result.rc = proc.returncode
@@ -153,7 +155,9 @@ class Ansible:
             command.append("--check")
         if verbosity:
             command.append("-" + "v" * verbosity)
-        proc = subprocess.run(command, capture_output=True, text=True, env=self.env(env), cwd=REPO, timeout=900, check=False)
+        proc = subprocess.run(
+            command, capture_output=True, text=True, env=self.env(env), cwd=REPO, timeout=900, check=False
+        )
         output = proc.stdout + proc.stderr
         return proc.returncode, output, recap(output)
 

@@ -24,7 +24,11 @@ CASES = [
     ("vpc_network", net(cidr_block=None), "cidr_block is required"),
     ("vpc_network", net(subnets=[{"az": "us-west-2a", "cidr": "10.0.1.0/24"}]), "is not inside the VPC's cidr_block"),
     ("vpc_network", net(subnets=GOOD_SUBNETS + [{"az": "us-west-2b", "cidr": "172.20.1.128/25"}]), "overlaps"),
-    ("vpc_network", net(subnets=[{"az": "eu-west-1a", "cidr": "172.20.1.0/24"}]), "not an availability zone of region us-west-2"),
+    (
+        "vpc_network",
+        net(subnets=[{"az": "eu-west-1a", "cidr": "172.20.1.0/24"}]),
+        "not an availability zone of region us-west-2",
+    ),
     ("vpc_network", net(ssh_cidrs=["0.0.0.0"]), "needs a prefix length"),
     ("vpc_network", net(ssh_cidrs=["10.0.0.0/40"]), "ssh_cidrs"),
     ("vpc_network", net(tags={"aws:owner": "me"}), "reserved 'aws:' prefix"),

@@ -21,13 +21,29 @@ def installed(tmp_path_factory, ansible):
     env.pop("ANSIBLE_COLLECTIONS_PATH")
     build = subprocess.run(
         [os.path.join(BIN, "ansible-galaxy"), "collection", "build", REPO, "--output-path", str(work)],
-        capture_output=True, text=True, env=env, cwd=str(work), check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(work),
+        check=False,
     )
     assert build.returncode == 0, build.stdout + build.stderr
     tarball = work / "trainkit-aws-0.1.0.tar.gz"
     install = subprocess.run(
-        [os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", str(tarball), "-p", str(work / "collections")],
-        capture_output=True, text=True, env=env, cwd=str(work), check=False,
+        [
+            os.path.join(BIN, "ansible-galaxy"),
+            "collection",
+            "install",
+            "--offline",
+            str(tarball),
+            "-p",
+            str(work / "collections"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(work),
+        check=False,
     )
     assert install.returncode == 0, install.stdout + install.stderr
     env["ANSIBLE_COLLECTIONS_PATH"] = str(work / "collections")
@@ -44,8 +60,14 @@ def test_tarball_holds_no_dev_files(installed):
 @pytest.mark.parametrize("module", MODULES)
 def test_ansible_doc_renders(installed, module):
     work, env = installed
-    doc = subprocess.run([os.path.join(BIN, "ansible-doc"), "trainkit.aws." + module], capture_output=True, text=True,
-                         env=env, cwd=str(work), check=False)
+    doc = subprocess.run(
+        [os.path.join(BIN, "ansible-doc"), "trainkit.aws." + module],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(work),
+        check=False,
+    )
     assert doc.returncode == 0, doc.stderr
     assert "OPTIONS" in doc.stdout and "RETURN VALUES" in doc.stdout and "endpoint_url" in doc.stdout
     assert "ERROR" not in doc.stderr
@@ -57,8 +79,19 @@ def test_network_playbook_by_fqcn_from_installed_copy(installed, boto):
     inventory = work / "collections" / "ansible_collections" / "trainkit" / "aws" / "inventories" / "local"
     for playbook in ("trainkit.aws.network", "trainkit.aws.teardown"):
         run = subprocess.run(
-            [os.path.join(BIN, "ansible-playbook"), playbook, "-i", str(inventory), "-e", "trainkit_cluster_name=" + cluster],
-            capture_output=True, text=True, env=env, cwd=str(work), check=False,
+            [
+                os.path.join(BIN, "ansible-playbook"),
+                playbook,
+                "-i",
+                str(inventory),
+                "-e",
+                "trainkit_cluster_name=" + cluster,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=str(work),
+            check=False,
         )
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
         if playbook == "trainkit.aws.network":

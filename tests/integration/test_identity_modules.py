@@ -55,16 +55,28 @@ def test_iam_group_lifecycle(ansible, boto, tmp_path):
     assert key["AccessKeyId"] not in json.dumps(created) and key["AccessKeyId"] not in created.output
 
     # the same policy written in another order/shape is no change
-    reordered = dict(args, inline_policies={"kms": json.dumps({
-        "Statement": [{"Resource": ["*"], "Action": ["kms:Decrypt", "kms:Encrypt"], "Effect": "Allow"}],
-        "Version": "2012-10-17",
-    })})
+    reordered = dict(
+        args,
+        inline_policies={
+            "kms": json.dumps(
+                {
+                    "Statement": [{"Resource": ["*"], "Action": ["kms:Decrypt", "kms:Encrypt"], "Effect": "Allow"}],
+                    "Version": "2012-10-17",
+                }
+            )
+        },
+    )
     again = ansible.module("iam_group", reordered)
     assert not again.changed, again.output
     assert len(iam.list_access_keys(UserName=user)["AccessKeyMetadata"]) == 1, "no second key"
 
-    policy_changed = dict(args, managed_policies=[S3_FULL], inline_policies={"kms": dict(KMS_POLICY, Statement=[
-        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}])})
+    policy_changed = dict(
+        args,
+        managed_policies=[S3_FULL],
+        inline_policies={
+            "kms": dict(KMS_POLICY, Statement=[{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}])
+        },
+    )
     assert ansible.module("iam_group", policy_changed, check=True).changed
     assert [p["PolicyArn"] for p in iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"]] == [EC2_FULL]
     updated = ansible.module("iam_group", policy_changed, diff=True)
@@ -87,8 +99,13 @@ def test_iam_group_lifecycle(ansible, boto, tmp_path):
 def test_iam_role_lifecycle(ansible, boto):
     iam = boto("iam")
     name, cluster = unique("role"), unique("c")
-    args = {"name": name, "cluster_name": cluster, "trusted_service": "ec2.amazonaws.com",
-            "managed_policies": [EC2_FULL], "instance_profile": True}
+    args = {
+        "name": name,
+        "cluster_name": cluster,
+        "trusted_service": "ec2.amazonaws.com",
+        "managed_policies": [EC2_FULL],
+        "instance_profile": True,
+    }
     assert ansible.module("iam_role", args, check=True).changed
     assert name not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
 
@@ -176,7 +193,8 @@ def test_key_pair_created_and_imported(ansible, boto, tmp_path):
 
     # import, then a different public key replaces the pair
     generated = [
-        Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode() + " test"
+        Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+        + " test"
         for _index in range(2)
     ]
     imported = ansible.module("key_pair", {"name": name, "public_key": generated[0]})
@@ -193,7 +211,13 @@ def test_s3_bucket_lifecycle(ansible, boto):
     s3, kms = boto("s3"), boto("kms")
     name = unique("artifacts")
     key_arn = kms.create_key()["KeyMetadata"]["Arn"]
-    args = {"name": name, "encryption": "aws:kms", "kms_key_id": key_arn, "versioning": True, "cluster_name": unique("c")}
+    args = {
+        "name": name,
+        "encryption": "aws:kms",
+        "kms_key_id": key_arn,
+        "versioning": True,
+        "cluster_name": unique("c"),
+    }
     assert ansible.module("s3_bucket", args, check=True).changed
     assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
@@ -202,7 +226,12 @@ def test_s3_bucket_lifecycle(ansible, boto):
     rule = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
     block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
-    assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    assert block == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
     assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
 
     assert not ansible.module("s3_bucket", args).changed
@@ -229,8 +258,12 @@ def test_private_zone_lifecycle(ansible, boto):
     ec2, route53 = boto("ec2"), boto("route53")
     vpc_id = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
     name = unique("zone") + ".internal"
-    args = {"name": name, "vpc_id": vpc_id, "cluster_name": unique("c"),
-            "records": [{"name": "paddle", "type": "A", "value": ["10.30.1.10"]}]}
+    args = {
+        "name": name,
+        "vpc_id": vpc_id,
+        "cluster_name": unique("c"),
+        "records": [{"name": "paddle", "type": "A", "value": ["10.30.1.10"]}],
+    }
 
     def zones():
         return [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == name + "."]

@@ -13,7 +13,10 @@ from harness import REPO
 def tool(state_dir, *args):
     return subprocess.run(
         [os.path.join(REPO, "tools", "local-aws")] + list(args) + ["--state-dir", str(state_dir)],
-        capture_output=True, text=True, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
         env=dict(os.environ, TRAINKIT_PYTHON=sys.executable),
     )
 
@@ -25,11 +28,21 @@ def test_start_reuse_stop(tmp_path):
     assert url.startswith("http://127.0.0.1:")
     pid = int((tmp_path / "pid").read_text())
     try:
-        s3 = boto3.client("s3", endpoint_url=url, region_name="us-west-2",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=url,
+            region_name="us-west-2",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         s3.create_bucket(Bucket="kept", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
-        iam = boto3.client("iam", endpoint_url=url, region_name="us-west-2",
-                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        iam = boto3.client(
+            "iam",
+            endpoint_url=url,
+            region_name="us-west-2",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         managed = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/AmazonEC2FullAccess")
         assert managed["Policy"]["PolicyName"] == "AmazonEC2FullAccess", "managed policies are loaded"
 
@@ -41,7 +54,10 @@ def test_start_reuse_stop(tmp_path):
     finally:
         stopped = tool(tmp_path, "stop")
     assert stopped.returncode == 0
-    assert not os.path.exists("/proc/{0}".format(pid)) or b"moto_server" not in open("/proc/{0}/cmdline".format(pid), "rb").read()
+    assert (
+        not os.path.exists("/proc/{0}".format(pid))
+        or b"moto_server" not in open("/proc/{0}/cmdline".format(pid), "rb").read()
+    )
     assert tool(tmp_path, "status").returncode == 1
     assert tool(tmp_path, "stop").returncode == 0, "stop with nothing running is fine"
 

@@ -22,7 +22,11 @@ def tagged_leftovers(boto, cluster):
     found += [a["AliasName"] for a in kms.list_aliases()["Aliases"] if cluster in a["AliasName"]]
     found += [g["GroupName"] for g in iam.list_groups()["Groups"] if g["GroupName"].startswith(cluster)]
     found += [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(cluster)]
-    found += [p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"] if p["InstanceProfileName"].startswith(cluster)]
+    found += [
+        p["InstanceProfileName"]
+        for p in iam.list_instance_profiles()["InstanceProfiles"]
+        if p["InstanceProfileName"].startswith(cluster)
+    ]
     found += [u["UserName"] for u in iam.list_users()["Users"] if u["UserName"].startswith(cluster)]
     found += [z["Name"] for z in route53.list_hosted_zones()["HostedZones"] if z["Name"].startswith(cluster + ".")]
     return found
@@ -34,7 +38,9 @@ def test_identity_and_network_playbooks_then_teardown(ansible, boto, local_aws, 
     credentials = tmp_path / "credentials"
     extra = {"trainkit_cluster_name": cluster, "identity_users": [user], "trainkit_credentials_dir": str(credentials)}
 
-    rc, first, recap = ansible.playbook("playbooks/identity.yml", "playbooks/network.yml", extra_vars=extra, verbosity=3)
+    rc, first, recap = ansible.playbook(
+        "playbooks/identity.yml", "playbooks/network.yml", extra_vars=extra, verbosity=3
+    )
     assert rc == 0, first[-3000:]
     assert recap["changed"] > 0 and recap["failed"] == 0
 
@@ -79,7 +85,9 @@ def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, tm
     assert rc != 0 and "tools/local-aws start" in output
     assert vpcs_of(boto("ec2"), cluster) == []
 
-    rc, output, _recap = ansible.playbook("playbooks/network.yml", extra_vars=dict(extra, trainkit_cluster_name="bad_name"))
+    rc, output, _recap = ansible.playbook(
+        "playbooks/network.yml", extra_vars=dict(extra, trainkit_cluster_name="bad_name")
+    )
     assert rc != 0 and "must start with a letter" in output
 
     rc, output, recap = ansible.playbook("site.yml", extra_vars=extra)
@@ -116,8 +124,13 @@ def test_module_defaults_action_group(ansible, boto, local_aws, tmp_path):
         alias: {alias}
         state: absent
 """.format(url=local_aws.url, alias=alias))
-    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
-           "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+    env = {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_REGION": "",
+        "AWS_DEFAULT_REGION": "",
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+    }
     rc, output, recap = ansible.playbook(str(playbook), inventory="localhost,", env=env)
     assert rc == 0, output[-3000:]
     assert recap["changed"] == 2

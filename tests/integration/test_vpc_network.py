@@ -115,17 +115,21 @@ def test_vpc_network_lifecycle(ansible, boto):
     assert ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"] == []
     assert ec2.describe_internet_gateways(InternetGatewayIds=[]).get("InternetGateways") is not None
     assert not [
-        g for g in ec2.describe_internet_gateways()["InternetGateways"] if g["InternetGatewayId"] == result["internet_gateway_id"]
+        g
+        for g in ec2.describe_internet_gateways()["InternetGateways"]
+        if g["InternetGatewayId"] == result["internet_gateway_id"]
     ]
-    assert not [
-        g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupId"] in (master, worker)
-    ]
+    assert not [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupId"] in (master, worker)]
     assert not ansible.module("vpc_network", {"cluster_name": cluster, "state": "absent"}).changed
 
 
 def test_vpc_network_cidr_cannot_change(ansible, boto):
     cluster = unique("cidr")
-    args = {"cluster_name": cluster, "cidr_block": "10.10.0.0/16", "subnets": [{"az": "us-west-2a", "cidr": "10.10.1.0/24"}]}
+    args = {
+        "cluster_name": cluster,
+        "cidr_block": "10.10.0.0/16",
+        "subnets": [{"az": "us-west-2a", "cidr": "10.10.1.0/24"}],
+    }
     assert ansible.module("vpc_network", args).changed
     moved = ansible.module("vpc_network", dict(args, cidr_block="10.11.0.0/16", subnets=[]))
     assert moved.failed and "10.10.0.0/16" in moved["msg"] and "cannot change" in moved["msg"]
@@ -147,7 +151,11 @@ def test_vpc_network_removes_unlisted_subnet(ansible, boto):
 
 def test_vpc_network_unknown_zone_creates_nothing(ansible, boto):
     cluster = unique("zone")
-    args = {"cluster_name": cluster, "cidr_block": "10.40.0.0/16", "subnets": [{"az": "us-west-2z", "cidr": "10.40.1.0/24"}]}
+    args = {
+        "cluster_name": cluster,
+        "cidr_block": "10.40.0.0/16",
+        "subnets": [{"az": "us-west-2z", "cidr": "10.40.1.0/24"}],
+    }
     result = ansible.module("vpc_network", args)
     assert result.failed and "us-west-2z" in result["msg"] and "us-west-2a" in result["msg"]
     assert vpcs_of(boto("ec2"), cluster) == []

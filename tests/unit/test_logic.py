@@ -8,7 +8,10 @@ from ansible_collections.trainkit.aws.plugins.modules import vpc_network
 
 def test_cluster_tags():
     assert tags.cluster_tags("c1") == {
-        "trainkit:cluster": "c1", "KubernetesCluster": "c1", "kubernetes.io/cluster/c1": "owned"}
+        "trainkit:cluster": "c1",
+        "KubernetesCluster": "c1",
+        "kubernetes.io/cluster/c1": "owned",
+    }
     assert tags.cluster_tags(None) == {}
 
 
@@ -24,7 +27,9 @@ def test_empty_tags_purge_all_but_cluster_and_aws_tags():
     current = dict(tags.cluster_tags("c1"), owner="me", **{"aws:cloudformation:stack-name": "s"})
     to_set, to_unset = tags.diff_tags(current, wanted, purge)
     assert to_set == {} and to_unset == ["owner"]
-    assert tags.apply_tag_diff(current, to_set, to_unset) == dict(tags.cluster_tags("c1"), **{"aws:cloudformation:stack-name": "s"})
+    assert tags.apply_tag_diff(current, to_set, to_unset) == dict(
+        tags.cluster_tags("c1"), **{"aws:cloudformation:stack-name": "s"}
+    )
 
 
 def test_purge_false_keeps_unlisted():
@@ -40,14 +45,20 @@ def test_tag_list_round_trip():
 
 
 def test_policies_compare_semantically():
-    first = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"},
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::b/*"]},
-    ]}
-    second = {"Statement": [
-        {"Resource": "arn:aws:s3:::b/*", "Action": ["s3:GetObject"], "Effect": "Allow"},
-        {"Action": ["kms:Decrypt", "kms:Encrypt"], "Resource": ["*"], "Effect": "Allow"},
-    ], "Version": "2012-10-17"}
+    first = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::b/*"]},
+        ],
+    }
+    second = {
+        "Statement": [
+            {"Resource": "arn:aws:s3:::b/*", "Action": ["s3:GetObject"], "Effect": "Allow"},
+            {"Action": ["kms:Decrypt", "kms:Encrypt"], "Resource": ["*"], "Effect": "Allow"},
+        ],
+        "Version": "2012-10-17",
+    }
     assert _iam.policies_equal(first, second)
     assert _iam.policies_equal(first, '%7B"Version"%3A"2012-10-17"%2C"Statement"%3A[]%7D') is False
     third = dict(first, Statement=first["Statement"][:1])
@@ -66,6 +77,10 @@ def test_wanted_rules_are_exact_and_never_world_open_by_default():
 
 
 def test_current_rules_round_trip_through_ip_permissions():
-    rule_set = {("-1", None, None, "sg", "sg-w"), ("tcp", 10250, 10250, "sg", "sg-m"), ("tcp", 22, 22, "cidr", "10.0.0.0/8")}
+    rule_set = {
+        ("-1", None, None, "sg", "sg-w"),
+        ("tcp", 10250, 10250, "sg", "sg-m"),
+        ("tcp", 22, 22, "cidr", "10.0.0.0/8"),
+    }
     group = {"IpPermissions": [vpc_network.ip_permission(r) for r in rule_set]}
     assert vpc_network.current_rules(group) == rule_set

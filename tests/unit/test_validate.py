@@ -11,13 +11,16 @@ def test_good_cluster_names(name):
     assert validate.cluster_name(name) == []
 
 
-@pytest.mark.parametrize("name,fragment", [
-    ("my_cluster", "reject '_'"),
-    ("1abc", "start with a letter"),
-    ("a.b", "start with a letter"),
-    ("-abc", "start with a letter"),
-    ("a" * 29, "at most 28"),
-])
+@pytest.mark.parametrize(
+    "name,fragment",
+    [
+        ("my_cluster", "reject '_'"),
+        ("1abc", "start with a letter"),
+        ("a.b", "start with a letter"),
+        ("-abc", "start with a letter"),
+        ("a" * 29, "at most 28"),
+    ],
+)
 def test_bad_cluster_names(name, fragment):
     [problem] = validate.cluster_name(name)
     assert fragment in problem
@@ -28,16 +31,27 @@ def test_subnets_inside_and_apart():
     assert validate.subnets("172.20.0.0/16", subnets, "us-west-2") == []
 
 
-@pytest.mark.parametrize("vpc,subnets,fragment", [
-    ("172.20.0.0/16", [{"az": "us-west-2a", "cidr": "10.0.0.0/24"}], "not inside"),
-    ("172.20.0.0/16", [{"az": "us-west-2a", "cidr": "172.20.0.0/24"}, {"az": "us-west-2b", "cidr": "172.20.0.0/25"}], "overlaps"),
-    ("172.20.0.0/16", [{"az": "us-east-1a", "cidr": "172.20.0.0/24"}], "not an availability zone of region us-west-2"),
-    ("172.20.0.0/16", [{"az": "us-west-2", "cidr": "172.20.0.0/24"}], "not an availability zone"),
-    ("172.20.0.0/16", [{"az": "us-west-2ab", "cidr": "172.20.0.0/24"}], "not an availability zone"),
-    ("172.20.0.0", [], "needs a prefix length"),
-    ("172.16.0.0/12", [], "/16 to /28"),
-    ("172.20.0.0/16", [{"az": "us-west-2a", "cidr": "172.20.0.0/30"}], "/16 to /28"),
-])
+@pytest.mark.parametrize(
+    "vpc,subnets,fragment",
+    [
+        ("172.20.0.0/16", [{"az": "us-west-2a", "cidr": "10.0.0.0/24"}], "not inside"),
+        (
+            "172.20.0.0/16",
+            [{"az": "us-west-2a", "cidr": "172.20.0.0/24"}, {"az": "us-west-2b", "cidr": "172.20.0.0/25"}],
+            "overlaps",
+        ),
+        (
+            "172.20.0.0/16",
+            [{"az": "us-east-1a", "cidr": "172.20.0.0/24"}],
+            "not an availability zone of region us-west-2",
+        ),
+        ("172.20.0.0/16", [{"az": "us-west-2", "cidr": "172.20.0.0/24"}], "not an availability zone"),
+        ("172.20.0.0/16", [{"az": "us-west-2ab", "cidr": "172.20.0.0/24"}], "not an availability zone"),
+        ("172.20.0.0", [], "needs a prefix length"),
+        ("172.16.0.0/12", [], "/16 to /28"),
+        ("172.20.0.0/16", [{"az": "us-west-2a", "cidr": "172.20.0.0/30"}], "/16 to /28"),
+    ],
+)
 def test_bad_subnets(vpc, subnets, fragment):
     problems = validate.subnets(vpc, subnets, "us-west-2")
     assert any(fragment in p for p in problems), problems
@@ -48,25 +62,46 @@ def test_good_bucket_names(name):
     assert validate.bucket_name(name) == []
 
 
-@pytest.mark.parametrize("name", ["ab", "x" * 64, "Upper", "under_score", "a..b", "a.-b", "-abc", "10.0.0.1",
-                                  "xn--abc", "abc-s3alias", "sthree-abc"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ab",
+        "x" * 64,
+        "Upper",
+        "under_score",
+        "a..b",
+        "a.-b",
+        "-abc",
+        "10.0.0.1",
+        "xn--abc",
+        "abc-s3alias",
+        "sthree-abc",
+    ],
+)
 def test_bad_bucket_names(name):
     assert validate.bucket_name(name)
 
 
 def test_policy_arns():
-    assert validate.policy_arns(["arn:aws:iam::aws:policy/job-function/NetworkAdministrator",
-                                 "arn:aws:iam::123456789012:policy/mine"]) == []
+    assert (
+        validate.policy_arns(
+            ["arn:aws:iam::aws:policy/job-function/NetworkAdministrator", "arn:aws:iam::123456789012:policy/mine"]
+        )
+        == []
+    )
     assert validate.policy_arns(["AmazonEC2FullAccess"])
 
 
-@pytest.mark.parametrize("doc,ok", [
-    ({"Version": "2012-10-17", "Statement": []}, True),
-    ('{"Version": "2012-10-17", "Statement": []}', True),
-    ("{nope", False),
-    ({"Version": "2012-10-17"}, False),
-    ([1], False),
-])
+@pytest.mark.parametrize(
+    "doc,ok",
+    [
+        ({"Version": "2012-10-17", "Statement": []}, True),
+        ('{"Version": "2012-10-17", "Statement": []}', True),
+        ("{nope", False),
+        ({"Version": "2012-10-17"}, False),
+        ([1], False),
+    ],
+)
 def test_policy_document(doc, ok):
     assert (validate.policy_document(doc, "p") == []) is ok
 
