@@ -12,8 +12,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 .PHONY: help venv link demo down test unit integration sanity lint build clean
 
 help:
-	@echo "make demo    - identity + network of the demo cluster against the local AWS endpoint"
-	@echo "make down    - stop the local AWS endpoint the demo started"
+	@echo "make demo    - identity, network and local Kubernetes of the demo cluster (local AWS endpoint)"
+	@echo "make down    - stop the local AWS endpoint and the local Kubernetes the demo started"
 	@echo "make test    - unit and integration tests, ansible-test sanity and ansible-lint"
 	@echo "make build   - build the collection tarball"
 
@@ -36,6 +36,7 @@ demo: venv link
 	echo "Run it again: nothing changes. Stop the endpoint with: make down"
 
 down:
+	@tools/local-k8s stop
 	@tools/local-aws stop
 
 test: venv link sanity lint unit integration
@@ -50,7 +51,7 @@ sanity: venv
 	tests/harness/sanity.sh
 
 lint: venv link
-	$(BIN)/black --check --quiet --line-length 120 plugins tools/local_aws.py tests
+	$(BIN)/black --check --quiet --line-length 120 plugins tools/local_aws.py tools/local_k8s.py tests
 	$(BIN)/ansible-lint --profile production --offline
 
 build: venv

@@ -30,6 +30,15 @@ def local_aws(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def local_k8s(tmp_path_factory):
+    """One local control plane per test process (built once into the cache), stopped by its pids at the end."""
+    plane = harness.LocalK8s(str(tmp_path_factory.mktemp("local-k8s")))
+    plane.start()
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture(scope="session")
 def ansible(local_aws, tmp_path_factory):
     return harness.Ansible(local_aws.url, str(tmp_path_factory.mktemp("ansible")))
 

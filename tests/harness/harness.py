@@ -193,3 +193,40 @@ def ingress(group):
         for cidr in perm.get("IpRanges", []):
             rules.add((perm["IpProtocol"],) + ports + (cidr["CidrIp"],))
     return rules
+
+
+class LocalK8s:
+    """tools/local-k8s with a work directory of its own."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.kubeconfig = None
+
+    def tool(self, *args):
+        return subprocess.run(
+            [os.path.join(REPO, "tools", "local-k8s")] + list(args) + ["--workdir", self.workdir],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=3000,
+            env=dict(os.environ, TRAINKIT_PYTHON=sys.executable),
+        )
+
+    def start(self):
+        result = self.tool("start")
+        assert result.returncode == 0, result.stderr[-3000:]
+        self.kubeconfig = result.stdout.strip().splitlines()[-1]
+        return result
+
+    def pids(self):
+        with open(os.path.join(self.workdir, "state.json")) as handle:
+            return dict((name, proc["pid"]) for name, proc in json.load(handle)["processes"].items())
+
+    def stop(self):
+        return self.tool("stop")
+
+    def client(self):
+        sys.path.insert(0, collections_root())
+        from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
+
+        return Client(self.kubeconfig)

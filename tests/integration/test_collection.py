@@ -73,7 +73,7 @@ def test_ansible_doc_renders(installed, module):
     assert "ERROR" not in doc.stderr
 
 
-def test_network_playbook_by_fqcn_from_installed_copy(installed, boto):
+def test_network_playbook_by_fqcn_from_installed_copy(installed, boto, tmp_path):
     work, env = installed
     cluster = unique("fqcn")
     inventory = work / "collections" / "ansible_collections" / "trainkit" / "aws" / "inventories" / "local"

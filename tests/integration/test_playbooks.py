@@ -36,7 +36,12 @@ def test_identity_and_network_playbooks_then_teardown(ansible, boto, local_aws, 
     cluster = unique("pb")
     user = cluster + "-alice"
     credentials = tmp_path / "credentials"
-    extra = {"trainkit_cluster_name": cluster, "identity_users": [user], "trainkit_credentials_dir": str(credentials)}
+    extra = {
+        "trainkit_cluster_name": cluster,
+        "identity_users": [user],
+        "trainkit_credentials_dir": str(credentials),
+        "cluster_local_workdir": str(tmp_path / "k8s"),
+    }
 
     rc, first, recap = ansible.playbook(
         "playbooks/identity.yml", "playbooks/network.yml", extra_vars=extra, verbosity=3
@@ -80,7 +85,11 @@ def test_identity_and_network_playbooks_then_teardown(ansible, boto, local_aws, 
 
 def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, tmp_path):
     cluster = unique("site")
-    extra = {"trainkit_cluster_name": cluster, "trainkit_credentials_dir": str(tmp_path)}
+    extra = {
+        "trainkit_cluster_name": cluster,
+        "trainkit_credentials_dir": str(tmp_path),
+        "cluster_local_workdir": str(tmp_path / "k8s"),
+    }
     rc, output, _recap = ansible.playbook("playbooks/network.yml", extra_vars=extra, env={"AWS_ENDPOINT_URL": ""})
     assert rc != 0 and "tools/local-aws start" in output
     assert vpcs_of(boto("ec2"), cluster) == []

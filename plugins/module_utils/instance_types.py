@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""EC2 instance types the simulated node groups know: vCPUs, memory (GiB) and NVIDIA GPUs."""
+
+from __future__ import annotations
+
+INSTANCE_TYPES = {
+    # general purpose / compute
+    "t3.medium": (2, 4, 0),
+    "t3.large": (2, 8, 0),
+    "m5.large": (2, 8, 0),
+    "m5.xlarge": (4, 16, 0),
+    "m5.2xlarge": (8, 32, 0),
+    "m5.4xlarge": (16, 64, 0),
+    "c5.xlarge": (4, 8, 0),
+    "c5.2xlarge": (8, 16, 0),
+    "c5.4xlarge": (16, 32, 0),
+    "r5.xlarge": (4, 32, 0),
+    # GPU
+    "p2.xlarge": (4, 61, 1),
+    "p2.8xlarge": (32, 488, 8),
+    "p2.16xlarge": (64, 732, 16),
+    "p3.2xlarge": (8, 61, 1),
+    "p3.8xlarge": (32, 244, 4),
+    "p3.16xlarge": (64, 488, 8),
+    "p3dn.24xlarge": (96, 768, 8),
+    "g4dn.xlarge": (4, 16, 1),
+    "g4dn.2xlarge": (8, 32, 1),
+    "g4dn.12xlarge": (48, 192, 4),
+    "g4dn.metal": (96, 384, 8),
+    "g5.xlarge": (4, 16, 1),
+    "g5.2xlarge": (8, 32, 1),
+    "g5.12xlarge": (48, 192, 4),
+    "g5.48xlarge": (192, 768, 8),
+    "p4d.24xlarge": (96, 1152, 8),
+    "p5.48xlarge": (192, 2048, 8),
+}
+
+
+def capacity(instance_type, gpus=None, max_pods=110):
+    """Node capacity for an instance type; ``gpus`` overrides the table's GPU count."""
+    cpus, memory_gib, table_gpus = INSTANCE_TYPES[instance_type]
+    result = {"cpu": str(cpus), "memory": "{0}Gi".format(memory_gib), "pods": str(max_pods)}
+    count = table_gpus if gpus is None else gpus
+    if count:
+        result["nvidia.com/gpu"] = str(count)
+    return result

@@ -1,0 +1,358 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: local_cluster
+short_description: Simulated node groups (KWOK nodes) on the local Kubernetes cluster
+version_added: 0.1.0
+description:
+  - Turns node groups - the same list the eksctl provider will use - into Node objects that KWOK manages on the
+    local cluster started by C(tools/local-k8s), so the scheduler places pods on them as it would on EC2 nodes.
+  - Each node gets the capacity of its instance type (cpu, memory, pods and C(nvidia.com/gpu)), the labels
+    C(node.kubernetes.io/instance-type), C(topology.kubernetes.io/zone), C(topology.kubernetes.io/region),
+    C(eks.amazonaws.com/nodegroup), C(kubernetes.io/hostname), C(trainkit.io/cluster), the group's own labels and
+    taints, and a pod CIDR in 127.10.0.0/16 so that every pod IP is a loopback address.
+  - Nodes are named C(<cluster>-<group>-<index>). A larger O(nodegroups[].count) adds nodes, a smaller one removes the last
+    ones, and nodes of groups no longer listed are removed. O(state=absent) removes every node of the cluster.
+author:
+  - trainkit.aws contributors (@trainkit)
+options:
+  cluster_name:
+    description: The cluster; its nodes carry the label C(trainkit.io/cluster=<cluster_name>).
+    type: str
+    required: true
+  state:
+    description: Whether the node groups should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  nodegroups:
+    description: The node groups.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Group name (a DNS label).
+        type: str
+        required: true
+      instance_type:
+        description: EC2 instance type, one the collection knows (for example V(m5.large), V(p3.2xlarge), V(g5.xlarge)).
+        type: str
+        required: true
+      count:
+        description: How many nodes.
+        type: int
+        default: 1
+      gpus:
+        description: NVIDIA GPUs per node, instead of the instance type's.
+        type: int
+      zones:
+        description: Availability zones to spread the nodes over (round robin). Default - C(<region>a), C(<region>b), C(<region>c).
+        type: list
+        elements: str
+      labels:
+        description: Extra node labels.
+        type: dict
+        default: {}
+      taints:
+        description: Node taints.
+        type: list
+        elements: dict
+        default: []
+  region:
+    description: The region the zones belong to (label C(topology.kubernetes.io/region)).
+    type: str
+    default: us-west-2
+  kubeconfig:
+    description: The local cluster's kubeconfig (printed by C(tools/local-k8s start)). Falls back to E(K8S_AUTH_KUBECONFIG), E(KUBECONFIG).
+    type: path
+  context:
+    description: The kubeconfig context. Default - the current one.
+    type: str
+attributes:
+  check_mode:
+    description: Reports which nodes would be added, changed or removed, and changes nothing.
+    support: full
+  diff_mode:
+    description: Returns the node names before and after.
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Cluster | Simulated node groups
+  trainkit.aws.local_cluster:
+    cluster_name: paddle-demo
+    kubeconfig: "{{ kubeconfig }}"
+    nodegroups:
+      - {name: cpu, instance_type: m5.xlarge, count: 2}
+      - name: gpu
+        instance_type: p3.2xlarge
+        count: 2
+        taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]
+"""
+
+RETURN = r"""
+nodes:
+  description: The cluster's simulated nodes.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Node name.
+      type: str
+    nodegroup:
+      description: Node group.
+      type: str
+    instance_type:
+      description: Instance type.
+      type: str
+    zone:
+      description: Availability zone label.
+      type: str
+    gpus:
+      description: NVIDIA GPUs the node advertises.
+      type: int
+    pod_cidr:
+      description: The node's pod CIDR (loopback).
+      type: str
+"""
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import INSTANCE_TYPES
+from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import capacity
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
+
+CLUSTER_LABEL = "trainkit.io/cluster"
+GROUP_LABEL = "eks.amazonaws.com/nodegroup"
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def wanted_nodes(params):
+    """Node name -> (group, index, zone) for every node the groups describe."""
+    nodes = {}
+    for group in params["nodegroups"]:
+        zones = group["zones"] or [params["region"] + suffix for suffix in "abc"]
+        for index in range(group["count"]):
+            name = "{0}-{1}-{2}".format(params["cluster_name"].lower(), group["name"], index)
+            nodes[name] = (group, index, zones[index % len(zones)])
+    return nodes
+
+
+def node_object(params, name, group, zone, pod_cidr, address):
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node.kubernetes.io/instance-type": group["instance_type"],
+        "topology.kubernetes.io/zone": zone,
+        "topology.kubernetes.io/region": params["region"],
+        GROUP_LABEL: group["name"],
+        CLUSTER_LABEL: params["cluster_name"],
+        "type": "kwok",
+    }
+    labels.update(dict((k, str(v)) for k, v in group["labels"].items()))
+    cap = capacity(group["instance_type"], group["gpus"])
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels, "annotations": {"kwok.x-k8s.io/node": "fake"}},
+        "spec": {
+            "podCIDR": pod_cidr,
+            "podCIDRs": [pod_cidr],
+            "providerID": "kwok://{0}/{1}".format(zone, name),
+            "taints": [dict((k, v) for k, v in t.items() if v is not None) for t in group["taints"]],
+        },
+        "status": {
+            "capacity": cap,
+            "allocatable": dict(cap),
+            "addresses": [{"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}],
+        },
+    }
+
+
+def projection(node):
+    """What this module manages of a node: labels, the kwok annotation, spec and capacity."""
+    if node is None:
+        return None
+    spec = node.get("spec", {})
+    return {
+        # the API server adds the deprecated beta.kubernetes.io/{os,arch} labels itself
+        "labels": dict(
+            (k, v) for k, v in node["metadata"].get("labels", {}).items() if not k.startswith("beta.kubernetes.io/")
+        ),
+        "kwok": node["metadata"].get("annotations", {}).get("kwok.x-k8s.io/node"),
+        "pod_cidr": spec.get("podCIDR"),
+        "taints": sorted(
+            (t.get("key"), t.get("value"), t.get("effect"))
+            for t in spec.get("taints", []) or []
+            if not t.get("key", "").startswith("node.kubernetes.io/")  # set by the node lifecycle controller
+        ),
+        "capacity": node.get("status", {}).get("capacity", {}),
+    }
+
+
+def existing_nodes(client, cluster):
+    _status, listing = client.request("GET", "/api/v1/nodes", query={"labelSelector": CLUSTER_LABEL + "=" + cluster})
+    return dict((n["metadata"]["name"], n) for n in listing.get("items", []))
+
+
+def summary(node):
+    labels = node["metadata"]["labels"]
+    return {
+        "name": node["metadata"]["name"],
+        "nodegroup": labels.get(GROUP_LABEL),
+        "instance_type": labels.get("node.kubernetes.io/instance-type"),
+        "zone": labels.get("topology.kubernetes.io/zone"),
+        "gpus": int(node.get("status", {}).get("capacity", {}).get("nvidia.com/gpu", 0)),
+        "pod_cidr": node.get("spec", {}).get("podCIDR"),
+    }
+
+
+def free_subnets(client, taken_by_us):
+    """Third octets of 127.10.N.0/24 not used by any node of any cluster."""
+    _status, listing = client.request("GET", "/api/v1/nodes")
+    used = set()
+    for node in listing.get("items", []):
+        cidr = node.get("spec", {}).get("podCIDR") or ""
+        if cidr.startswith("127.10."):
+            used.add(int(cidr.split(".")[2]))
+    used.update(taken_by_us)
+    return [n for n in range(1, 255) if n not in used]
+
+
+def ensure(module, client):
+    p = module.params
+    current = existing_nodes(client, p["cluster_name"])
+    wanted = wanted_nodes(p) if p["state"] == "present" else {}
+    changed = False
+    to_remove = sorted(set(current) - set(wanted))
+    kept_octets = set(
+        int(n["spec"]["podCIDR"].split(".")[2]) for n in current.values() if n.get("spec", {}).get("podCIDR")
+    )
+    free = free_subnets(client, kept_octets)
+    for name in sorted(wanted):
+        group, index, zone = wanted[name]
+        node = current.get(name)
+        if node is not None and node.get("spec", {}).get("podCIDR"):
+            pod_cidr = node["spec"]["podCIDR"]
+        else:
+            if not free:
+                raise K8sError("No free pod CIDR left in 127.10.0.0/16 (254 nodes at most).")
+            pod_cidr = "127.10.{0}.0/24".format(free.pop(0))
+        octet = int(pod_cidr.split(".")[2])
+        desired = node_object(p, name, group, zone, pod_cidr, "127.11.{0}.1".format(octet))
+        if projection(node) == projection(desired):
+            continue
+        changed = True
+        if module.check_mode:
+            continue
+        if node is None:
+            client.apply(desired, force=True)  # a Node created by apply keeps the status it is given
+            continue
+        client.apply({k: v for k, v in desired.items() if k != "status"}, force=True)
+        if node.get("status", {}).get("capacity") != desired["status"]["capacity"]:
+            client.request(
+                "PATCH",
+                "/api/v1/nodes/{0}/status".format(name),
+                body={
+                    "status": {
+                        "capacity": desired["status"]["capacity"],
+                        "allocatable": desired["status"]["allocatable"],
+                    }
+                },
+                content_type="application/merge-patch+json",
+            )
+    for name in to_remove:
+        changed = True
+        if not module.check_mode:
+            client.delete({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}, propagation="Background")
+    after = existing_nodes(client, p["cluster_name"]) if not module.check_mode else None
+    nodes = [summary(n) for _name, n in sorted((after if after is not None else current).items())]
+    return changed, sorted(current), sorted(after) if after is not None else sorted(wanted), nodes
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            cluster_name=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            nodegroups=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    name=dict(type="str", required=True),
+                    instance_type=dict(type="str", required=True),
+                    count=dict(type="int", default=1),
+                    gpus=dict(type="int"),
+                    zones=dict(type="list", elements="str"),
+                    labels=dict(type="dict", default={}),
+                    taints=dict(type="list", elements="dict", default=[]),
+                ),
+            ),
+            region=dict(type="str", default="us-west-2"),
+            kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
+            context=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    problems = validate.cluster_name(p["cluster_name"]) + validate.region(p["region"])
+    names = [g["name"] for g in p["nodegroups"]]
+    if len(set(names)) != len(names):
+        problems.append("nodegroups names must be unique")
+    for i, group in enumerate(p["nodegroups"]):
+        label = "nodegroups[{0}]".format(i)
+        if not DNS_LABEL.match(group["name"]):
+            problems.append(
+                "{0}.name {1!r} must be a DNS label (lowercase letters, digits, '-')".format(label, group["name"])
+            )
+        if group["instance_type"] not in INSTANCE_TYPES:
+            problems.append(
+                "{0}.instance_type {1!r} is not known; use one of: {2}".format(
+                    label, group["instance_type"], ", ".join(sorted(INSTANCE_TYPES))
+                )
+            )
+        if group["count"] < 0 or (group["gpus"] is not None and group["gpus"] < 0):
+            problems.append("{0}: count and gpus must not be negative".format(label))
+        for zone in group["zones"] or []:
+            if not zone.startswith(p["region"]):
+                problems.append("{0}.zones: {1!r} is not a zone of region {2}".format(label, zone, p["region"]))
+        for taint in group["taints"]:
+            if not taint.get("key") or taint.get("effect") not in TAINT_EFFECTS:
+                problems.append(
+                    "{0}.taints: each taint needs a key and an effect of {1}".format(label, ", ".join(TAINT_EFFECTS))
+                )
+    if problems:
+        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
+
+    client = None
+    try:
+        client = Client(p["kubeconfig"], p["context"])
+        changed, before, after, nodes = ensure(module, client)
+    except K8sError as exc:
+        module.fail_json(msg=exc.msg + (" Hint: " + exc.hint if exc.hint else ""), status=exc.status)
+    finally:
+        if client is not None:
+            client.close()
+    result = dict(changed=changed, nodes=nodes)
+    if module._diff:
+        result["diff"] = {"before": {"nodes": before}, "after": {"nodes": after}}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
