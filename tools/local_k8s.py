@@ -534,7 +534,13 @@ class ControlPlane:
             b["kwok"],
             [
                 "--kubeconfig=" + self.kubeconfig,
-                "--config=" + os.path.join(HERE, "local-k8s-stages.yaml"),
+            ]
+            + [
+                "--config=" + os.path.join(HERE, "kwok-stages", f)
+                for f in sorted(os.listdir(os.path.join(HERE, "kwok-stages")))
+                if f.endswith(".yaml")
+            ]
+            + [
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--node-ip=127.0.0.1",

@@ -30,7 +30,7 @@ options:
     default: present
   definition:
     description:
-      - The objects - a dict, a list of dicts, or YAML text with one or more documents (C(kind: List) is unpacked).
+      - "The objects - a dict, a list of dicts, or YAML text with one or more documents (C(kind: List) is unpacked)."
     type: raw
     aliases: [resource_definition]
   src:
@@ -190,10 +190,11 @@ def apply_one(module, client, obj):
         raise
     changed = stripped(before) != stripped(after)
     if p["wait"] and not module.check_mode:
-        if p["wait_condition"]:
-            check = lambda current: matches_condition(current, p["wait_condition"])  # noqa: E731
-        else:
-            check = ready
+        wanted = p["wait_condition"]
+
+        def check(current):
+            return matches_condition(current, wanted) if wanted else ready(current)
+
         after = client.wait(obj, namespace, check, p["wait_timeout"], describe(obj) + " to be ready")
     return changed, before, after, after
 
