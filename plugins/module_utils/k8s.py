@@ -331,7 +331,8 @@ def ready(obj):
         return False
     kind, status = obj.get("kind"), obj.get("status") or {}
     generation = obj.get("metadata", {}).get("generation", 0)
-    observed = status.get("observedGeneration", generation)
+    # no observedGeneration yet: the controller has not looked at this generation, its counts mean nothing
+    observed = status.get("observedGeneration", -1)
     if kind == "Deployment":
         replicas = obj.get("spec", {}).get("replicas", 1)
         return (

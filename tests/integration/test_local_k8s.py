@@ -57,15 +57,10 @@ def test_stop_ends_every_process_it_started(tmp_path):
 
 def test_local_cluster_node_groups(ansible, local_k8s):
     cluster = unique("ng")
+    taint = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
     groups = [
         {"name": "cpu", "instance_type": "m5.large", "count": 2, "labels": {"role": "data"}},
-        {
-            "name": "gpu",
-            "instance_type": "p3.16xlarge",
-            "count": 1,
-            "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
-        },
-        {"name": "g5", "instance_type": "g5.xlarge", "count": 1, "gpus": 4, "zones": ["us-west-2b"]},
+        {"name": "gpu", "instance_type": "p3.2xlarge", "count": 1, "zones": ["us-west-2b"], "taints": [taint]},
     ]
     args = {"cluster_name": cluster, "kubeconfig": local_k8s.kubeconfig, "nodegroups": groups}
     client = local_k8s.client()
@@ -76,92 +71,81 @@ def test_local_cluster_node_groups(ansible, local_k8s):
         created = ansible.module("local_cluster", args)
         assert created.changed, created.output
         nodes = nodes_of(client, cluster)
-        assert sorted(nodes) == sorted(cluster + s for s in ("-cpu-0", "-cpu-1", "-gpu-0", "-g5-0"))
+        assert sorted(nodes) == sorted(cluster + s for s in ("-cpu-0", "-cpu-1", "-gpu-0"))
         gpu = nodes[cluster + "-gpu-0"]
-        assert gpu["status"]["allocatable"]["nvidia.com/gpu"] == "8" and gpu["status"]["capacity"]["cpu"] == "64"
-        assert gpu["metadata"]["labels"]["node.kubernetes.io/instance-type"] == "p3.16xlarge"
-        assert gpu["metadata"]["labels"]["eks.amazonaws.com/nodegroup"] == "gpu"
-        assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"} in gpu["spec"]["taints"]
-        assert nodes[cluster + "-g5-0"]["status"]["capacity"]["nvidia.com/gpu"] == "4"
-        assert nodes[cluster + "-g5-0"]["metadata"]["labels"]["topology.kubernetes.io/zone"] == "us-west-2b"
+        assert gpu["status"]["allocatable"]["nvidia.com/gpu"] == "1" and gpu["status"]["capacity"]["cpu"] == "8"
+        labels = gpu["metadata"]["labels"]
+        assert labels["node.kubernetes.io/instance-type"] == "p3.2xlarge"
+        assert labels["eks.amazonaws.com/nodegroup"] == "gpu" and labels["topology.kubernetes.io/zone"] == "us-west-2b"
+        assert taint in gpu["spec"]["taints"]
         assert "nvidia.com/gpu" not in nodes[cluster + "-cpu-0"]["status"]["capacity"]
+        assert nodes[cluster + "-cpu-0"]["metadata"]["labels"]["topology.kubernetes.io/zone"] == "us-west-2a"
         assert nodes[cluster + "-cpu-1"]["metadata"]["labels"]["role"] == "data"
         cidrs = set()
         for node in nodes.values():
             cidr = ipaddress.ip_network(node["spec"]["podCIDR"])
             assert cidr.subnet_of(LOOPBACK)
             cidrs.add(cidr)
-        assert len(cidrs) == 4
+        assert len(cidrs) == 3
 
-        # the nodes become Ready through KWOK, and a GPU pod lands on a GPU node with a loopback IP
+        # the nodes become Ready through KWOK; a 1-GPU pod lands on the GPU node, a second one stays Pending
         for name in nodes:
-            client.wait(
-                node_obj(name),
-                None,
-                lambda n: any(
-                    c["type"] == "Ready" and c["status"] == "True"
-                    for c in (n or {}).get("status", {}).get("conditions", [])
-                ),
-                60,
-                name + " Ready",
-            )
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "gpu-smoke", "namespace": "default"},
-            "spec": {
-                "restartPolicy": "Never",
-                "nodeSelector": {"trainkit.io/cluster": cluster},
-                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                "containers": [{"name": "c", "image": "nvidia/cuda", "resources": {"limits": {"nvidia.com/gpu": "8"}}}],
-            },
-        }
-        placed = ansible.module(
-            "k8s_apply", {"kubeconfig": local_k8s.kubeconfig, "definition": pod, "wait": True, "wait_timeout": 60}
-        )
+            client.wait(node_obj(name), None, node_ready, 60, name + " Ready")
+        first, second = gpu_pod(cluster, cluster + "-gpu-a"), gpu_pod(cluster, cluster + "-gpu-b")
+        kc = local_k8s.kubeconfig
+        placed = ansible.module("k8s_apply", {"kubeconfig": kc, "definition": first, "wait": True, "wait_timeout": 60})
         assert not placed.failed, placed.output
         assert placed["result"]["spec"]["nodeName"] == cluster + "-gpu-0"
         pod_ip = ipaddress.ip_address(placed["result"]["status"]["podIP"])
         assert pod_ip in ipaddress.ip_network(gpu["spec"]["podCIDR"])
-        too_big = dict(pod, metadata={"name": "gpu-too-big", "namespace": "default"})
-        too_big["spec"] = dict(
-            pod["spec"], containers=[{"name": "c", "image": "x", "resources": {"limits": {"nvidia.com/gpu": "16"}}}]
-        )
+        unschedulable = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
         pending = ansible.module(
             "k8s_apply",
-            {
-                "kubeconfig": local_k8s.kubeconfig,
-                "definition": too_big,
-                "wait": True,
-                "wait_timeout": 60,
-                "wait_condition": {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"},
-            },
+            {"kubeconfig": kc, "definition": second, "wait": True, "wait_timeout": 60, "wait_condition": unschedulable},
         )
         assert not pending.failed, pending.output
-        ansible.module(
-            "k8s_apply", {"kubeconfig": local_k8s.kubeconfig, "definition": [pod, too_big], "state": "absent"}
-        )
+        assert not pending["result"]["spec"].get("nodeName") and pending["result"]["status"]["phase"] == "Pending"
+        ansible.module("k8s_apply", {"kubeconfig": kc, "definition": [first, second], "state": "absent", "wait": True})
 
         assert not ansible.module("local_cluster", args).changed
-        scaled = [dict(groups[0], count=3)] + groups[1:]
+        scaled = [dict(groups[0], count=3), groups[1], {"name": "g5", "instance_type": "g5.xlarge", "gpus": 4}]
         grown = ansible.module("local_cluster", dict(args, nodegroups=scaled), diff=True)
         assert grown.changed and len(nodes_of(client, cluster)) == 5
-        assert set(grown["diff"]["after"]["nodes"]) - set(grown["diff"]["before"]["nodes"]) == {cluster + "-cpu-2"}
+        added = set(grown["diff"]["after"]["nodes"]) - set(grown["diff"]["before"]["nodes"])
+        assert added == {cluster + "-cpu-2", cluster + "-g5-0"}
+        assert nodes_of(client, cluster)[cluster + "-g5-0"]["status"]["capacity"]["nvidia.com/gpu"] == "4"
         shrunk = ansible.module("local_cluster", dict(args, nodegroups=scaled[:1]))
         assert shrunk.changed and sorted(nodes_of(client, cluster)) == [cluster + "-cpu-" + str(i) for i in range(3)]
 
         bad = ansible.module("local_cluster", dict(args, nodegroups=[{"name": "x", "instance_type": "z9.huge"}]))
         assert bad.failed and "is not known" in bad["msg"] and len(nodes_of(client, cluster)) == 3
 
-        assert ansible.module(
-            "local_cluster", {"cluster_name": cluster, "kubeconfig": local_k8s.kubeconfig, "state": "absent"}
-        ).changed
+        absent = {"cluster_name": cluster, "kubeconfig": kc, "state": "absent"}
+        assert ansible.module("local_cluster", absent).changed
         assert nodes_of(client, cluster) == {}
-        assert not ansible.module(
-            "local_cluster", {"cluster_name": cluster, "kubeconfig": local_k8s.kubeconfig, "state": "absent"}
-        ).changed
+        assert not ansible.module("local_cluster", absent).changed
     finally:
         client.close()
+
+
+def node_ready(node):
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" for c in (node or {}).get("status", {}).get("conditions", [])
+    )
+
+
+def gpu_pod(cluster, name):
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "restartPolicy": "Never",
+            "nodeSelector": {"trainkit.io/cluster": cluster},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [{"name": "c", "image": "nvidia/cuda", "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+        },
+    }
 
 
 def test_k8s_apply_lifecycle(ansible, local_k8s):
@@ -181,6 +165,7 @@ def test_k8s_apply_lifecycle(ansible, local_k8s):
     try:
         checked = ansible.module("k8s_apply", base, check=True, diff=True)
         assert checked.changed and client.get(objs[0]) is None
+        assert checked["diff"][1]["before"] == {} and checked["diff"][1]["after"]["data"] == {"epochs": "10"}
         created = ansible.module("k8s_apply", base)
         assert created.changed and client.get(cm)["data"] == {"epochs": "10"}
         managers = [m["manager"] for m in client.get(cm)["metadata"]["managedFields"]]
@@ -271,6 +256,18 @@ def test_k8s_apply_waits_for_readiness(ansible, local_k8s, tmp_path):
             },
         },
         {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "agent", "namespace": ns},
+            "spec": {
+                "selector": {"matchLabels": {"app": "agent"}},
+                "template": {
+                    "metadata": {"labels": {"app": "agent"}},
+                    "spec": {"nodeSelector": select, "containers": [{"name": "c", "image": "agent"}]},
+                },
+            },
+        },
+        {
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": {"name": "split", "namespace": ns},
@@ -295,7 +292,8 @@ def test_k8s_apply_waits_for_readiness(ansible, local_k8s, tmp_path):
                 "capacity": {"storage": "1Gi"},
                 "accessModes": ["ReadWriteMany"],
                 "storageClassName": "",
-                "hostPath": {"path": "/tmp/" + ns},
+                "mountOptions": ["nfsvers=4.1", "rsize=1048576", "wsize=1048576", "hard", "timeo=600", "retrans=2"],
+                "nfs": {"server": "fs-12345678.efs.us-west-2.amazonaws.com", "path": "/"},
                 "claimRef": {"namespace": ns, "name": "data"},
             },
         },
@@ -333,6 +331,11 @@ def test_k8s_apply_waits_for_readiness(ansible, local_k8s, tmp_path):
     assert not result.failed, result.output
     by_kind = dict((r["kind"], r["result"]) for r in result["results"])
     assert by_kind["Deployment"]["status"]["availableReplicas"] == 2
+    assert any(
+        c["type"] == "Available" and c["status"] == "True" for c in by_kind["Deployment"]["status"]["conditions"]
+    )
+    daemons = by_kind["DaemonSet"]["status"]
+    assert daemons["numberReady"] == daemons["desiredNumberScheduled"] == 2, "one per node of the cluster"
     assert by_kind["Job"]["status"]["succeeded"] == 3
     assert by_kind["PersistentVolumeClaim"]["status"]["phase"] == "Bound"
     assert any(
@@ -342,8 +345,13 @@ def test_k8s_apply_waits_for_readiness(ansible, local_k8s, tmp_path):
     client = local_k8s.client()
     try:
         _s, pods = client.request("GET", "/api/v1/namespaces/{0}/pods".format(ns))
+        job_pods = [p for p in pods["items"] if p["metadata"].get("labels", {}).get("job-name") == "split"]
+        assert len(job_pods) == 3 and all(p["status"]["phase"] == "Succeeded" for p in job_pods)
+        assert all(p["spec"]["nodeName"].startswith(cluster + "-w-") for p in job_pods)
+        job_ips = set(p["status"]["podIP"] for p in job_pods)
+        assert len(job_ips) == 3, "distinct pod IPs"
         ips = [p["status"]["podIP"] for p in pods["items"] if p["status"].get("podIP")]
-        assert len(ips) >= 5 and all(ipaddress.ip_address(ip) in LOOPBACK for ip in ips)
+        assert len(ips) >= 7 and all(ipaddress.ip_address(ip) in LOOPBACK for ip in ips)
     finally:
         client.close()
 

@@ -84,3 +84,62 @@ def test_current_rules_round_trip_through_ip_permissions():
     }
     group = {"IpPermissions": [vpc_network.ip_permission(r) for r in rule_set]}
     assert vpc_network.current_rules(group) == rule_set
+
+
+def test_instance_type_capacity():
+    from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import capacity
+
+    assert capacity("p3.16xlarge") == {"cpu": "64", "memory": "488Gi", "pods": "110", "nvidia.com/gpu": "8"}
+    assert capacity("m5.large") == {"cpu": "2", "memory": "8Gi", "pods": "110"}
+    assert capacity("g5.xlarge", gpus=4)["nvidia.com/gpu"] == "4"
+    for name, gpus in (
+        ("p2.xlarge", 1),
+        ("p3.2xlarge", 1),
+        ("p3dn.24xlarge", 8),
+        ("g4dn.xlarge", 1),
+        ("p4d.24xlarge", 8),
+    ):
+        assert capacity(name)["nvidia.com/gpu"] == str(gpus)
+
+
+def test_k8s_readiness_rules():
+    import pytest
+
+    from ansible_collections.trainkit.aws.plugins.module_utils import k8s
+
+    job = {"kind": "Job", "metadata": {"name": "j"}, "status": {"conditions": [{"type": "Failed", "status": "True"}]}}
+    with pytest.raises(k8s.K8sError):
+        k8s.ready(job)
+    assert k8s.ready({"kind": "PersistentVolumeClaim", "status": {"phase": "Bound"}})
+    assert not k8s.ready(
+        {
+            "kind": "Deployment",
+            "metadata": {"generation": 2},
+            "spec": {"replicas": 2},
+            "status": {"observedGeneration": 1, "updatedReplicas": 2, "availableReplicas": 2},
+        }
+    )
+    assert k8s.matches_condition(
+        {"status": {"conditions": [{"type": "Complete", "status": "True"}]}},
+        {"type": "Complete", "status": "True", "reason": None},
+    )
+    before = {"metadata": {"name": "a", "resourceVersion": "1", "managedFields": [1]}, "data": {"k": "v"}}
+    after = {"metadata": {"name": "a", "resourceVersion": "2", "managedFields": [2]}, "data": {"k": "v"}}
+    assert k8s.stripped(before) == k8s.stripped(after)
+    assert k8s.load_definitions("---\na: 1\n---\n\n---\nkind: List\nitems: [{b: 2}]\n") == [{"a": 1}, {"b": 2}]
+
+
+def test_rollout_needs_the_controller_to_have_looked():
+    from ansible_collections.trainkit.aws.plugins.module_utils import k8s
+
+    fresh = {
+        "kind": "DaemonSet",
+        "metadata": {"generation": 1},
+        "status": {"desiredNumberScheduled": 0, "numberReady": 0},
+    }
+    assert not k8s.ready(fresh)
+    seen = dict(
+        fresh,
+        status={"observedGeneration": 1, "desiredNumberScheduled": 2, "numberReady": 2, "updatedNumberScheduled": 2},
+    )
+    assert k8s.ready(seen)
