@@ -33,7 +33,7 @@ demo: venv link
 	@url=$$(tools/local-aws start | tail -n 1) && \
 	echo "Local AWS endpoint: $$url" && \
 	AWS_ENDPOINT_URL=$$url $(BIN)/ansible-playbook -i $(INVENTORY) site.yml && \
-	echo "Run it again: nothing changes. Stop the endpoint with: make down"
+	echo "Run it again: nothing changes. Stop the local AWS endpoint and Kubernetes with: make down"
 
 down:
 	@tools/local-k8s stop
