@@ -177,6 +177,8 @@ tags:
 """
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import current_rules
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import ip_permission
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
@@ -302,34 +304,6 @@ def wanted_rules(params, group_ids):
         rules["master"].add(("tcp", 22, 22, "cidr", cidr))
         rules["worker"].add(("tcp", 22, 22, "cidr", cidr))
     return rules
-
-
-def current_rules(group):
-    rules = set()
-    for perm in group.get("IpPermissions", []):
-        proto = str(perm["IpProtocol"])
-        ports = (None, None) if proto == "-1" else (perm.get("FromPort"), perm.get("ToPort"))
-        for pair in perm.get("UserIdGroupPairs", []):
-            rules.add((proto,) + ports + ("sg", pair["GroupId"]))
-        for ip_range in perm.get("IpRanges", []):
-            rules.add((proto,) + ports + ("cidr", ip_range["CidrIp"]))
-        for ip_range in perm.get("Ipv6Ranges", []):
-            rules.add((proto,) + ports + ("cidr6", ip_range["CidrIpv6"]))
-        for prefix in perm.get("PrefixListIds", []):
-            rules.add((proto,) + ports + ("prefix", prefix["PrefixListId"]))
-    return rules
-
-
-def ip_permission(rule):
-    proto, from_port, to_port, kind, source = rule
-    perm = {"IpProtocol": proto}
-    if proto != "-1":
-        perm.update(FromPort=from_port, ToPort=to_port)
-    key = {"sg": ("UserIdGroupPairs", "GroupId"), "cidr": ("IpRanges", "CidrIp")}
-    key.update({"cidr6": ("Ipv6Ranges", "CidrIpv6"), "prefix": ("PrefixListIds", "PrefixListId")})
-    list_key, item_key = key[kind]
-    perm[list_key] = [{item_key: source}]
-    return perm
 
 
 def describe_rule(rule, names):

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 """Tag diffs, policy normalisation and security group rule planning: values in, values out."""
 
+from ansible_collections.trainkit.aws.plugins.module_utils import _ec2
 from ansible_collections.trainkit.aws.plugins.module_utils import _iam
 from ansible_collections.trainkit.aws.plugins.module_utils import tags
 from ansible_collections.trainkit.aws.plugins.modules import vpc_network
@@ -82,8 +83,8 @@ def test_current_rules_round_trip_through_ip_permissions():
         ("tcp", 10250, 10250, "sg", "sg-m"),
         ("tcp", 22, 22, "cidr", "10.0.0.0/8"),
     }
-    group = {"IpPermissions": [vpc_network.ip_permission(r) for r in rule_set]}
-    assert vpc_network.current_rules(group) == rule_set
+    group = {"IpPermissions": [_ec2.ip_permission(r) for r in rule_set]}
+    assert _ec2.current_rules(group) == rule_set
 
 
 def test_instance_type_capacity():

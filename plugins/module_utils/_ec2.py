@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Security groups owned by one module: found by name and tags, ingress brought to an exact rule set.
+
+A rule is a tuple (protocol, from_port, to_port, kind, source) with kind 'sg' (a group id) or 'cidr'.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
+
+
+def current_rules(group):
+    """A group's ingress as a set of rule tuples."""
+    rules = set()
+    for perm in group.get("IpPermissions", []):
+        proto = str(perm["IpProtocol"])
+        ports = (None, None) if proto == "-1" else (perm.get("FromPort"), perm.get("ToPort"))
+        for pair in perm.get("UserIdGroupPairs", []):
+            rules.add((proto,) + ports + ("sg", pair["GroupId"]))
+        for ip_range in perm.get("IpRanges", []):
+            rules.add((proto,) + ports + ("cidr", ip_range["CidrIp"]))
+        for ip_range in perm.get("Ipv6Ranges", []):
+            rules.add((proto,) + ports + ("cidr6", ip_range["CidrIpv6"]))
+        for prefix in perm.get("PrefixListIds", []):
+            rules.add((proto,) + ports + ("prefix", prefix["PrefixListId"]))
+    return rules
+
+
+def ip_permission(rule):
+    """One rule tuple as an EC2 IpPermission."""
+    proto, from_port, to_port, kind, source = rule
+    perm = {"IpProtocol": proto}
+    if proto != "-1":
+        perm.update(FromPort=from_port, ToPort=to_port)
+    key = {"sg": ("UserIdGroupPairs", "GroupId"), "cidr": ("IpRanges", "CidrIp")}
+    key.update({"cidr6": ("Ipv6Ranges", "CidrIpv6"), "prefix": ("PrefixListIds", "PrefixListId")})
+    list_key, item_key = key[kind]
+    perm[list_key] = [{item_key: source}]
+    return perm
+
+
+def find_group(ec2, vpc_id, name):
+    groups = paginate(
+        ec2,
+        "describe_security_groups",
+        "SecurityGroups",
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [name]}],
+    )
+    return groups[0] if groups else None
+
+
+def ensure_group(ec2, vpc_id, name, description, tags, rules_for, check_mode):
+    """Create the group if missing and make its ingress exactly ``rules_for(group_id)``.
+
+    Returns (changed, group_id); group_id is None in check mode when the group does not exist yet.
+    """
+    group = find_group(ec2, vpc_id, name)
+    changed = created = False
+    if group is None:
+        created = True
+        changed = True
+        if check_mode:
+            return True, None
+        group_id = ec2.create_security_group(
+            GroupName=name,
+            Description=description,
+            VpcId=vpc_id,
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": boto3_tag_list(dict(tags, Name=name))}],
+        )["GroupId"]
+        group = {"GroupId": group_id, "IpPermissions": [], "Tags": []}
+    wanted = rules_for(group["GroupId"])
+    current = current_rules(group)
+    missing, extra = sorted(wanted - current, key=str), sorted(current - wanted, key=str)
+    if missing or extra:
+        changed = True
+        if not check_mode:
+            if extra:
+                ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in extra])
+            if missing:
+                ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in missing])
+    missing_tags = dict((k, v) for k, v in tags.items() if tag_dict(group.get("Tags")).get(k) != v)
+    if missing_tags and not created:
+        changed = True
+        if not check_mode:
+            ec2.create_tags(Resources=[group["GroupId"]], Tags=boto3_tag_list(missing_tags))
+    return changed, group["GroupId"]
+
+
+def delete_group(ec2, vpc_id, name):
+    """Delete the group if it exists (its ingress first, which may name other groups). Returns whether it existed."""
+    group = find_group(ec2, vpc_id, name) if vpc_id else None
+    if group is None:
+        return False
+    if group.get("IpPermissions"):
+        ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+    ec2.delete_security_group(GroupId=group["GroupId"])
+    return True
