@@ -79,9 +79,13 @@ def ensure_group(ec2, vpc_id, name, description, tags, rules_for, check_mode):
         changed = True
         if not check_mode:
             if extra:
-                ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in extra])
+                ec2.revoke_security_group_ingress(
+                    GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in extra]
+                )
             if missing:
-                ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in missing])
+                ec2.authorize_security_group_ingress(
+                    GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in missing]
+                )
     missing_tags = dict((k, v) for k, v in tags.items() if tag_dict(group.get("Tags")).get(k) != v)
     if missing_tags and not created:
         changed = True

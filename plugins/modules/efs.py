@@ -255,7 +255,9 @@ def wait_state(efs, fs_id, wanted, timeout):
 def wait_targets(efs, fs_id, timeout, gone=()):
     def check():
         targets = mount_targets(efs, fs_id)
-        return all(t["LifeCycleState"] == "available" for t in targets) and not [t for t in targets if t["MountTargetId"] in gone]
+        return all(t["LifeCycleState"] == "available" for t in targets) and not [
+            t for t in targets if t["MountTargetId"] in gone
+        ]
 
     wait_for(check, timeout, "the mount targets of {0}".format(fs_id))
 
@@ -312,7 +314,8 @@ def ensure_present(module, efs):
                 if to_set:
                     efs.tag_resource(ResourceId=fs_id, Tags=boto3_tag_list(to_set))
         if fs.get("ThroughputMode") != p["throughput_mode"] or (
-            p["throughput_mode"] == "provisioned" and fs.get("ProvisionedThroughputInMibps") != p["provisioned_throughput_in_mibps"]
+            p["throughput_mode"] == "provisioned"
+            and fs.get("ProvisionedThroughputInMibps") != p["provisioned_throughput_in_mibps"]
         ):
             changed = True
             if not module.check_mode:
@@ -364,12 +367,18 @@ def ensure_present(module, efs):
                 PosixUser={"Uid": spec["uid"], "Gid": spec["gid"]},
                 RootDirectory={
                     "Path": spec["path"],
-                    "CreationInfo": {"OwnerUid": spec["uid"], "OwnerGid": spec["gid"], "Permissions": spec["permissions"]},
+                    "CreationInfo": {
+                        "OwnerUid": spec["uid"],
+                        "OwnerGid": spec["gid"],
+                        "Permissions": spec["permissions"],
+                    },
                 },
                 Tags=boto3_tag_list(dict(cluster_tags(cluster), Name=name)),
             )
     if module.check_mode:
-        after = dict(before, tags=apply_tag_diff(before.get("tags"), *diff_tags(before.get("tags"), wanted_tags, purge)))
+        after = dict(
+            before, tags=apply_tag_diff(before.get("tags"), *diff_tags(before.get("tags"), wanted_tags, purge))
+        )
         after["mount_targets"] = [{"subnet_id": s} for s in sorted(p["subnet_ids"])]
         after["access_points"] = [{"name": n, "path": a["path"]} for n, a in sorted(wanted_points.items())]
         return changed, before, after, before
@@ -386,7 +395,10 @@ def ensure_absent(module, efs):
     if fs is not None and not vpc_id:
         targets = mount_targets(efs, fs["FileSystemId"])
         if targets:
-            vpc_id = targets[0].get("VpcId") or ec2.describe_subnets(SubnetIds=[targets[0]["SubnetId"]])["Subnets"][0]["VpcId"]
+            vpc_id = (
+                targets[0].get("VpcId")
+                or ec2.describe_subnets(SubnetIds=[targets[0]["SubnetId"]])["Subnets"][0]["VpcId"]
+            )
     if not vpc_id:
         vpc_id = find_cluster_vpc(ec2, cluster)
     group_exists = bool(vpc_id) and bool(
@@ -408,7 +420,9 @@ def ensure_absent(module, efs):
             efs.delete_access_point(AccessPointId=point["AccessPointId"])
         for target in mount_targets(efs, fs_id):
             efs.delete_mount_target(MountTargetId=target["MountTargetId"])
-        wait_for(lambda: not mount_targets(efs, fs_id), p["wait_timeout"], "the mount targets of {0} to go".format(fs_id))
+        wait_for(
+            lambda: not mount_targets(efs, fs_id), p["wait_timeout"], "the mount targets of {0} to go".format(fs_id)
+        )
         efs.delete_file_system(FileSystemId=fs_id)
         wait_for(
             lambda: not paginate(efs, "describe_file_systems", "FileSystems", CreationToken=token(cluster)),
@@ -439,7 +453,15 @@ def main():
         kms_key_id=dict(type="str"),
         lifecycle_policy=dict(
             type="str",
-            choices=["AFTER_1_DAY", "AFTER_7_DAYS", "AFTER_14_DAYS", "AFTER_30_DAYS", "AFTER_60_DAYS", "AFTER_90_DAYS", "NONE"],
+            choices=[
+                "AFTER_1_DAY",
+                "AFTER_7_DAYS",
+                "AFTER_14_DAYS",
+                "AFTER_30_DAYS",
+                "AFTER_60_DAYS",
+                "AFTER_90_DAYS",
+                "NONE",
+            ],
         ),
         access_points=dict(
             type="list",
@@ -464,10 +486,14 @@ def main():
         if not (p["vpc_id"] or "").startswith("vpc-"):
             problems.append("vpc_id is required with state=present, e.g. trainkit_network.vpc_id")
         if not (p["worker_security_group_id"] or "").startswith("sg-"):
-            problems.append("worker_security_group_id is required with state=present, e.g. trainkit_network.security_group_ids.worker")
+            problems.append(
+                "worker_security_group_id is required with state=present, e.g. trainkit_network.security_group_ids.worker"
+            )
         if not p["subnet_ids"]:
             problems.append("subnet_ids must name at least one subnet for a mount target")
-    problems += ["subnet_ids: {0!r} is not a subnet id".format(s) for s in p["subnet_ids"] if not s.startswith("subnet-")]
+    problems += [
+        "subnet_ids: {0!r} is not a subnet id".format(s) for s in p["subnet_ids"] if not s.startswith("subnet-")
+    ]
     if len(set(p["subnet_ids"])) != len(p["subnet_ids"]):
         problems.append("subnet_ids lists a subnet twice")
     problems += validate.cidr_list(p["allowed_cidrs"], "allowed_cidrs")
@@ -482,7 +508,11 @@ def main():
         if not point["path"].startswith("/"):
             problems.append("access point {0}: path {1!r} must start with '/'".format(point["name"], point["path"]))
         if not re.match(r"^0?[0-7]{3}$", point["permissions"]):
-            problems.append("access point {0}: permissions {1!r} must be octal like '0755'".format(point["name"], point["permissions"]))
+            problems.append(
+                "access point {0}: permissions {1!r} must be octal like '0755'".format(
+                    point["name"], point["permissions"]
+                )
+            )
     module.fail_on_problems(problems)
     module.run(ensure_present, ensure_absent, "the EFS of cluster " + p["cluster_name"], module.client("efs"))
 

@@ -143,15 +143,23 @@ def capacity_problems(deployment_type, capacity, throughput):
     problems = []
     if deployment_type == "SCRATCH_1":
         if capacity not in (1200, 2400) and (capacity <= 0 or capacity % 3600):
-            problems.append("storage_capacity {0} is not allowed for SCRATCH_1: use 1200, 2400 or a multiple of 3600".format(capacity))
+            problems.append(
+                "storage_capacity {0} is not allowed for SCRATCH_1: use 1200, 2400 or a multiple of 3600".format(
+                    capacity
+                )
+            )
     elif capacity != 1200 and (capacity <= 0 or capacity % 2400):
         problems.append(
-            "storage_capacity {0} is not allowed for {1}: use 1200 or a multiple of 2400".format(capacity, deployment_type)
+            "storage_capacity {0} is not allowed for {1}: use 1200 or a multiple of 2400".format(
+                capacity, deployment_type
+            )
         )
     allowed = THROUGHPUTS.get(deployment_type)
     if allowed and throughput not in allowed:
         problems.append(
-            "per_unit_storage_throughput must be one of {0} for {1}".format(", ".join(map(str, allowed)), deployment_type)
+            "per_unit_storage_throughput must be one of {0} for {1}".format(
+                ", ".join(map(str, allowed)), deployment_type
+            )
         )
     if not allowed and throughput is not None:
         problems.append("per_unit_storage_throughput is only for PERSISTENT_1 and PERSISTENT_2")
@@ -173,7 +181,9 @@ def find_fs(fsx, cluster):
     ]
     if len(found) > 1:
         raise TrainkitError(
-            "Several Lustre file systems are tagged for cluster {0}: {1}.".format(cluster, ", ".join(f["FileSystemId"] for f in found)),
+            "Several Lustre file systems are tagged for cluster {0}: {1}.".format(
+                cluster, ", ".join(f["FileSystemId"] for f in found)
+            ),
             hint="delete the extra ones",
         )
     return found[0] if found else None
@@ -229,7 +239,11 @@ def ensure_present(module, fsx):
     )
     fs = find_fs(fsx, cluster)
     if fs is None:
-        after = {"deployment_type": p["deployment_type"], "storage_capacity": p["storage_capacity"], "tags": wanted_tags}
+        after = {
+            "deployment_type": p["deployment_type"],
+            "storage_capacity": p["storage_capacity"],
+            "tags": wanted_tags,
+        }
         if module.check_mode:
             return True, {}, after, after
         lustre = {"DeploymentType": p["deployment_type"]}
@@ -288,12 +302,20 @@ def wait_available(module, fsx, fs):
         found = fsx.describe_file_systems(FileSystemIds=[fs_id])["FileSystems"][0]
         if lifecycle(found) in ("FAILED", "MISCONFIGURED"):
             raise TrainkitError(
-                "Lustre file system {0} is {1}: {2}".format(fs_id, lifecycle(found), found.get("FailureDetails", {}).get("Message", "")),
+                "Lustre file system {0} is {1}: {2}".format(
+                    fs_id, lifecycle(found), found.get("FailureDetails", {}).get("Message", "")
+                ),
                 hint="check the subnet, the security group and the S3 path's permissions, then delete and retry",
             )
         return found if lifecycle(found) == "AVAILABLE" else None
 
-    return wait_for(check, module.params["wait_timeout"], "Lustre file system {0} to be AVAILABLE".format(fs_id), delay=5, max_delay=30)
+    return wait_for(
+        check,
+        module.params["wait_timeout"],
+        "Lustre file system {0} to be AVAILABLE".format(fs_id),
+        delay=5,
+        max_delay=30,
+    )
 
 
 def ensure_absent(module, fsx):
@@ -343,7 +365,9 @@ def main():
         state=dict(type="str", default="present", choices=["present", "absent"]),
         subnet_id=dict(type="str"),
         worker_security_group_id=dict(type="str"),
-        deployment_type=dict(type="str", default="SCRATCH_2", choices=["SCRATCH_1", "SCRATCH_2", "PERSISTENT_1", "PERSISTENT_2"]),
+        deployment_type=dict(
+            type="str", default="SCRATCH_2", choices=["SCRATCH_1", "SCRATCH_2", "PERSISTENT_1", "PERSISTENT_2"]
+        ),
         storage_capacity=dict(type="int", default=1200),
         per_unit_storage_throughput=dict(type="int"),
         import_path=dict(type="str"),
@@ -368,12 +392,22 @@ def main():
             problems.append("{0} {1!r} must be an S3 path such as 's3://bucket/prefix'".format(option, p[option]))
     if p["export_path"] and not p["import_path"]:
         problems.append("export_path needs import_path")
-    if p["export_path"] and p["import_path"] and not p["export_path"].startswith(p["import_path"].split("/", 3)[0] + "//" + p["import_path"].split("/", 3)[2]):
+    if (
+        p["export_path"]
+        and p["import_path"]
+        and not p["export_path"].startswith(
+            p["import_path"].split("/", 3)[0] + "//" + p["import_path"].split("/", 3)[2]
+        )
+    ):
         problems.append("export_path must be in the same bucket as import_path")
     if p["import_path"] and p["deployment_type"] == "PERSISTENT_2":
-        problems.append("PERSISTENT_2 links S3 through data repository associations, not import_path; use PERSISTENT_1 or SCRATCH_*")
+        problems.append(
+            "PERSISTENT_2 links S3 through data repository associations, not import_path; use PERSISTENT_1 or SCRATCH_*"
+        )
     module.fail_on_problems(problems)
-    module.run(ensure_present, ensure_absent, "the Lustre file system of cluster " + p["cluster_name"], module.client("fsx"))
+    module.run(
+        ensure_present, ensure_absent, "the Lustre file system of cluster " + p["cluster_name"], module.client("fsx")
+    )
 
 
 if __name__ == "__main__":

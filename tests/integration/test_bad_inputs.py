@@ -14,6 +14,9 @@ def net(**overrides):
     return args
 
 
+FSX = {"cluster_name": "good-name", "subnet_id": "subnet-1", "worker_security_group_id": "sg-1"}
+EFS = {"cluster_name": "good-name", "vpc_id": "vpc-1", "subnet_ids": ["subnet-1"], "worker_security_group_id": "sg-1"}
+
 CASES = [
     ("vpc_network", net(cluster_name="my_cluster"), "kube-aws and CloudFormation reject '_'"),
     ("vpc_network", net(cluster_name="a" * 29), "use at most 28"),
@@ -48,6 +51,17 @@ CASES = [
     ("key_pair", {"name": "k", "public_key": "hello"}, "must be an OpenSSH public key line"),
     ("key_pair", {"name": "k"}, "set public_key to import a key, or private_key_path"),
     ("private_zone", {"name": "bad..name", "vpc_id": "vpc-123"}, "is not a valid DNS name"),
+    ("fsx_lustre", dict(FSX, storage_capacity=1300), "not allowed for SCRATCH_2: use 1200 or a multiple of 2400"),
+    ("fsx_lustre", dict(FSX, deployment_type="SCRATCH_1", storage_capacity=4800), "multiple of 3600"),
+    ("fsx_lustre", dict(FSX, deployment_type="PERSISTENT_1", per_unit_storage_throughput=75), "50, 100, 200"),
+    ("fsx_lustre", dict(FSX, deployment_type="PERSISTENT_2"), "125, 250, 500, 1000"),
+    ("fsx_lustre", dict(FSX, per_unit_storage_throughput=200), "only for PERSISTENT_1 and PERSISTENT_2"),
+    ("fsx_lustre", dict(FSX, import_path="/data"), "must be an S3 path"),
+    ("fsx_lustre", dict(FSX, import_path="s3://a/in", export_path="s3://b/out"), "same bucket"),
+    ("efs", dict(EFS, throughput_mode="provisioned"), "needs provisioned_throughput_in_mibps"),
+    ("efs", dict(EFS, access_points=[{"name": "d", "path": "data"}]), "must start with '/'"),
+    ("efs", dict(EFS, allowed_cidrs=["0.0.0.0"]), "needs a prefix length"),
+    ("efs", dict(EFS, subnet_ids=[]), "at least one subnet"),
     ("private_zone", {"name": "ok.internal", "vpc_id": "subnet-1"}, "is not a VPC id"),
 ]
 
@@ -68,6 +82,8 @@ def snapshot(boto):
         "iam_roles": len(iam.list_roles()["Roles"]),
         "iam_users": len(iam.list_users()["Users"]),
         "zones": len(route53.list_hosted_zones()["HostedZones"]),
+        "efs": len(boto("efs").describe_file_systems()["FileSystems"]),
+        "fsx": len(boto("fsx").describe_file_systems()["FileSystems"]),
     }
 
 

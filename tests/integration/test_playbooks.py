@@ -2,7 +2,9 @@
 """The identity and network playbooks on the local inventory, end to end, then the teardown."""
 
 import os
+import sys
 
+from harness import collections_root
 from harness import unique
 from harness import vpcs_of
 
@@ -29,6 +31,20 @@ def tagged_leftovers(boto, cluster):
     ]
     found += [u["UserName"] for u in iam.list_users()["Users"] if u["UserName"].startswith(cluster)]
     found += [z["Name"] for z in route53.list_hosted_zones()["HostedZones"] if z["Name"].startswith(cluster + ".")]
+    efs, fsx = boto("efs"), boto("fsx")
+    for fs in efs.describe_file_systems(CreationToken="trainkit-" + cluster)["FileSystems"]:
+        found.append(fs["FileSystemId"])
+        found += [
+            t["MountTargetId"] for t in efs.describe_mount_targets(FileSystemId=fs["FileSystemId"])["MountTargets"]
+        ]
+        found += [
+            a["AccessPointId"] for a in efs.describe_access_points(FileSystemId=fs["FileSystemId"])["AccessPoints"]
+        ]
+    found += [
+        f["FileSystemId"]
+        for f in fsx.describe_file_systems()["FileSystems"]
+        if {"Key": "trainkit:cluster", "Value": cluster} in f.get("Tags", [])
+    ]
     return found
 
 
@@ -143,3 +159,54 @@ def test_module_defaults_action_group(ansible, boto, local_aws, tmp_path):
     rc, output, recap = ansible.playbook(str(playbook), inventory="localhost,", env=env)
     assert rc == 0, output[-3000:]
     assert recap["changed"] == 2
+
+
+def test_storage_then_teardown_leaves_nothing(ansible, boto, tmp_path):
+    cluster = unique("st")
+    extra = {
+        "trainkit_cluster_name": cluster,
+        "trainkit_credentials_dir": str(tmp_path),
+        "cluster_local_workdir": str(tmp_path / "k8s"),
+        "trainkit_storage_backend": "both",
+        "storage_efs_access_points": [{"name": "results", "path": "/results"}],
+    }
+    rc, output, recap = ansible.playbook("playbooks/storage.yml", extra_vars=extra)
+    assert rc == 0 and recap["changed"] > 0, output[-3000:]
+    [fs] = boto("efs").describe_file_systems(CreationToken="trainkit-" + cluster)["FileSystems"]
+    assert len(boto("efs").describe_mount_targets(FileSystemId=fs["FileSystemId"])["MountTargets"]) == 3
+
+    sys.path.insert(0, collections_root())
+    from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
+
+    client = Client(str(tmp_path / "k8s" / "kubeconfig"))
+    try:
+        claims = client.request("GET", "/api/v1/namespaces/default/persistentvolumeclaims")[1]["items"]
+        phases = dict((c["metadata"]["name"], c["status"]["phase"]) for c in claims)
+        assert phases == {"efsvol": "Bound", "fsxvol": "Bound"}
+        efs_pv = client.get({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": cluster + "-efs"}})
+        assert efs_pv["spec"]["nfs"] == {"server": fs["FileSystemId"] + ".efs.us-west-2.amazonaws.com", "path": "/"}
+        assert efs_pv["spec"]["mountOptions"] == [
+            "nfsvers=4.1",
+            "rsize=1048576",
+            "wsize=1048576",
+            "hard",
+            "timeo=600",
+            "retrans=2",
+            "noresvport",
+        ]
+        fsx_pv = client.get({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": cluster + "-fsx"}})
+        assert fsx_pv["spec"]["csi"]["driver"] == "fsx.csi.aws.com"
+        assert set(fsx_pv["spec"]["csi"]["volumeAttributes"]) == {"dnsname", "mountname"}
+    finally:
+        client.close()
+
+    rc, output, recap = ansible.playbook("playbooks/storage.yml", extra_vars=extra)
+    assert rc == 0 and recap["changed"] == 0, output[-3000:]
+
+    early = ansible.module("vpc_network", {"cluster_name": cluster, "state": "absent"})
+    assert early.failed and fs["FileSystemId"] in early["msg"]
+
+    rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
+    assert rc == 0, output[-3000:]
+    assert tagged_leftovers(boto, cluster) == []
+    assert not (tmp_path / "k8s" / "state.json").exists(), "the local control plane was stopped"
