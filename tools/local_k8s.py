@@ -136,6 +136,19 @@ def staging_replaces(go, env, work):
     return [(m, "v0." + minor) for m in modules]
 
 
+def build_one(go, env, work, module, version, subpackage, staging, binary):
+    """Build one command of one Go module at one version, through a wrapper module that requires it."""
+    package = module + subpackage
+    write_module(work, binary, [(module, "v" + version)], [package])
+    run_with_progress([go, "mod", "tidy"], work, env, "resolving {0} v{1}".format(binary, version))
+    run_with_progress(
+        [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", os.path.join(staging, binary), package],
+        work,
+        env,
+        "compiling " + binary,
+    )
+
+
 def build():
     """The binaries' directory, building them first when the cache lacks them (one builder at a time)."""
     target = bin_dir()
@@ -197,43 +210,9 @@ def build_locked(target):
         "compiling kube-apiserver, kube-controller-manager, kube-scheduler",
     )
 
-    etcd = os.path.join(work, "etcd")  # its own module: etcd's go.mod has path replaces of its own
-    write_module(etcd, "etcd", [("go.etcd.io/etcd/server/v3", "v" + ETCD_VERSION)], ["go.etcd.io/etcd/server/v3"])
-    run_with_progress([go, "mod", "tidy"], etcd, env, "resolving etcd v" + ETCD_VERSION)
-    run_with_progress(
-        [
-            go,
-            "build",
-            "-trimpath",
-            "-ldflags",
-            "-s -w",
-            "-o",
-            os.path.join(staging, "etcd"),
-            "go.etcd.io/etcd/server/v3",
-        ],
-        etcd,
-        env,
-        "compiling etcd",
-    )
-
-    kwok = os.path.join(work, "kwok")
-    write_module(kwok, "kwok", [("sigs.k8s.io/kwok", "v" + KWOK_VERSION)], ["sigs.k8s.io/kwok/cmd/kwok"])
-    run_with_progress([go, "mod", "tidy"], kwok, env, "resolving kwok v" + KWOK_VERSION)
-    run_with_progress(
-        [
-            go,
-            "build",
-            "-trimpath",
-            "-ldflags",
-            "-s -w",
-            "-o",
-            os.path.join(staging, "kwok"),
-            "sigs.k8s.io/kwok/cmd/kwok",
-        ],
-        kwok,
-        env,
-        "compiling kwok",
-    )
+    # etcd and kwok each from a wrapper module of their own: etcd's go.mod has path replaces of its own too
+    build_one(go, env, os.path.join(work, "etcd"), "go.etcd.io/etcd/server/v3", ETCD_VERSION, "", staging, "etcd")
+    build_one(go, env, os.path.join(work, "kwok"), "sigs.k8s.io/kwok", KWOK_VERSION, "/cmd/kwok", staging, "kwok")
     shutil.rmtree(target, ignore_errors=True)
     os.rename(staging, target)
     return target

@@ -177,6 +177,7 @@ import re
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import delete_group
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import ensure_group
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_group
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_for
@@ -401,14 +402,7 @@ def ensure_absent(module, efs):
             )
     if not vpc_id:
         vpc_id = find_cluster_vpc(ec2, cluster)
-    group_exists = bool(vpc_id) and bool(
-        paginate(
-            ec2,
-            "describe_security_groups",
-            "SecurityGroups",
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [group_name(cluster)]}],
-        )
-    )
+    group_exists = bool(vpc_id) and find_group(ec2, vpc_id, group_name(cluster)) is not None
     if fs is None and not group_exists:
         return False, {}, {}, {}
     before = describe(module, efs, fs, None) if fs else {}

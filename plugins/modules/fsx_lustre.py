@@ -124,6 +124,7 @@ export_path:
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import delete_group
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import ensure_group
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_group
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
@@ -331,15 +332,7 @@ def ensure_absent(module, fsx):
     else:
         vpcs = paginate(ec2, "describe_vpcs", "Vpcs", Filters=[{"Name": "tag:trainkit:cluster", "Values": [cluster]}])
         vpc_id = vpcs[0]["VpcId"] if vpcs else None
-    group = None
-    if vpc_id:
-        groups = paginate(
-            ec2,
-            "describe_security_groups",
-            "SecurityGroups",
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [cluster + "-fsx"]}],
-        )
-        group = groups[0] if groups else None
+    group = find_group(ec2, vpc_id, cluster + "-fsx") if vpc_id else None
     if fs is None and group is None:
         return False, {}, {}, {}
     before = describe(fs, None) if fs else {}
