@@ -33,6 +33,18 @@ def unique(prefix):
     return "{0}-{1}".format(prefix, uuid.uuid4().hex[:8])
 
 
+def run_tool(name, args, timeout):
+    """Run tools/<name> the way users do, with this interpreter's environment (moto, cryptography)."""
+    return subprocess.run(
+        [os.path.join(REPO, "tools", name)] + list(args),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        env=dict(os.environ, TRAINKIT_PYTHON=sys.executable),
+    )
+
+
 class LocalAWS:
     """tools/local-aws with a state directory of its own."""
 
@@ -42,14 +54,7 @@ class LocalAWS:
         self.pid = None
 
     def tool(self, *args):
-        return subprocess.run(
-            [os.path.join(REPO, "tools", "local-aws")] + list(args) + ["--state-dir", self.state_dir],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-            env=dict(os.environ, TRAINKIT_PYTHON=sys.executable),
-        )
+        return run_tool("local-aws", list(args) + ["--state-dir", self.state_dir], timeout=120)
 
     def start(self):
         result = self.tool("start")
@@ -203,14 +208,8 @@ class LocalK8s:
         self.kubeconfig = None
 
     def tool(self, *args):
-        return subprocess.run(
-            [os.path.join(REPO, "tools", "local-k8s")] + list(args) + ["--workdir", self.workdir],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=3000,
-            env=dict(os.environ, TRAINKIT_PYTHON=sys.executable),
-        )
+        # a cold start builds the binaries first (minutes), or waits for another worker's build
+        return run_tool("local-k8s", list(args) + ["--workdir", self.workdir], timeout=3000)
 
     def start(self):
         result = self.tool("start")

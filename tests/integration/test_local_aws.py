@@ -3,22 +3,14 @@
 
 import os
 import subprocess
-import sys
 
 import boto3
 
-from harness import REPO
+from harness import run_tool
 
 
 def tool(state_dir, *args):
-    return subprocess.run(
-        [os.path.join(REPO, "tools", "local-aws")] + list(args) + ["--state-dir", str(state_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env=dict(os.environ, TRAINKIT_PYTHON=sys.executable),
-    )
+    return run_tool("local-aws", list(args) + ["--state-dir", str(state_dir)], timeout=120)
 
 
 def test_start_reuse_stop(tmp_path):
