@@ -9,6 +9,7 @@ A rule is a tuple (protocol, from_port, to_port, kind, source) with kind 'sg' (a
 from __future__ import annotations
 
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import CLUSTER_TAG
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
@@ -41,6 +42,12 @@ def ip_permission(rule):
     list_key, item_key = key[kind]
     perm[list_key] = [{item_key: source}]
     return perm
+
+
+def find_cluster_vpc(ec2, cluster):
+    """The id of the VPC tagged with the cluster (by vpc_network), or None."""
+    vpcs = paginate(ec2, "describe_vpcs", "Vpcs", Filters=[{"Name": "tag:" + CLUSTER_TAG, "Values": [cluster]}])
+    return vpcs[0]["VpcId"] if vpcs else None
 
 
 def find_group(ec2, vpc_id, name):

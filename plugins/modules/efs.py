@@ -177,6 +177,7 @@ import re
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import delete_group
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import ensure_group
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_cluster_vpc
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_group
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
@@ -425,11 +426,6 @@ def ensure_absent(module, efs):
         )
     delete_group(ec2, vpc_id, group_name(cluster))
     return True, before, {}, {}
-
-
-def find_cluster_vpc(ec2, cluster):
-    vpcs = paginate(ec2, "describe_vpcs", "Vpcs", Filters=[{"Name": "tag:trainkit:cluster", "Values": [cluster]}])
-    return vpcs[0]["VpcId"] if vpcs else None
 
 
 def main():

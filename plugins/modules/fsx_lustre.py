@@ -124,6 +124,7 @@ export_path:
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import delete_group
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import ensure_group
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_cluster_vpc
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_group
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
@@ -330,8 +331,7 @@ def ensure_absent(module, fsx):
     elif p["subnet_id"]:
         vpc_id = ec2.describe_subnets(SubnetIds=[p["subnet_id"]])["Subnets"][0]["VpcId"]
     else:
-        vpcs = paginate(ec2, "describe_vpcs", "Vpcs", Filters=[{"Name": "tag:trainkit:cluster", "Values": [cluster]}])
-        vpc_id = vpcs[0]["VpcId"] if vpcs else None
+        vpc_id = find_cluster_vpc(ec2, cluster)
     group = find_group(ec2, vpc_id, cluster + "-fsx") if vpc_id else None
     if fs is None and group is None:
         return False, {}, {}, {}
