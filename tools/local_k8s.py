@@ -51,6 +51,12 @@ def bin_dir():
     return os.path.join(cache_root(), "k8s-bin", key)
 
 
+def default_train_python():
+    """The training environment `make train-env` builds, else this interpreter."""
+    candidate = os.path.join(cache_root(), "train-env", "bin", "python")
+    return candidate if os.path.exists(candidate) else sys.executable
+
+
 def log(message):
     print("local-k8s: " + message, file=sys.stderr, flush=True)
 
@@ -341,8 +347,8 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def process_is(pid, binary):
-    """True when pid is alive and runs ``binary`` (guards against a recycled pid).
+def process_is(pid, binary, script=None):
+    """True when pid is alive and runs ``binary`` (and ``script``, for a Python process) (guards against a recycled pid).
 
     Right after spawning, the child can still be inside exec(): its cmdline reads empty for a moment, which
     counts as alive. A zombie or a missing pid is not.
@@ -355,7 +361,10 @@ def process_is(pid, binary):
             cmdline = handle.read()
     except (OSError, IndexError):
         return False
-    return not cmdline or cmdline.split(b"\0")[0] == binary.encode()
+    if not cmdline:
+        return True
+    argv = cmdline.split(b"\0")
+    return argv[0] == binary.encode() and (script is None or (len(argv) > 1 and argv[1] == script.encode()))
 
 
 class ControlPlane:
@@ -385,31 +394,34 @@ class ControlPlane:
     def healthy(self, state=None):
         state = state or self.state()
         procs = state.get("processes", {})
-        if not procs or not all(process_is(p["pid"], p["binary"]) for p in procs.values()):
+        if not procs or not all(process_is(p["pid"], p["binary"], p.get("script")) for p in procs.values()):
             return False
         try:
             return self.get(state["server"], "/readyz")[0] == 200
         except (urllib.error.URLError, OSError, KeyError):
             return False
 
-    def spawn(self, name, binary, args):
+    def spawn(self, name, binary, args, script=None):
         log_path = os.path.join(self.workdir, "logs", name + ".log")
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(
-                [binary] + args,
+                [binary] + ([script] if script else []) + args,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 cwd=self.workdir,
             )
-        return {"pid": proc.pid, "binary": binary, "log": log_path}
+        entry = {"pid": proc.pid, "binary": binary, "log": log_path}
+        if script:
+            entry["script"] = script
+        return entry
 
     def wait(self, what, check, timeout, procs):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, proc in procs.items():
-                if not process_is(proc["pid"], proc["binary"]):
+                if not process_is(proc["pid"], proc["binary"], proc.get("script")):
                     log("{0} (pid {1}) is gone".format(name, proc["pid"]))
                     self.stop(quiet=True)
                     sys.exit("local-k8s: {0} exited while waiting for {1}; see {2}".format(name, what, proc["log"]))
@@ -422,7 +434,7 @@ class ControlPlane:
         self.stop(quiet=True)
         sys.exit("local-k8s: timed out after {0}s waiting for {1}; see {2}/logs".format(timeout, what, self.workdir))
 
-    def start(self, timeout):
+    def start(self, timeout, train_python):
         if self.healthy():
             log("reusing the control plane already running in {0}".format(self.workdir))
             return self.kubeconfig
@@ -527,8 +539,16 @@ class ControlPlane:
                 "--server-address=127.0.0.1:{0}".format(free_port()),
             ],
         )
+        # pods annotated trainkit.io/runner=local become real local processes (tools/local_runner.py)
+        procs["pod-runner"] = self.spawn(
+            "pod-runner",
+            sys.executable,
+            ["--kubeconfig=" + self.kubeconfig, "--workdir=" + self.workdir, "--python=" + train_python],
+            script=os.path.join(HERE, "local_runner.py"),
+        )
         state = {
             "server": server,
+            "train_python": train_python,
             "kubeconfig": self.kubeconfig,
             "processes": procs,
             "versions": {"kubernetes": KUBERNETES_VERSION, "etcd": ETCD_VERSION, "kwok": KWOK_VERSION},
@@ -549,14 +569,14 @@ class ControlPlane:
         stopped = []
         for name in reversed(list(procs)):
             proc = procs[name]
-            if process_is(proc["pid"], proc["binary"]):
+            if process_is(proc["pid"], proc["binary"], proc.get("script")):
                 os.kill(proc["pid"], signal.SIGTERM)
                 stopped.append((name, proc))
         deadline = time.monotonic() + 15
         for name, proc in stopped:
-            while process_is(proc["pid"], proc["binary"]) and time.monotonic() < deadline:
+            while process_is(proc["pid"], proc["binary"], proc.get("script")) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if process_is(proc["pid"], proc["binary"]):
+            if process_is(proc["pid"], proc["binary"], proc.get("script")):
                 os.kill(proc["pid"], signal.SIGKILL)
         if os.path.exists(self.state_path):
             os.unlink(self.state_path)
@@ -573,13 +593,18 @@ def main():
         help="where certificates, etcd data, logs and the kubeconfig live",
     )
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each component")
+    parser.add_argument(
+        "--train-python",
+        default=os.environ.get("TRAINKIT_TRAIN_PYTHON") or default_train_python(),
+        help="the interpreter that runs pods' python3 (one with paddlepaddle/torch for training jobs)",
+    )
     args = parser.parse_args()
     plane = ControlPlane(args.workdir)
     if args.command == "build":
         print(build())
     elif args.command == "start":
         os.makedirs(plane.workdir, mode=0o700, exist_ok=True)
-        print(plane.start(args.timeout))
+        print(plane.start(args.timeout, os.path.abspath(args.train_python)))
     elif args.command == "stop":
         plane.stop()
     else:

@@ -276,7 +276,7 @@ class Client:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise K8sError(
-                    "Timed out after {0}s waiting for {1}.".format(timeout, what),
+                    "Timed out after {0:.0f}s waiting for {1}.".format(timeout, what),
                     hint="raise wait_timeout, or look at the object's status and events",
                 )
             version = current["metadata"]["resourceVersion"] if current else None

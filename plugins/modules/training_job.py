@@ -1,0 +1,666 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: training_job
+short_description: Submit a distributed training job (PaddlePaddle, PyTorch, MPI) or a data-split job and report it
+version_added: 0.1.0
+description:
+  - Renders the Kubernetes objects of a distributed training job from a short spec, applies them with server-side
+    apply (field manager C(trainkit)), optionally waits until the job succeeds or fails, and reports each pod's
+    phase, exit code, node and IP, where the outputs are, and the log tail of failed pods.
+  - C(paddle) follows the PaddlePaddle-on-Kubernetes tutorial layout, a Job with parallelism = completions =
+    O(workers), the C(JOB_NAME), C(JOB_PATH), C(JOB_NAMESPACE), C(TRAIN_CONFIG_DIR), C(CONF_PADDLE_*) and
+    C(TRAINER_COUNT) variables and container ports O(ports.base) .. O(ports.base) + O(ports.num) +
+    O(ports.num_sparse) - 1. With O(pservers) > 0 a second Job C(<name>-pserver) runs the parameter servers.
+  - C(pytorch) renders an Indexed Job and a headless Service; each pod runs C(torchrun) with its node rank from the
+    completion index and the master C(<name>-0.<name>).
+  - C(mpi) renders a C(kubeflow.org/v2beta1) MPIJob; the MPI operator (and its CRD) must be installed.
+  - C(data_split) renders a one-pod Job that runs O(command) with C(OUT_DIR=<mount_path>/<split_for>/data) and
+    C(SPLIT_COUNT), the tutorial's way of splitting a data set into one shard per trainer.
+  - For C(paddle) and C(pytorch) the container runs the collection's launcher (a standard-library Python script,
+    mounted from the ConfigMap C(<name>-launcher) at C(/opt/trainkit/launcher.py)) in front of O(command). It
+    finds the trainer id and the peers, from C(JOB_COMPLETION_INDEX) or by listing the job's pods with the pod's
+    service account (the module then creates a ServiceAccount, a Role allowing get/list/watch on pods in the
+    namespace only, and a RoleBinding), exports C(PADDLE_TRAINER_ID), C(PADDLE_TRAINERS_NUM),
+    C(PADDLE_TRAINER_ENDPOINTS), C(PADDLE_CURRENT_ENDPOINT), C(PADDLE_PSERVERS_IP_PORT_LIST), C(TRAINING_ROLE), or
+    C(RANK), C(WORLD_SIZE), C(MASTER_ADDR), C(MASTER_PORT), and execs the command.
+  - A job that has finished (succeeded or failed) is left alone and reported with changed=false, unless
+    O(recreate=true).
+author:
+  - trainkit.aws contributors
+attributes:
+  check_mode:
+    support: full
+    description: A server-side dry run of every object; nothing is created or deleted.
+  diff_mode:
+    support: full
+    description: Before and after of every object.
+  platform:
+    platforms: kubernetes
+    support: full
+    description: Talks to the Kubernetes API server of O(kubeconfig).
+options:
+  name:
+    description:
+      - The job's name, a DNS label of at most 52 characters. Objects are named after it and labelled
+        C(trainkit.io/job=<name>).
+    type: str
+    required: true
+  namespace:
+    description: The namespace of the job's objects.
+    type: str
+    default: default
+  state:
+    description: C(present) submits the job; C(absent) deletes every object of it (and, through them, its pods).
+    type: str
+    default: present
+    choices: [present, absent]
+  framework:
+    description: What to render.
+    type: str
+    choices: [paddle, pytorch, mpi, data_split]
+    default: paddle
+  image:
+    description: The container image. Required with O(state=present).
+    type: str
+  image_pull_policy:
+    description: The containers' image pull policy (left to the cluster's default when unset).
+    type: str
+    choices: [Always, IfNotPresent, Never]
+  command:
+    description:
+      - The training command. For C(paddle) it runs after the launcher; for C(pytorch) it is what C(torchrun) runs
+        (a script and its arguments, or C(-m module)) when O(torchrun=true). For C(mpi) it is what C(mpirun) runs.
+    type: list
+    elements: str
+  args:
+    description: Arguments added after O(command) (the container's C(args)).
+    type: list
+    elements: str
+  workers:
+    description: Number of trainer pods (MPI workers; ignored by C(data_split) unless O(split_count) is unset).
+    type: int
+    default: 1
+  pservers:
+    description: Number of PaddlePaddle parameter servers; more than 0 selects parameter-server mode.
+    type: int
+    default: 0
+  cpu:
+    description: CPU request and limit of each trainer, as a Kubernetes quantity (C(2), C(500m)).
+    type: str
+  memory:
+    description: Memory request and limit of each trainer (C(4Gi)).
+    type: str
+  gpus:
+    description: C(nvidia.com/gpu) limit of each trainer. With 0, PaddlePaddle is told to use gloo on CPU.
+    type: int
+    default: 0
+  node_selector:
+    description: Node labels the pods must match, e.g. C(node.kubernetes.io/instance-type).
+    type: dict
+  tolerations:
+    description: Tolerations of the pods (C(key), C(operator), C(value), C(effect), C(tolerationSeconds)).
+    type: list
+    elements: dict
+  data_pvc:
+    description: A PersistentVolumeClaim (EFS or FSx) mounted at O(mount_path) in every pod.
+    type: str
+  mount_path:
+    description: Where O(data_pvc) is mounted; C(JOB_PATH) in the tutorial's terms.
+    type: str
+    default: /mnt/data
+  data_subpath:
+    description:
+      - Each trainer's data directory under O(mount_path); C({job}) and C({rank}) are replaced. The launcher
+        exports it as C(TRAINKIT_DATA_DIR).
+    type: str
+    default: "{job}/data/{rank}"
+  output_path:
+    description:
+      - Each trainer's output directory under O(mount_path); C({job}) and C({rank}) are replaced. The launcher
+        creates it and exports it as C(TRAINKIT_OUTPUT_DIR).
+    type: str
+    default: "{job}/output/node_{rank}"
+  env:
+    description: Extra environment variables of the containers; they win over the rendered ones.
+    type: dict
+  ports:
+    description: The framework's ports (the tutorial's C(CONF_PADDLE_PORT), C(PORTS_NUM), C(PORTS_NUM_SPARSE)).
+    type: dict
+    suboptions:
+      base:
+        description: The first port; also C(MASTER_PORT) for PyTorch and the endpoint port of PaddlePaddle.
+        type: int
+        default: 7164
+      num:
+        description: Number of dense ports.
+        type: int
+        default: 1
+      num_sparse:
+        description: Number of sparse ports.
+        type: int
+        default: 0
+      host_port:
+        description: Also expose each port as a C(hostPort) (as the tutorial did).
+        type: bool
+        default: false
+  nic:
+    description:
+      - The network interface the frameworks use (C(CONF_PADDLE_NIC), and C(GLOO_SOCKET_IFNAME) through the
+        launcher). Unset leaves the choice to the framework (C(CONF_PADDLE_NIC) then says C(eth0)).
+    type: str
+  restart_limit:
+    description: How many failed pods the Job tolerates (its C(backoffLimit)); 0 fails the job at the first failure.
+    type: int
+    default: 0
+  active_deadline_seconds:
+    description: The Job's C(activeDeadlineSeconds).
+    type: int
+  peer_discovery:
+    description:
+      - How PyTorch pods find their master. C(dns) uses the headless Service name C(<name>-0.<name>); C(api)
+        waits for all pods through the API server and uses pod IPs (for clusters without cluster DNS, such as the
+        local one). PaddlePaddle pods always list the job's pods, as in the tutorial.
+    type: str
+    choices: [dns, api]
+    default: dns
+  torchrun:
+    description: Run O(command) under C(torchrun) (C(python -m torch.distributed.run)) for C(pytorch).
+    type: bool
+    default: true
+  nproc_per_node:
+    description: C(torchrun) processes per pod; defaults to O(gpus), at least 1.
+    type: int
+  slots_per_worker:
+    description: MPI slots per worker; defaults to O(gpus), at least 1.
+    type: int
+  split_count:
+    description: Number of shards a C(data_split) job writes (C(SPLIT_COUNT)); defaults to O(workers).
+    type: int
+  split_for:
+    description: The training job whose C(<job>/data) directory a C(data_split) job fills; defaults to O(name).
+    type: str
+  files:
+    description:
+      - Extra files (name to content) for the ConfigMap mounted at C(/opt/trainkit), e.g. a training script.
+    type: dict
+  labels:
+    description: Extra labels of every object and pod.
+    type: dict
+  pod_annotations:
+    description: Annotations of the pods.
+    type: dict
+  launch_timeout:
+    description: Seconds the launcher waits for all of the job's pods to be running before it gives up.
+    type: int
+    default: 600
+  recreate:
+    description: Delete an existing job (finished or not) and submit it again.
+    type: bool
+    default: false
+  wait:
+    description: Wait until the job succeeds or fails. A failed job fails the task, with the failed pods' log tails.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait with O(wait=true), or for deletion with O(state=absent).
+    type: int
+    default: 900
+  log_lines:
+    description: Lines of log returned for each failed pod.
+    type: int
+    default: 40
+  kubeconfig:
+    description: Path of the kubeconfig (the C(K8S_AUTH_KUBECONFIG) environment variable, then C(KUBECONFIG)).
+    type: path
+  context:
+    description: The kubeconfig context (C(K8S_AUTH_CONTEXT)); its current context when unset.
+    type: str
+notes:
+  - Pod log tails come from the API server's C(pods/log) and, where the kubelet cannot be reached, from the
+    container's termination message (the containers use C(terminationMessagePolicy=FallbackToLogsOnError)).
+seealso:
+  - module: trainkit.aws.k8s_apply
+"""
+
+EXAMPLES = r"""
+- name: Three PaddlePaddle trainers over the EFS claim, waiting for the result
+  trainkit.aws.training_job:
+    name: fit-a-line
+    framework: paddle
+    image: paddlepaddle/paddle:3.3.1
+    command: [python3, /opt/trainkit/train.py]
+    workers: 3
+    cpu: "2"
+    memory: 4Gi
+    data_pvc: efsvol
+    wait: true
+  register: job
+
+- name: PyTorch DDP on two GPU nodes
+  trainkit.aws.training_job:
+    name: resnet
+    framework: pytorch
+    image: pytorch/pytorch:latest
+    command: [/workspace/train.py, --epochs, "10"]
+    workers: 2
+    gpus: 1
+    node_selector:
+      node.kubernetes.io/instance-type: p3.2xlarge
+    tolerations:
+      - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+
+- name: Split the data set into one shard per trainer
+  trainkit.aws.training_job:
+    name: fit-a-line-split
+    framework: data_split
+    split_for: fit-a-line
+    split_count: 3
+    image: python:3.12-slim
+    command: [python3, /opt/trainkit/split_data.py]
+    data_pvc: efsvol
+    wait: true
+
+- name: Remove the job's objects
+  trainkit.aws.training_job:
+    name: fit-a-line
+    state: absent
+"""
+
+RETURN = r"""
+status:
+  description: C(succeeded), C(failed), C(running), C(pending), or C(absent) (after O(state=absent)).
+  returned: always
+  type: str
+  sample: succeeded
+job:
+  description: The job as submitted.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Its name.
+      type: str
+    namespace:
+      description: Its namespace.
+      type: str
+    framework:
+      description: Its framework.
+      type: str
+    workers:
+      description: Trainer pods.
+      type: int
+    pservers:
+      description: Parameter-server pods.
+      type: int
+pods:
+  description: The job's pods, sorted by role and name.
+  returned: when state is present
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Pod name.
+      type: str
+    role:
+      description: C(trainer), C(pserver), C(launcher), C(worker) or C(split).
+      type: str
+    phase:
+      description: Pod phase.
+      type: str
+    exit_code:
+      description: Exit code of the finished container (null while it runs).
+      type: int
+    node:
+      description: The node it runs on.
+      type: str
+    ip:
+      description: Pod IP.
+      type: str
+failed_pods:
+  description: Pods that failed, with the tail of their logs.
+  returned: when state is present
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Pod name.
+      type: str
+    exit_code:
+      description: Exit code.
+      type: int
+    reason:
+      description: Why the container ended (C(Error), C(OOMKilled)).
+      type: str
+    log_tail:
+      description: The last O(log_lines) lines of its log.
+      type: str
+    finished_at:
+      description: When its container ended (failed pods are sorted by it, the first failure first).
+      type: str
+output_path:
+  description: Where the trainers write, on the volume O(data_pvc) (C(<mount_path>/<name>/output) by default).
+  returned: when O(data_pvc) is set
+  type: str
+  sample: /mnt/data/fit-a-line/output
+objects:
+  description: The objects of the job (kind, name), in apply order.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import inspect
+import posixpath
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.trainkit.aws.plugins.module_utils import launcher
+from ansible_collections.trainkit.aws.plugins.module_utils import training
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_YAML
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import stripped
+
+SPEC_KEYS = (
+    "name",
+    "namespace",
+    "framework",
+    "image",
+    "image_pull_policy",
+    "command",
+    "args",
+    "workers",
+    "pservers",
+    "cpu",
+    "memory",
+    "gpus",
+    "node_selector",
+    "tolerations",
+    "data_pvc",
+    "mount_path",
+    "data_subpath",
+    "output_path",
+    "env",
+    "ports",
+    "nic",
+    "restart_limit",
+    "active_deadline_seconds",
+    "peer_discovery",
+    "torchrun",
+    "nproc_per_node",
+    "slots_per_worker",
+    "split_count",
+    "split_for",
+    "files",
+    "labels",
+    "pod_annotations",
+    "launch_timeout",
+)
+
+
+def describe(obj):
+    return "{0} {1}/{2}".format(obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+
+def pod_report(pod):
+    status = pod.get("status", {})
+    exit_code, reason, message, finished = None, None, None, ""
+    for cs in status.get("containerStatuses") or []:
+        terminated = (cs.get("state") or {}).get("terminated")
+        if terminated:
+            exit_code, reason, message = terminated.get("exitCode"), terminated.get("reason"), terminated.get("message")
+            finished = terminated.get("finishedAt") or ""
+    return (
+        {
+            "name": pod["metadata"]["name"],
+            "role": pod["metadata"].get("labels", {}).get(training.ROLE_LABEL, ""),
+            "phase": status.get("phase", "Pending"),
+            "exit_code": exit_code,
+            "node": pod.get("spec", {}).get("nodeName"),
+            "ip": status.get("podIP"),
+        },
+        reason,
+        message,
+        finished,
+    )
+
+
+def log_tail(client, namespace, pod, lines, fallback):
+    """The pod's last lines from pods/log; the termination message where the kubelet cannot serve logs."""
+    path = "/api/v1/namespaces/{0}/pods/{1}/log".format(namespace, pod)
+    try:
+        status, body = client.request("GET", path, query={"tailLines": str(lines)})
+        text = body.get("message") if isinstance(body, dict) else None
+        if status == 200 and text:
+            return text
+    except K8sError:
+        pass
+    return "\n".join((fallback or "").rstrip("\n").split("\n")[-lines:])
+
+
+def report(client, spec, lines):
+    _status, listing = client.request(
+        "GET",
+        "/api/v1/namespaces/{0}/pods".format(spec["namespace"]),
+        query={"labelSelector": "{0}={1}".format(training.JOB_LABEL, spec["name"])},
+    )
+    pods, failed = [], []
+    for pod in (listing or {}).get("items", []):
+        entry, reason, message, finished = pod_report(pod)
+        pods.append(entry)
+        if entry["phase"] == "Failed":
+            failed.append(
+                {
+                    "name": entry["name"],
+                    "exit_code": entry["exit_code"],
+                    "reason": reason,
+                    "log_tail": log_tail(client, spec["namespace"], entry["name"], lines, message),
+                    "finished_at": finished,
+                }
+            )
+    pods.sort(key=lambda p: (p["role"], p["name"]))
+    # the first to fail is usually the cause; launcher errors (exit 2, "peer died") are consequences
+    failed.sort(key=lambda p: (p["finished_at"], p["exit_code"] == launcher.EXIT_LAUNCH_ERROR, p["name"]))
+    return pods, failed
+
+
+def wait_gone(client, objects, namespace, timeout):
+    deadline = time.monotonic() + timeout
+    for obj in objects:
+        remaining = max(1, deadline - time.monotonic())
+        client.wait(obj, namespace, lambda current: current is None, remaining, describe(obj) + " to be deleted")
+
+
+def terminal(obj):
+    return training.outcome(obj) in ("succeeded", "failed")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            namespace=dict(type="str", default="default"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            framework=dict(type="str", default="paddle", choices=list(training.FRAMEWORKS)),
+            image=dict(type="str"),
+            image_pull_policy=dict(type="str", choices=["Always", "IfNotPresent", "Never"]),
+            command=dict(type="list", elements="str"),
+            args=dict(type="list", elements="str"),
+            workers=dict(type="int", default=1),
+            pservers=dict(type="int", default=0),
+            cpu=dict(type="str"),
+            memory=dict(type="str"),
+            gpus=dict(type="int", default=0),
+            node_selector=dict(type="dict"),
+            tolerations=dict(type="list", elements="dict"),
+            data_pvc=dict(type="str"),
+            mount_path=dict(type="str", default="/mnt/data"),
+            data_subpath=dict(type="str", default="{job}/data/{rank}"),
+            output_path=dict(type="str", default="{job}/output/node_{rank}"),
+            env=dict(type="dict"),
+            ports=dict(
+                type="dict",
+                options=dict(
+                    base=dict(type="int", default=7164),
+                    num=dict(type="int", default=1),
+                    num_sparse=dict(type="int", default=0),
+                    host_port=dict(type="bool", default=False),
+                ),
+            ),
+            nic=dict(type="str"),
+            restart_limit=dict(type="int", default=0),
+            active_deadline_seconds=dict(type="int"),
+            peer_discovery=dict(type="str", default="dns", choices=["dns", "api"]),
+            torchrun=dict(type="bool", default=True),
+            nproc_per_node=dict(type="int"),
+            slots_per_worker=dict(type="int"),
+            split_count=dict(type="int"),
+            split_for=dict(type="str"),
+            files=dict(type="dict"),
+            labels=dict(type="dict"),
+            pod_annotations=dict(type="dict"),
+            launch_timeout=dict(type="int", default=600),
+            recreate=dict(type="bool", default=False),
+            wait=dict(type="bool", default=False),
+            wait_timeout=dict(type="int", default=900),
+            log_lines=dict(type="int", default=40),
+            kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
+            context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
+        ),
+        required_if=[["state", "present", ["image"]]],
+        supports_check_mode=True,
+    )
+    if not HAS_YAML:
+        module.fail_json(msg="PyYAML is required (it comes with ansible-core)")
+    p = module.params
+    spec = dict((k, p[k]) for k in SPEC_KEYS)
+    spec["ports"] = spec["ports"] or {"base": 7164, "num": 1, "num_sparse": 0, "host_port": False}
+    if p["state"] == "absent":
+        spec["image"] = spec["image"] or "unused"
+        spec["command"] = spec["command"] or ["unused"]
+    found = training.problems(spec)
+    if p["wait_timeout"] < 1 or p["log_lines"] < 1 or p["launch_timeout"] < 1:
+        found.append("wait_timeout, log_lines and launch_timeout must be at least 1")
+    if found:
+        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(found), problems=found)
+
+    objects = training.render(spec, inspect.getsource(launcher))
+    work = training.workloads(objects)
+    result = dict(
+        changed=False,
+        job=dict((k, spec[k]) for k in ("name", "namespace", "framework", "workers", "pservers")),
+        objects=[{"kind": o["kind"], "name": o["metadata"]["name"]} for o in objects],
+    )
+    if spec["data_pvc"]:
+        root = posixpath.join(spec["mount_path"], spec["output_path"].split("{rank}")[0].format(job=spec["name"]))
+        result["output_path"] = posixpath.dirname(root.rstrip("/")) if "{rank}" in spec["output_path"] else root
+    diffs = []
+    client = None
+    try:
+        client = Client(p["kubeconfig"], p["context"])
+        if p["state"] == "absent":
+            present = [(o, client.get(o, spec["namespace"])) for o in reversed(objects)]
+            present = [(o, before) for o, before in present if before is not None]
+            for obj, before in present:
+                client.delete(obj, spec["namespace"], dry_run=module.check_mode, propagation="Foreground")
+                diffs.append({"before": stripped(before), "after": {}, "before_header": describe(obj)})
+            if present and not module.check_mode:
+                wait_gone(client, [o for o, _b in present], spec["namespace"], p["wait_timeout"])
+            result.update(changed=bool(present), status="absent")
+        else:
+            current = [client.get(o, spec["namespace"]) for o in work]
+            exists = all(c is not None for c in current)
+            if exists and not p["recreate"] and all(terminal(c) for c in current):
+                pass  # a finished job is reported, not started again
+            else:
+                if p["recreate"] and any(c is not None for c in current):
+                    stale = [o for o, c in zip(work, current) if c is not None]
+                    for obj in stale:
+                        client.delete(obj, spec["namespace"], dry_run=module.check_mode, propagation="Foreground")
+                    if not module.check_mode:
+                        wait_gone(client, stale, spec["namespace"], p["wait_timeout"])
+                    result["changed"] = True
+                for obj in objects:
+                    before = client.get(obj, spec["namespace"])
+                    if p["recreate"] and obj in work:
+                        before = None
+                    try:
+                        after = client.apply(obj, spec["namespace"], dry_run=module.check_mode)
+                    except K8sError as exc:
+                        if exc.status == 422 and obj["kind"] == "Job" and before is not None:
+                            raise K8sError(
+                                "{0} exists with a different pod template, which Kubernetes does not allow to "
+                                "change: {1}".format(describe(obj), exc.msg),
+                                status=exc.status,
+                                hint="set recreate: true to delete the job and submit it again",
+                            )
+                        if module.check_mode and exc.status == 404 and before is None:
+                            after = obj  # its namespace does not exist yet: the dry run cannot see it
+                        else:
+                            raise
+                    if stripped(before) != stripped(after):
+                        result["changed"] = True
+                        diffs.append(
+                            {
+                                "before": stripped(before) or {},
+                                "after": stripped(after) or {},
+                                "before_header": describe(obj),
+                                "after_header": describe(obj),
+                            }
+                        )
+            if p["wait"] and not module.check_mode:
+                deadline = time.monotonic() + p["wait_timeout"]
+                for obj in work:
+                    try:
+                        client.wait(
+                            obj,
+                            spec["namespace"],
+                            lambda c: c is None or terminal(c),
+                            max(1, deadline - time.monotonic()),
+                            describe(obj) + " to finish",
+                        )
+                    except K8sError as exc:
+                        pods, failed = report(client, spec, p["log_lines"])
+                        module.fail_json(
+                            msg=exc.msg + " Hint: " + str(exc.hint),
+                            status="running",
+                            pods=pods,
+                            failed_pods=failed,
+                            **dict((k, v) for k, v in result.items() if k != "status"),
+                        )
+            current = [client.get(o, spec["namespace"]) for o in work]
+            result["status"] = training.combined([training.outcome(c) for c in current])
+            if module.check_mode and result["status"] == "absent":
+                result["status"] = "pending"
+            result["pods"], result["failed_pods"] = report(client, spec, p["log_lines"])
+    except K8sError as exc:
+        text = exc.msg + (" Hint: " + exc.hint if exc.hint else "")
+        module.fail_json(msg=text, hint=exc.hint, **result)
+    finally:
+        if client is not None:
+            client.close()
+    if module._diff:
+        result["diff"] = diffs
+    if p["wait"] and result.get("status") == "failed":
+        first = result["failed_pods"][0] if result["failed_pods"] else None
+        detail = ""
+        if first:
+            last = [line for line in (first["log_tail"] or "").split("\n") if line.strip()]
+            detail = ": pod {0} exited {1}{2}".format(
+                first["name"], first["exit_code"], " (" + last[-1].strip() + ")" if last else ""
+            )
+        module.fail_json(msg="Training job {0} failed{1}".format(spec["name"], detail), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Linear regression with PaddlePaddle data parallelism (collective, gloo on CPU or NCCL on GPU).
+
+Run by trainkit's launcher, which exports PADDLE_TRAINER_ID, PADDLE_TRAINERS_NUM, PADDLE_TRAINER_ENDPOINTS and
+PADDLE_CURRENT_ENDPOINT, TRAINKIT_DATA_DIR (this trainer's shard, written by split_data.py) and TRAINKIT_OUTPUT_DIR.
+Each trainer writes model.json (its rank, the final loss and the trained parameters) to its output directory:
+after an all-reduce of every gradient, the parameters are the same on every rank.
+"""
+
+import csv
+import glob
+import json
+import os
+
+import numpy as np
+import paddle
+import paddle.distributed as dist
+
+
+def load(data_dir):
+    rows = []
+    for path in sorted(glob.glob(os.path.join(data_dir, "*.csv"))):
+        with open(path) as handle:
+            rows.extend([float(v) for v in row] for row in csv.reader(handle) if row and not row[0].startswith("x"))
+    if not rows:
+        raise SystemExit("no data in {0}: run the data-split job first".format(data_dir))
+    data = np.array(rows, dtype="float32")
+    return data[:, :-1], data[:, -1:]
+
+
+def main():
+    epochs = int(os.environ.get("EPOCHS", "200"))
+    dist.init_parallel_env()
+    rank, world = dist.get_rank(), dist.get_world_size()
+    x, y = load(os.environ["TRAINKIT_DATA_DIR"])
+    paddle.seed(2026)
+    model = paddle.nn.Linear(x.shape[1], 1)
+    if world > 1:
+        model = paddle.DataParallel(model)
+    opt = paddle.optimizer.SGD(learning_rate=0.05, parameters=model.parameters())
+    features, target = paddle.to_tensor(x), paddle.to_tensor(y)
+    for epoch in range(epochs):
+        loss = paddle.nn.functional.mse_loss(model(features), target)
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        if epoch % 50 == 0:
+            print("rank {0}/{1} epoch {2} loss {3:.6f}".format(rank, world, epoch, float(loss)), flush=True)
+    params = [p.numpy().ravel().tolist() for p in model.parameters()]
+    result = {"rank": rank, "world_size": world, "samples": len(x), "loss": float(loss), "parameters": params}
+    with open(os.path.join(os.environ["TRAINKIT_OUTPUT_DIR"], "model.json"), "w") as handle:
+        json.dump(result, handle)
+    print("rank {0}/{1} done: loss {2:.6f} parameters {3}".format(rank, world, float(loss), params), flush=True)
+
+
+if __name__ == "__main__":
+    main()

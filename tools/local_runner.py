@@ -1,0 +1,401 @@
+#!/usr/bin/env python3
+"""The local cluster's stand-in for a kubelet's container runtime: pods become real local processes.
+
+KWOK gives every pod of the local cluster a lifecycle and a 127.10.N.x IP, but runs nothing. This runner watches
+the API server for pods annotated ``trainkit.io/runner: local`` and, once KWOK reports one Running with its IP,
+starts the pod's first container as a local process, as a kubelet would:
+
+- the command and args of the container spec, with ``python3``/``python`` resolved to the training interpreter
+  (``--python``) and the paths of volume mounts mapped onto local directories: ConfigMap volumes are written out,
+  a PersistentVolumeClaim is ``<workdir>/volumes/<namespace>/<claim>`` (shared by every pod, as EFS would be),
+  an emptyDir is private to the pod;
+- its environment: plain values, downward-API fields (pod name, namespace, IP, node, labels, annotations — so
+  ``JOB_COMPLETION_INDEX`` arrives as on a real node), ``KUBERNETES_SERVICE_HOST``/``PORT`` of the API server,
+  and a service-account token from the TokenRequest API, bound to the pod, in ``TRAINKIT_SA_DIR``;
+- its output goes to ``<workdir>/pods/<namespace>_<pod>/log``. When it exits, the runner writes the container's
+  terminated state into the pod status (phase Succeeded or Failed, exit code, and, for a failure, the last 80
+  lines of the log as the termination message, as ``FallbackToLogsOnError`` does); the Job controller does the
+  rest. A pod deleted while its process runs has the process group terminated.
+
+Started and stopped by tools/local-k8s with the control plane; it talks only to the API server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "plugins", "module_utils"))
+
+from k8s import Client  # noqa: E402  (the collection's own client, stdlib + PyYAML)
+from k8s import K8sError  # noqa: E402
+
+ANNOTATION = "trainkit.io/runner"
+FIELD = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
+TAIL_LINES, TAIL_BYTES = 80, 2048
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def log(message):
+    sys.stderr.write("{0} local-runner: {1}\n".format(now(), message))
+    sys.stderr.flush()
+
+
+def tail(path):
+    """The end of a log the way FallbackToLogsOnError keeps it: at most 80 lines and 2048 bytes."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            data = handle.read()
+    except OSError:
+        return ""
+    lines = data.decode(errors="replace").splitlines()[-TAIL_LINES:]
+    text = "\n".join(lines)
+    return text[-TAIL_BYTES:]
+
+
+class Runner:
+    def __init__(self, kubeconfig, workdir, python):
+        self.client = Client(kubeconfig)
+        self.workdir = os.path.abspath(workdir)
+        self.python = python
+        self.running = {}  # uid -> (Popen, pod dir)
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.bin_dir = os.path.join(self.workdir, "runner-bin")
+        os.makedirs(self.bin_dir, exist_ok=True)
+        for name in ("python3", "python"):
+            # a wrapper, not a symlink: a virtualenv's interpreter finds its site-packages only when run by its path
+            wrapper = os.path.join(self.bin_dir, name)
+            with open(wrapper + ".tmp", "w") as handle:
+                handle.write('#!/bin/sh\nexec "{0}" "$@"\n'.format(python))
+            os.chmod(wrapper + ".tmp", 0o755)
+            os.replace(wrapper + ".tmp", wrapper)  # never write through whatever is there now
+        with open(kubeconfig) as handle:
+            import yaml
+
+            config = yaml.safe_load(handle)
+        cluster = config["clusters"][0]["cluster"]
+        self.ca_pem = (
+            base64.b64decode(cluster["certificate-authority-data"])
+            if cluster.get("certificate-authority-data")
+            else open(cluster["certificate-authority"], "rb").read()
+        )
+
+    # -- API helpers -----------------------------------------------------------------------------------
+    def token(self, pod):
+        sa = pod["spec"].get("serviceAccountName") or "default"
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "expirationSeconds": 3600,
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": pod["metadata"]["uid"]},
+            },
+        }
+        _s, doc = self.client.request("POST", "/api/v1/namespaces/{0}/serviceaccounts/{1}/token".format(ns, sa), body)
+        return doc["status"]["token"]
+
+    def config_map(self, ns, name):
+        status, doc = self.client.request("GET", "/api/v1/namespaces/{0}/configmaps/{1}".format(ns, name))
+        if status == 404:
+            raise RuntimeError("configmap {0} not found".format(name))
+        return doc.get("data") or {}
+
+    def set_terminated(self, pod, exit_code, message):
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        stamp = now()
+        container = pod["spec"]["containers"][0]
+        terminated = {
+            "exitCode": exit_code,
+            "reason": "Completed" if exit_code == 0 else "Error",
+            "startedAt": pod.get("status", {}).get("startTime") or stamp,
+            "finishedAt": stamp,
+        }
+        if message:
+            terminated["message"] = message
+        statuses = [
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": "",
+                "ready": False,
+                "started": False,
+                "restartCount": 0,
+                "state": {"terminated": terminated if c["name"] == container["name"] else dict(terminated, exitCode=0)},
+            }
+            for c in pod["spec"]["containers"]
+        ]
+        reason = "PodCompleted" if exit_code == 0 else "PodFailed"
+        body = {
+            "status": {
+                "phase": "Succeeded" if exit_code == 0 else "Failed",
+                "conditions": [
+                    {"type": "Initialized", "status": "True", "lastTransitionTime": stamp},
+                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": stamp},
+                    {"type": "ContainersReady", "status": "False", "reason": reason, "lastTransitionTime": stamp},
+                    {"type": "Ready", "status": "False", "reason": reason, "lastTransitionTime": stamp},
+                ],
+                "containerStatuses": statuses,
+            }
+        }
+        try:
+            self.client.request(
+                "PATCH",
+                "/api/v1/namespaces/{0}/pods/{1}/status".format(ns, name),
+                body,
+                content_type="application/merge-patch+json",
+            )
+        except K8sError as exc:
+            log("cannot report {0}/{1} as exited {2}: {3}".format(ns, name, exit_code, exc.msg))
+
+    # -- starting a pod ----------------------------------------------------------------------------------
+    def field(self, pod, path):
+        meta, spec, status = pod["metadata"], pod["spec"], pod.get("status", {})
+        simple = {
+            "metadata.name": meta["name"],
+            "metadata.namespace": meta["namespace"],
+            "metadata.uid": meta["uid"],
+            "spec.nodeName": spec.get("nodeName", ""),
+            "spec.serviceAccountName": spec.get("serviceAccountName", "default"),
+            "status.podIP": status.get("podIP", ""),
+            "status.hostIP": status.get("hostIP", ""),
+        }
+        if path in simple:
+            return simple[path]
+        match = FIELD.match(path)
+        if match:
+            return (meta.get(match.group(1)) or {}).get(match.group(2), "")
+        raise RuntimeError("unsupported fieldRef {0}".format(path))
+
+    def prepare(self, pod, pod_dir):
+        """(argv, env, cwd) of the pod's first container on this machine."""
+        ns = pod["metadata"]["namespace"]
+        container = pod["spec"]["containers"][0]
+        volumes = dict((v["name"], v) for v in pod["spec"].get("volumes") or [])
+        mounts = {}
+        for mount in container.get("volumeMounts") or []:
+            volume = volumes.get(mount["name"], {})
+            if "configMap" in volume:
+                local = os.path.join(pod_dir, "volumes", mount["name"])
+                os.makedirs(local, exist_ok=True)
+                mode = volume["configMap"].get("defaultMode", 0o644)
+                for key, value in self.config_map(ns, volume["configMap"]["name"]).items():
+                    path = os.path.join(local, key)
+                    with open(path, "w") as handle:
+                        handle.write(value)
+                    os.chmod(path, mode)
+            elif "persistentVolumeClaim" in volume:
+                local = os.path.join(self.workdir, "volumes", ns, volume["persistentVolumeClaim"]["claimName"])
+                os.makedirs(local, exist_ok=True)
+            elif "emptyDir" in volume:
+                local = os.path.join(pod_dir, "volumes", mount["name"])
+                os.makedirs(local, exist_ok=True)
+            else:
+                continue  # service account projections are handled below; others are not simulated
+            if mount.get("subPath"):
+                local = os.path.join(local, mount["subPath"])
+            mounts[mount["mountPath"].rstrip("/")] = local
+        prefixes = sorted(mounts, key=len, reverse=True)
+
+        def local_path(value):
+            for prefix in prefixes:
+                if value == prefix or value.startswith(prefix + "/"):
+                    return mounts[prefix] + value[len(prefix) :]
+            return value
+
+        sa_dir = os.path.join(pod_dir, "serviceaccount")
+        os.makedirs(sa_dir, exist_ok=True)
+        if pod["spec"].get("automountServiceAccountToken", True):
+            with open(os.path.join(sa_dir, "token"), "w") as handle:
+                handle.write(self.token(pod))
+        with open(os.path.join(sa_dir, "ca.crt"), "wb") as handle:
+            handle.write(self.ca_pem)
+        with open(os.path.join(sa_dir, "namespace"), "w") as handle:
+            handle.write(ns)
+
+        env = {
+            "PATH": self.bin_dir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": pod_dir,
+            "HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"],
+            "KUBERNETES_SERVICE_HOST": self.client.host,
+            "KUBERNETES_SERVICE_PORT": str(self.client.port),
+            "TRAINKIT_SA_DIR": sa_dir,
+            "PYTHONUNBUFFERED": "1",
+        }
+        for item in container.get("env") or []:
+            if "value" in item:
+                value = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), item["value"])
+            elif "fieldRef" in (item.get("valueFrom") or {}):
+                value = self.field(pod, item["valueFrom"]["fieldRef"]["fieldPath"])
+            else:
+                raise RuntimeError("env {0}: only values and fieldRefs are simulated".format(item["name"]))
+            env[item["name"]] = local_path(value)
+        argv = [local_path(a) for a in (container.get("command") or []) + (container.get("args") or [])]
+        if not argv:
+            raise RuntimeError(
+                "container {0} has no command: the local runner cannot run an image".format(container["name"])
+            )
+        cwd = local_path(container["workingDir"]) if container.get("workingDir") else pod_dir
+        return argv, env, cwd
+
+    def start(self, pod):
+        ns, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
+        pod_dir = os.path.join(self.workdir, "pods", "{0}_{1}_{2}".format(ns, name, uid[:8]))
+        os.makedirs(pod_dir, exist_ok=True)
+        log_path = os.path.join(pod_dir, "log")
+        try:
+            argv, env, cwd = self.prepare(pod, pod_dir)
+            with open(log_path, "ab") as out:
+                proc = subprocess.Popen(
+                    argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    cwd=cwd,
+                    start_new_session=True,
+                )
+        except (OSError, RuntimeError, K8sError) as exc:
+            message = "local runner could not start the container: {0}".format(getattr(exc, "msg", exc))
+            with open(log_path, "a") as out:
+                out.write(message + "\n")
+            log("{0}/{1}: {2}".format(ns, name, message))
+            self.set_terminated(pod, 128, message)
+            return
+        log(
+            "{0}/{1} ({2}): started pid {3}: {4}".format(
+                ns, name, pod["status"].get("podIP"), proc.pid, " ".join(argv)[:300]
+            )
+        )
+        with self.lock:
+            self.running[uid] = (proc, pod)
+        threading.Thread(target=self.reap, args=(uid, proc, pod, log_path), daemon=True).start()
+
+    def reap(self, uid, proc, pod, log_path):
+        code = proc.wait()
+        with self.lock:
+            known = self.running.pop(uid, None)
+        if known is None or self.stopping:
+            return  # the pod was deleted (or the runner stops): nothing to report
+        code = code if code >= 0 else 128 - code
+        log("{0}/{1}: exited {2}".format(pod["metadata"]["namespace"], pod["metadata"]["name"], code))
+        self.set_terminated(pod, code, tail(log_path) if code != 0 else "")
+
+    def kill(self, uid, why):
+        with self.lock:
+            known = self.running.pop(uid, None)
+        if known is None:
+            return
+        proc, pod = known
+        log(
+            "{0}/{1}: {2}, terminating pid {3}".format(
+                pod["metadata"]["namespace"], pod["metadata"]["name"], why, proc.pid
+            )
+        )
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except OSError:
+            pass
+
+    # -- the watch loop ----------------------------------------------------------------------------------
+    def consider(self, event_type, pod):
+        if (pod["metadata"].get("annotations") or {}).get(ANNOTATION) != "local":
+            return
+        uid = pod["metadata"]["uid"]
+        if event_type == "DELETED" or pod["metadata"].get("deletionTimestamp"):
+            self.kill(uid, "pod deleted")
+            return
+        status = pod.get("status") or {}
+        with self.lock:
+            started = uid in self.running or uid in self.seen
+        if started or status.get("phase") != "Running" or not status.get("podIP"):
+            return
+        self.seen.add(uid)
+        self.start(pod)
+
+    def watch_stream(self, version):
+        query = "watch=1&allowWatchBookmarks=false&timeoutSeconds=300&resourceVersion=" + version
+        conn = self.client._connection(330)
+        try:
+            conn.request("GET", self.client.base_path + "/api/v1/pods?" + query, headers=self.client.headers)
+            response = conn.getresponse()
+            if response.status >= 400:
+                return
+            while not self.stopping:
+                line = response.readline()
+                if not line:
+                    return
+                event = json.loads(line)
+                if event["type"] == "ERROR":
+                    return
+                yield event["type"], event["object"]
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def run(self):
+        self.seen = set()
+        while not self.stopping:
+            try:
+                _s, listing = self.client.request("GET", "/api/v1/pods")
+            except K8sError as exc:
+                log("cannot list pods: {0}".format(exc.msg))
+                time.sleep(2)
+                continue
+            present = set()
+            for pod in listing.get("items", []):
+                present.add(pod["metadata"]["uid"])
+                self.consider("ADDED", pod)
+            with self.lock:
+                gone = [uid for uid in self.running if uid not in present]
+            for uid in gone:
+                self.kill(uid, "pod gone")
+            for event_type, pod in self.watch_stream(listing["metadata"]["resourceVersion"]):
+                self.consider(event_type, pod)
+
+    def shutdown(self, *_args):
+        self.stopping = True
+        with self.lock:
+            procs = list(self.running.values())
+            self.running.clear()
+        for proc, _pod in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+        sys.exit(0)
+
+
+def main():
+    parser = argparse.ArgumentParser(prog="local_runner.py", description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--python", default=sys.executable, help="the interpreter pods get as python3")
+    args = parser.parse_args()
+    runner = Runner(args.kubeconfig, args.workdir, args.python)
+    signal.signal(signal.SIGTERM, runner.shutdown)
+    signal.signal(signal.SIGINT, runner.shutdown)
+    log("watching pods annotated {0}=local; python3 is {1}".format(ANNOTATION, args.python))
+    runner.run()
+
+
+if __name__ == "__main__":
+    main()
