@@ -6,10 +6,15 @@ BIN := $(VENV)/bin
 COLLECTION_LINK := .tmp/collections/ansible_collections/trainkit/aws
 INVENTORY ?= inventories/local
 PYTEST_ARGS ?=
+# The training environment the local cluster's pods run in (PaddlePaddle; PyTorch too for the tests): heavy, so
+# it lives in the user's cache, built once and shared by every checkout.
+TRAIN_ENV ?= $(or $(TRAINKIT_CACHE_DIR),$(HOME)/.cache/trainkit)/train-env
+TRAIN_PYTHON := $(TRAIN_ENV)/bin/python
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export TRAINKIT_TRAIN_PYTHON := $(TRAIN_PYTHON)
 
-.PHONY: help venv link demo down test unit integration sanity lint build clean
+.PHONY: help venv train-env train-env-torch link demo down test unit integration sanity lint build clean
 
 help:
 	@echo "make demo    - identity, network and local Kubernetes of the demo cluster (local AWS endpoint)"
@@ -25,11 +30,25 @@ $(VENV)/.installed: requirements.txt test-requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r test-requirements.txt
 	touch $@
 
+train-env: $(TRAIN_ENV)/.paddle-installed
+
+$(TRAIN_ENV)/.paddle-installed: requirements-train.txt
+	test -x $(TRAIN_PYTHON) || $(PYTHON) -m venv $(TRAIN_ENV)
+	$(TRAIN_PYTHON) -m pip install --quiet --upgrade pip
+	$(TRAIN_PYTHON) -m pip install --quiet -r requirements-train.txt
+	touch $@
+
+train-env-torch: $(TRAIN_ENV)/.torch-installed
+
+$(TRAIN_ENV)/.torch-installed: tests/requirements-train-torch.txt $(TRAIN_ENV)/.paddle-installed
+	$(TRAIN_PYTHON) -m pip install --quiet -r tests/requirements-train-torch.txt
+	touch $@
+
 link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@ln -sfn ../../../.. $(COLLECTION_LINK)
 
-demo: venv link
+demo: venv link train-env
 	@url=$$(tools/local-aws start | tail -n 1) && \
 	echo "Local AWS endpoint: $$url" && \
 	AWS_ENDPOINT_URL=$$url $(BIN)/ansible-playbook -i $(INVENTORY) site.yml && \
@@ -44,7 +63,7 @@ test: venv link sanity lint unit integration
 unit: venv link
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
-integration: venv link
+integration: venv link train-env-torch
 	$(BIN)/pytest -q -n 2 tests/integration $(PYTEST_ARGS)
 
 sanity: venv

@@ -234,7 +234,11 @@ class Client:
 
     def delete(self, obj, namespace=None, dry_run=False, propagation="Background"):
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
-        query = {"dryRun": "All"} if dry_run else None
+        query = None
+        if dry_run:
+            # with a DeleteOptions body the API server reads the options from the body only: dryRun goes there
+            body["dryRun"] = ["All"]
+            query = {"dryRun": "All"}
         return self.request("DELETE", self.path(obj, namespace), body=body, query=query)[1]
 
     def watch(self, obj, namespace, resource_version, timeout):

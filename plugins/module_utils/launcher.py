@@ -25,6 +25,7 @@ code 2 and one line that starts with ``trainkit-launcher: error:``.
 from __future__ import annotations
 
 import argparse
+import base64
 import ipaddress
 import json
 import os
@@ -60,6 +61,16 @@ def ip_key(ip):
     return ipaddress.ip_address(ip)
 
 
+def token_subject(token):
+    """The service account a token speaks for (its JWT 'sub' claim, namespace stripped), or None."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return claims["sub"].rsplit(":", 1)[-1]
+    except (IndexError, KeyError, ValueError, TypeError):
+        return None
+
+
 class PodLister:
     """Lists and watches the job's pods with the pod's own service account."""
 
@@ -81,7 +92,7 @@ class PodLister:
         self.base = "https://{0}:{1}".format("[" + host + "]" if ":" in host else host, port)
         self.context = ssl.create_default_context(cafile=os.path.join(sa_dir, "ca.crt"))
         self.namespace = environ["POD_NAMESPACE"]
-        self.service_account = environ.get("TRAINKIT_SERVICE_ACCOUNT", "default")
+        self.service_account = token_subject(self.token) or environ.get("TRAINKIT_SERVICE_ACCOUNT", "default")
 
     def _open(self, query, timeout):
         url = "{0}/api/v1/namespaces/{1}/pods?{2}".format(self.base, quote(self.namespace), urlencode(query))

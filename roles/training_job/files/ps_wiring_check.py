@@ -58,7 +58,9 @@ def trainer(env):
         deadline = time.monotonic() + TIMEOUT
         while True:
             try:
-                conn = socket.create_connection((host, int(port)), timeout=10)
+                # from the pod's own address, so that the pserver can tell which trainer is which
+                source = (env["POD_IP"], 0) if env.get("POD_IP") else None
+                conn = socket.create_connection((host, int(port)), timeout=10, source_address=source)
                 break
             except OSError:
                 if time.monotonic() > deadline:

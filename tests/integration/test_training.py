@@ -1,0 +1,511 @@
+# -*- coding: utf-8 -*-
+"""training_job, the in-pod launcher and real training on the local cluster.
+
+Rendering is checked by the real API server (server-side dry run). The launcher runs as a real process against
+the local API server with a real service-account token. Training runs for real: the local runner
+(tools/local_runner.py, started with the control plane) turns each pod into a local process on the pod's 127.x
+IP, which runs the launcher and then PaddlePaddle or PyTorch over gloo.
+"""
+
+import ipaddress
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness import REPO
+from harness import unique
+
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+FILES = os.path.join(REPO, "roles", "training_job", "files")
+LAUNCHER = os.path.join(REPO, "plugins", "module_utils", "launcher.py")
+RUNNER = {"trainkit.io/runner": "local"}
+
+
+def worker_octet():
+    """Pod CIDRs per xdist worker, so that two workers' control planes never hand out the same 127.x IPs."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 20 + int("".join(c for c in worker if c.isdigit()) or 0)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def train_python():
+    python = os.environ.get("TRAINKIT_TRAIN_PYTHON")
+    if not python:
+        if os.environ.get("CI"):
+            pytest.fail("TRAINKIT_TRAIN_PYTHON is not set: make test builds the training environment")
+        pytest.skip("no training environment: run make train-env (or make test)")
+    return python
+
+
+def files(*names):
+    out = {}
+    for name in names:
+        with open(os.path.join(FILES, name)) as handle:
+            out[name] = handle.read()
+    return out
+
+
+@pytest.fixture(scope="module")
+def client(local_k8s):
+    c = local_k8s.client()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def node(client):
+    """One simulated node (KWOK-managed) with a pod CIDR of this worker's own."""
+    name = unique("train-node")
+    cidr = "127.{0}.{1}.0/24".format(worker_octet(), random.randint(1, 250))
+    client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {"trainkit.io/test": "training", "kubernetes.io/hostname": name},
+            },
+            "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
+            "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "300"},
+                       "capacity": {"cpu": "64", "memory": "256Gi", "pods": "300"}},
+        }
+    )
+    yield name
+    client.delete({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+
+
+@pytest.fixture
+def namespace(client, node):
+    """A namespace with a ReadWriteMany claim 'shared' (the local runner maps it to one directory)."""
+    ns = unique("train")
+    client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    pv = ns + "-pv"
+    client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": pv},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "hostPath": {"path": "/nonexistent/" + ns},
+                "claimRef": {"namespace": ns, "name": "shared"},
+            },
+        }
+    )
+    client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "shared", "namespace": ns},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": pv,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
+    yield ns
+    client.delete({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    client.delete({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv}})
+
+
+def job_args(local_k8s, ns, node, **extra):
+    args = {
+        "kubeconfig": local_k8s.kubeconfig,
+        "namespace": ns,
+        "image": "local",
+        "data_pvc": "shared",
+        "nic": "lo",
+        "pod_annotations": RUNNER,
+        "node_selector": {"kubernetes.io/hostname": node},
+        "ports": {"base": free_port()},
+        "wait_timeout": 300,
+    }
+    args.update(extra)
+    return args
+
+
+def volume(local_k8s, ns):
+    return os.path.join(local_k8s.workdir, "volumes", ns, "shared")
+
+
+def split(ansible, local_k8s, ns, node, job, count):
+    result = ansible.module(
+        "training_job",
+        job_args(
+            local_k8s,
+            ns,
+            node,
+            name=job + "-split",
+            framework="data_split",
+            split_for=job,
+            split_count=count,
+            command=["python3", "/opt/trainkit/split_data.py"],
+            files=files("split_data.py", "dataset.csv"),
+            wait=True,
+        ),
+    )
+    assert result.get("status") == "succeeded", result.output
+    return result
+
+
+def models(local_k8s, ns, job, count, name="model.json"):
+    out = []
+    for rank in range(count):
+        with open(os.path.join(volume(local_k8s, ns), job, "output", "node_{0}".format(rank), name)) as handle:
+            out.append(json.load(handle))
+    return out
+
+
+def assert_trained_together(results, world):
+    assert sorted(r["rank"] for r in results) == list(range(world))
+    assert all(r["world_size"] == world for r in results)
+    first = results[0]["parameters"]
+    for r in results[1:]:
+        assert r["parameters"] == first, "ranks disagree: data parallelism did not synchronise"
+    weights, bias = first
+    # dataset.csv is y = 3 x1 - 2 x2 + 0.5 x3 + 1 (+ noise): the shards only fit this when trained together
+    assert [round(w, 1) for w in weights] == [3.0, -2.0, 0.5] and round(bias[0], 1) == 1.0
+    assert sum(r["samples"] for r in results) == 1200
+
+
+# -- rendering, validated by the API server ---------------------------------------------------------------
+def test_every_framework_renders_and_the_api_server_accepts_it(ansible, local_k8s, client, namespace, node):
+    base = job_args(local_k8s, namespace, node, command=["python3", "/opt/trainkit/train.py"], cpu="2", memory="2Gi")
+    cases = {
+        "paddle": dict(framework="paddle", workers=3),
+        "paddle-ps": dict(framework="paddle", workers=2, pservers=1, ports={"base": 7164, "num": 2, "num_sparse": 1}),
+        "pytorch": dict(framework="pytorch", workers=2, gpus=1, tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]),
+        "split": dict(framework="data_split", split_count=4),
+    }
+    for name, extra in cases.items():
+        args = dict(base, name=unique(name), **extra)
+        result = ansible.module("training_job", args, check=True, diff=True)
+        assert result.rc == 0 and result["changed"] is True, result.output
+        after = dict((d["after"]["kind"], d["after"]) for d in result["diff"])
+        # the dry run returns what the server would store: defaults filled in, so it was validated
+        job = after["Job"]
+        assert job["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] == "/dev/termination-log"
+        assert client.get(job, namespace) is None, "check mode created the job"
+        env = dict((e["name"], e.get("value")) for e in job["spec"]["template"]["spec"]["containers"][0]["env"])
+        if name == "paddle":
+            assert job["spec"]["parallelism"] == job["spec"]["completions"] == 3
+            for var in ("JOB_NAME", "JOB_PATH", "JOB_NAMESPACE", "TRAIN_CONFIG_DIR", "CONF_PADDLE_NIC",
+                        "CONF_PADDLE_PORT", "CONF_PADDLE_PORTS_NUM", "CONF_PADDLE_PORTS_NUM_SPARSE",
+                        "CONF_PADDLE_GRADIENT_NUM", "TRAINER_COUNT"):
+                assert var in env, var
+            assert env["TRAINER_COUNT"] == "2" and env["CONF_PADDLE_GRADIENT_NUM"] == "3"
+            assert set(after) == {"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Job"}
+            rules = after["Role"]["rules"]
+            assert rules == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+        if name == "paddle-ps":
+            ports = [p["containerPort"] for p in job["spec"]["template"]["spec"]["containers"][0]["ports"]]
+            assert ports == [7164, 7165, 7166]
+            kinds = [d["after"]["metadata"]["name"] for d in result["diff"] if d["after"]["kind"] == "Job"]
+            assert kinds == [args["name"] + "-pserver", args["name"]]
+            assert env["FLAGS_enable_pir_api"] == "0"
+        if name == "pytorch":
+            assert job["spec"]["completionMode"] == "Indexed"
+            assert after["Service"]["spec"]["clusterIP"] == "None"
+            assert env["MASTER_ADDR"] == "{0}-0.{0}".format(args["name"])
+            assert "Role" not in after  # DNS discovery: the launcher needs no API access
+            limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+            assert limits["nvidia.com/gpu"] == "1"
+            assert "--torchrun" in job["spec"]["template"]["spec"]["containers"][0]["command"]
+        if name == "split":
+            assert env["SPLIT_COUNT"] == "4" and env["OUT_DIR"] == "/mnt/data/{0}/data".format(args["name"])
+
+
+def test_mpijob_renders_against_its_crd_and_pod_templates_validate(ansible, local_k8s, client, namespace, node):
+    with open(os.path.join(REPO, "tests", "integration", "files", "mpijob-crd.yaml")) as handle:
+        import yaml
+
+        crd = yaml.safe_load(handle)
+    client.apply(crd)
+    client.wait(crd, None, lambda o: o is not None and any(
+        c["type"] == "Established" and c["status"] == "True" for c in o.get("status", {}).get("conditions", [])
+    ), 60, "the MPIJob CRD")
+    args = job_args(local_k8s, namespace, node, name=unique("mpi"), framework="mpi", workers=4, gpus=2,
+                    command=["python3", "/opt/train.py"])
+    result = ansible.module("training_job", args, check=True, diff=True)
+    assert result.rc == 0, result.output
+    mpijob = [d["after"] for d in result["diff"] if d["after"]["kind"] == "MPIJob"][0]
+    assert mpijob["spec"]["slotsPerWorker"] == 2
+    assert mpijob["spec"]["mpiReplicaSpecs"]["Worker"]["replicas"] == 4
+    launcher = mpijob["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]
+    assert launcher["command"][:3] == ["mpirun", "-np", "8"]
+    # the CRD only knows the MPIJob envelope; each pod template is checked as what it is, a PodTemplate
+    for role, replica in mpijob["spec"]["mpiReplicaSpecs"].items():
+        template = {"apiVersion": "v1", "kind": "PodTemplate",
+                    "metadata": {"name": args["name"] + "-" + role.lower(), "namespace": namespace},
+                    "template": replica["template"]}
+        client.apply(template, namespace, dry_run=True)
+    broken = dict(args, memory="lots")
+    refused = ansible.module("training_job", broken)
+    assert refused.rc != 0 and "not a Kubernetes quantity" in refused["msg"]
+    assert client.get(mpijob, namespace) is None
+
+
+def test_bad_input_changes_nothing(ansible, local_k8s, client, namespace, node):
+    cases = [
+        (dict(name="Bad_Name", framework="paddle"), "must be a DNS label"),
+        (dict(name=unique("x"), framework="pytorch", pservers=2), "framework paddle only"),
+        (dict(name=unique("x"), framework="paddle", workers=0), "workers must be at least 1"),
+        (dict(name=unique("x"), framework="paddle", output_path="/abs/{rank}"), "relative to mount_path"),
+        (dict(name=unique("x"), framework="paddle", data_subpath="{job}/{user}"), "only use the fields"),
+        (dict(name=unique("x"), framework="paddle", ports={"base": 65535, "num": 2}), "within 1024..65535"),
+    ]
+    for extra, message in cases:
+        args = job_args(local_k8s, namespace, node, command=["python3", "t.py"], **extra)
+        result = ansible.module("training_job", args)
+        assert result.rc != 0 and message in result["msg"], (extra, result.get("msg"))
+        assert "nothing was changed" in result["msg"]
+    _s, listing = client.request("GET", "/api/v1/namespaces/{0}/configmaps".format(namespace))
+    assert [c["metadata"]["name"] for c in listing["items"]] == ["kube-root-ca.crt"]
+
+
+# -- the launcher, a real process against the API server ---------------------------------------------------
+class LauncherPods:
+    """Pods of one job whose status the test sets (on a node KWOK does not manage), and their launchers."""
+
+    def __init__(self, local_k8s, client, ns, job, tmp_path):
+        self.local_k8s, self.client, self.ns, self.job, self.tmp = local_k8s, client, ns, job, tmp_path
+        self.node = unique("manual-node")
+        client.apply({"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.node}})
+        sys.path.insert(0, os.path.join(REPO, ".tmp", "collections"))
+        from ansible_collections.trainkit.aws.plugins.module_utils import training
+
+        spec = {"name": job, "namespace": ns, "framework": "paddle", "labels": {}}
+        for obj in training.rbac(spec):
+            client.apply(obj, ns)
+        self.service_account = training.launcher_name(spec)
+
+    def close(self):
+        self.client.delete({"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.node}})
+
+    def create(self, name, role="trainer", service_account=None):
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": self.ns,
+                         "labels": {"trainkit.io/job": self.job, "trainkit.io/role": role}},
+            "spec": {"nodeName": self.node, "serviceAccountName": service_account or self.service_account,
+                     "containers": [{"name": "trainer", "image": "local"}]},
+        }
+        return self.client.request("POST", "/api/v1/namespaces/{0}/pods".format(self.ns), pod)[1]
+
+    def set_status(self, name, phase, ip=None):
+        status = {"phase": phase}
+        if ip:
+            status.update(podIP=ip, podIPs=[{"ip": ip}], hostIP="127.0.0.1", hostIPs=[{"ip": "127.0.0.1"}])
+        self.client.request("PATCH", "/api/v1/namespaces/{0}/pods/{1}/status".format(self.ns, name),
+                            {"status": status}, content_type="application/merge-patch+json")
+
+    def token(self, pod, service_account=None):
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"expirationSeconds": 600,
+                         "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod["metadata"]["name"],
+                                            "uid": pod["metadata"]["uid"]}}}
+        path = "/api/v1/namespaces/{0}/serviceaccounts/{1}/token".format(self.ns, service_account or self.service_account)
+        return self.client.request("POST", path, body)[1]["status"]["token"]
+
+    def launch(self, pod, workers, pservers=0, role="trainer", timeout=60, service_account=None, ip=None):
+        name = pod["metadata"]["name"]
+        sa_dir = self.tmp / ("sa-" + name)
+        sa_dir.mkdir()
+        (sa_dir / "token").write_text(self.token(pod, service_account))
+        (sa_dir / "ca.crt").write_text(open(os.path.join(self.local_k8s.workdir, "pki", "ca.crt")).read())
+        env = {
+            "PATH": os.environ["PATH"],
+            "POD_NAME": name,
+            "POD_NAMESPACE": self.ns,
+            "POD_IP": ip or "",
+            "TRAINKIT_JOB": self.job,
+            "TRAINKIT_ROLE": role,
+            "TRAINKIT_WORKERS": str(workers),
+            "TRAINKIT_PSERVERS": str(pservers),
+            "TRAINKIT_PORT": "7164",
+            "TRAINKIT_LAUNCH_TIMEOUT": str(timeout),
+            "TRAINKIT_SA_DIR": str(sa_dir),
+            "KUBERNETES_SERVICE_HOST": self.client.host,
+            "KUBERNETES_SERVICE_PORT": str(self.client.port),
+        }
+        return subprocess.Popen([sys.executable, LAUNCHER, "--framework", "paddle", "--print-env"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def launcher_pods(local_k8s, client, namespace, tmp_path):
+    pods = LauncherPods(local_k8s, client, namespace, unique("job"), tmp_path)
+    yield pods
+    pods.close()
+
+
+def finish(procs):
+    out = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=120)
+        out.append((proc.returncode, stdout, stderr))
+    return out
+
+
+@pytest.mark.parametrize("count", [1, 3, 16])
+def test_launcher_assigns_ids_by_pod_ip(launcher_pods, count):
+    names = ["{0}-{1:02d}".format(launcher_pods.job, i) for i in range(count)]
+    octets = random.sample(range(2, 250), count)
+    ips = dict((n, "127.{0}.200.{1}".format(worker_octet(), o)) for n, o in zip(names, octets))
+    pods = [launcher_pods.create(n) for n in names]
+    # half the pods run before the launchers start, the rest while they wait (the watch must see them)
+    for name in names[: count // 2]:
+        launcher_pods.set_status(name, "Running", ips[name])
+    procs = [launcher_pods.launch(pod, count) for pod in pods]
+    time.sleep(1)
+    for name in names[count // 2:]:
+        launcher_pods.set_status(name, "Running", ips[name])
+    results = finish(procs)
+    envs = []
+    for code, stdout, stderr in results:
+        assert code == 0, stderr
+        envs.append(json.loads(stdout))
+    by_ip = sorted(names, key=lambda n: ipaddress.ip_address(ips[n]))
+    for name, env in zip(names, envs):
+        assert env["PADDLE_TRAINER_ID"] == str(by_ip.index(name))
+        assert env["PADDLE_TRAINERS_NUM"] == str(count)
+        assert env["PADDLE_CURRENT_ENDPOINT"] == ips[name] + ":7164"
+        assert env["TRAINING_ROLE"] == "TRAINER"
+    assert sorted(int(e["PADDLE_TRAINER_ID"]) for e in envs) == list(range(count))
+    endpoints = set(e["PADDLE_TRAINER_ENDPOINTS"] for e in envs)
+    assert endpoints == {",".join(ips[n] + ":7164" for n in by_ip)}
+
+
+def test_launcher_refuses_duplicate_ips(launcher_pods):
+    pods = [launcher_pods.create("{0}-{1}".format(launcher_pods.job, i)) for i in range(3)]
+    for pod, ip in zip(pods, ["127.{0}.201.5".format(worker_octet())] * 2 + ["127.{0}.201.6".format(worker_octet())]):
+        launcher_pods.set_status(pod["metadata"]["name"], "Running", ip)
+    for code, stdout, stderr in finish([launcher_pods.launch(pods[2], 3)]):
+        assert code == 2 and stdout == ""
+        assert "both report IP 127.{0}.201.5".format(worker_octet()) in stderr
+
+
+def test_launcher_fails_when_a_peer_dies(launcher_pods):
+    pods = [launcher_pods.create("{0}-{1}".format(launcher_pods.job, i)) for i in range(3)]
+    launcher_pods.set_status(pods[0]["metadata"]["name"], "Running", "127.{0}.202.2".format(worker_octet()))
+    proc = launcher_pods.launch(pods[0], 3)
+    time.sleep(1)
+    launcher_pods.set_status(pods[1]["metadata"]["name"], "Failed")
+    [(code, _stdout, stderr)] = finish([proc])
+    assert code == 2 and "peer pod {0} died".format(pods[1]["metadata"]["name"]) in stderr
+
+
+def test_launcher_reports_missing_permission_and_timeout(launcher_pods):
+    # a pod of the job whose service account has no RoleBinding: the API server says 403
+    stranger = launcher_pods.create("{0}-x".format(launcher_pods.job), service_account="default")
+    [(code, _o, stderr)] = finish([launcher_pods.launch(stranger, 1, service_account="default")])
+    assert code == 2 and "forbidden: service account 'default'" in stderr and "may not list pods" in stderr
+    launcher_pods.client.delete(stranger)
+    pod = launcher_pods.create("{0}-0".format(launcher_pods.job))
+    launcher_pods.set_status(pod["metadata"]["name"], "Running", "127.{0}.203.2".format(worker_octet()))
+    [(code, _o, stderr)] = finish([launcher_pods.launch(pod, 2, timeout=2)])
+    assert code == 2 and "timed out after 2s waiting for the 2 pods" in stderr and "(1 running)" in stderr
+
+
+# -- real training through the launcher --------------------------------------------------------------------
+def test_paddle_collective_three_workers(ansible, local_k8s, client, namespace, node):
+    train_python()
+    job = unique("fit")
+    split(ansible, local_k8s, namespace, node, job, 3)
+    args = job_args(local_k8s, namespace, node, name=job, framework="paddle", workers=3,
+                    command=["python3", "/opt/trainkit/train_paddle.py"], env={"EPOCHS": "150"},
+                    files=files("train_paddle.py"), wait=True)
+    result = ansible.module("training_job", args)
+    assert result.rc == 0 and result["status"] == "succeeded", result.output
+    assert result["output_path"] == "/mnt/data/{0}/output".format(job)
+    assert len(result["pods"]) == 3 and result["failed_pods"] == []
+    for pod in result["pods"]:
+        assert pod["phase"] == "Succeeded" and pod["exit_code"] == 0 and pod["node"] == node
+        assert ipaddress.ip_address(pod["ip"]) in LOOPBACK
+    assert_trained_together(models(local_k8s, namespace, job, 3), 3)
+    # a finished job is reported, not started again
+    again = ansible.module("training_job", args)
+    assert again.rc == 0 and again["changed"] is False and again["status"] == "succeeded"
+    assert sorted(p["name"] for p in again["pods"]) == sorted(p["name"] for p in result["pods"])
+
+
+def test_pytorch_ddp_two_workers_through_torchrun(ansible, local_k8s, client, namespace, node):
+    train_python()
+    job = unique("ddp")
+    split(ansible, local_k8s, namespace, node, job, 2)
+    args = job_args(local_k8s, namespace, node, name=job, framework="pytorch", workers=2, peer_discovery="api",
+                    command=["/opt/trainkit/train_pytorch.py"], env={"EPOCHS": "150"},
+                    files=files("train_pytorch.py"), wait=True)
+    result = ansible.module("training_job", args)
+    assert result.rc == 0 and result["status"] == "succeeded", result.output
+    assert_trained_together(models(local_k8s, namespace, job, 2), 2)
+
+
+def test_paddle_parameter_server_wiring(ansible, local_k8s, client, namespace, node):
+    train_python()
+    job = unique("ps")
+    args = job_args(local_k8s, namespace, node, name=job, framework="paddle", workers=2, pservers=1,
+                    command=["python3", "/opt/trainkit/ps_wiring_check.py"], files=files("ps_wiring_check.py"),
+                    wait=True)
+    result = ansible.module("training_job", args)
+    assert result.rc == 0 and result["status"] == "succeeded", result.output
+    ips = dict((p["name"], p["ip"]) for p in result["pods"])
+    pserver_ip = [p["ip"] for p in result["pods"] if p["role"] == "pserver"][0]
+    trainer_ips = sorted((p["ip"] for p in result["pods"] if p["role"] == "trainer"), key=ipaddress.ip_address)
+    assert len(ips) == 3
+    endpoint = "{0}:{1}".format(pserver_ip, args["ports"]["base"])
+    root = os.path.join(volume(local_k8s, namespace), job, "output")
+    with open(os.path.join(root, "pserver_0", "wiring.json")) as handle:
+        served = json.load(handle)
+    assert served["role"] == "PSERVER" and served["endpoint"] == endpoint
+    assert sorted(served["trainers"]) == ["0", "1"]
+    for trainer_id, seen in served["trainers"].items():
+        assert seen["peer"] == trainer_ips[int(trainer_id)]  # trainer ids follow the pod IP order
+    for rank in range(2):
+        with open(os.path.join(root, "node_{0}".format(rank), "wiring.json")) as handle:
+            wiring = json.load(handle)
+        assert wiring["trainer_id"] == rank and wiring["pservers"] == {endpoint: sum(rank * 100 + i for i in range(8))}
+
+
+def test_failing_job_reports_the_failed_pods_log_tail(ansible, local_k8s, client, namespace, node):
+    job = unique("nan")
+    script = "import sys\nfor step in range(8):\n    print('step', step)\nprint('loss is nan at step 7')\nsys.exit(3)\n"
+    args = job_args(local_k8s, namespace, node, name=job, framework="paddle", workers=2,
+                    command=["python3", "/opt/trainkit/diverge.py"], files={"diverge.py": script},
+                    wait=True, log_lines=3)
+    result = ansible.module("training_job", args)
+    assert result.rc != 0 and result["status"] == "failed"
+    assert "Training job {0} failed".format(job) in result["msg"] and "exited 3" in result["msg"]
+    assert "loss is nan at step 7" in result["msg"]
+    first = result["failed_pods"][0]
+    assert first["exit_code"] == 3 and first["reason"] == "Error"
+    assert first["log_tail"].splitlines() == ["step 6", "step 7", "loss is nan at step 7"]
+    # absent removes every object of the job; again, nothing to do
+    gone = ansible.module("training_job", dict(args, state="absent", wait=False), check=True)
+    assert gone.rc == 0 and gone["changed"] is True
+    gone = ansible.module("training_job", dict(args, state="absent", wait=False))
+    assert gone.rc == 0 and gone["changed"] is True and gone["status"] == "absent"
+    for kind in ("jobs", "configmaps", "roles", "rolebindings", "serviceaccounts", "pods"):
+        group = "/apis/batch/v1" if kind == "jobs" else "/apis/rbac.authorization.k8s.io/v1" if "role" in kind else "/api/v1"
+        listing = client.request("GET", "{0}/namespaces/{1}/{2}".format(group, namespace, kind),
+                                 query={"labelSelector": "trainkit.io/job=" + job})[1]
+        assert listing["items"] == [], kind
+    again = ansible.module("training_job", dict(args, state="absent", wait=False))
+    assert again.rc == 0 and again["changed"] is False
