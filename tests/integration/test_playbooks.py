@@ -106,7 +106,9 @@ def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, tm
         "trainkit_credentials_dir": str(tmp_path),
         "cluster_local_workdir": str(tmp_path / "k8s"),
     }
-    rc, output, _recap = ansible.playbook("playbooks/network.yml", extra_vars=extra, env={"AWS_ENDPOINT_URL": ""})
+    # no AWS_ENDPOINT_URL and no local endpoint running (an empty state directory): refused before any change
+    nowhere = {"AWS_ENDPOINT_URL": "", "TRAINKIT_STATE_DIR": str(tmp_path / "no-state")}
+    rc, output, _recap = ansible.playbook("playbooks/network.yml", extra_vars=extra, env=nowhere)
     assert rc != 0 and "tools/local-aws start" in output
     assert vpcs_of(boto("ec2"), cluster) == []
 
@@ -118,9 +120,17 @@ def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, tm
     rc, output, recap = ansible.playbook("site.yml", extra_vars=extra)
     assert rc == 0 and recap["changed"] > 0, output[-3000:]
     [vpc] = vpcs_of(boto("ec2"), cluster)
-    assert "vpc: " + vpc["VpcId"] in output.split("Summary |")[-1], "the summary names the VPC"
+    summary = output.split("Summary |", 1)[-1]
+    assert "vpc: " + vpc["VpcId"] in summary, "the summary names the VPC"
+    # the data-split job and a real 3-worker PaddlePaddle job ran on the local cluster, their outputs on the claim
+    assert "status: succeeded" in summary and "world_size: 3" in summary, summary[-3000:]
+    outputs = tmp_path / "k8s" / "volumes" / "default" / "efsvol" / "fit-a-line" / "output"
+    assert sorted(p.name for p in outputs.iterdir()) == ["node_0", "node_1", "node_2"]
+    rc, output, recap = ansible.playbook("site.yml", extra_vars=extra)
+    assert rc == 0 and recap["changed"] == 0, output[-3000:]
     rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
     assert rc == 0, output[-3000:]
+    assert "changed: [localhost] => (item=fit-a-line)" in output and "(item=fit-a-line-split)" in output
     assert tagged_leftovers(boto, cluster) == []
 
 

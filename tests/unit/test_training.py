@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+"""Rendering of training jobs and the launcher's pure logic (peer assignment, framework variables)."""
+
+import pytest
+
+from ansible_collections.trainkit.aws.plugins.module_utils import launcher
+from ansible_collections.trainkit.aws.plugins.module_utils import training
+
+
+def spec(**extra):
+    base = {
+        "name": "fit",
+        "namespace": "default",
+        "framework": "paddle",
+        "image": "img",
+        "command": ["python3", "train.py"],
+        "workers": 2,
+        "pservers": 0,
+        "gpus": 0,
+        "mount_path": "/mnt/data",
+        "data_subpath": "{job}/data/{rank}",
+        "output_path": "{job}/output/node_{rank}",
+        "ports": {"base": 7164, "num": 1, "num_sparse": 0, "host_port": False},
+    }
+    base.update(extra)
+    return base
+
+
+def pod(name, ip, phase="Running", role="trainer", index=None, deleting=False):
+    return {"name": name, "ip": ip, "phase": phase, "role": role, "index": index, "exit_code": None,
+            "deleting": deleting}
+
+
+def test_valid_spec_has_no_problems():
+    assert training.problems(spec()) == []
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"name": "x" * 53}, "at most 52"),
+        ({"framework": "tensorflow"}, "framework must be one of"),
+        ({"cpu": "two"}, "not a Kubernetes quantity"),
+        ({"files": {"launcher.py": "x"}}, "plain file name other than launcher.py"),
+        ({"tolerations": [{"key": "a", "colour": "red"}]}, "tolerations entries take only"),
+        ({"data_pvc": "efsvol", "mount_path": "/opt/trainkit"}, "mount_path must be an absolute path"),
+        ({"env": {"1BAD": "x"}}, "not a valid variable name"),
+    ],
+)
+def test_problems_name_the_field(extra, message):
+    found = training.problems(spec(**extra))
+    assert any(message in p for p in found), found
+
+
+def test_paddle_host_ports_and_gpu_backend():
+    objects = training.render(spec(ports={"base": 8000, "num": 2, "num_sparse": 1, "host_port": True}, gpus=1), "#")
+    job = objects[-1]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert [(p["containerPort"], p["hostPort"]) for p in container["ports"]] == [(8000, 8000), (8001, 8001), (8002, 8002)]
+    env = dict((e["name"], e.get("value")) for e in container["env"])
+    assert "PADDLE_DISTRI_BACKEND" not in env  # NCCL on GPUs: paddle decides
+    assert env["TRAINER_COUNT"] == "1" and container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container["command"][:4] == ["python3", "/opt/trainkit/launcher.py", "--framework", "paddle"]
+
+
+def test_user_env_wins_and_the_launcher_is_in_the_configmap():
+    objects = training.render(spec(env={"CONF_PADDLE_NIC": "ens5"}, files={"train.py": "print(1)"}), "SOURCE")
+    cm = [o for o in objects if o["kind"] == "ConfigMap"][0]
+    assert cm["data"] == {"launcher.py": "SOURCE", "train.py": "print(1)"}
+    env = dict((e["name"], e.get("value")) for e in objects[-1]["spec"]["template"]["spec"]["containers"][0]["env"])
+    assert env["CONF_PADDLE_NIC"] == "ens5"
+
+
+def test_outcome_of_jobs():
+    assert training.outcome(None) is None
+    assert training.outcome({"status": {"conditions": [{"type": "Complete", "status": "True"}]}}) == "succeeded"
+    assert training.outcome({"status": {"conditions": [{"type": "Failed", "status": "True"}]}}) == "failed"
+    assert training.outcome({"status": {"active": 2}}) == "running"
+    assert training.outcome({"status": {}}) == "pending"
+    assert training.combined(["succeeded", "running"]) == "running"
+    assert training.combined(["succeeded", None]) == "absent"
+
+
+def test_assign_sorts_by_ip_numerically_not_as_text():
+    pods = [pod("a", "127.10.0.10"), pod("b", "127.10.0.9"), pod("c", "127.10.0.100")]
+    order = launcher.assign(pods, {"trainer": 3}, "a")
+    assert [p["name"] for p in order["trainer"]] == ["b", "a", "c"]
+
+
+def test_assign_waits_then_refuses_surplus_and_strangers():
+    assert launcher.assign([pod("a", "127.0.0.2"), pod("b", None, "Pending")], {"trainer": 2}, "a") is None
+    with pytest.raises(launcher.LaunchError, match="3 trainer pods are running but the job has 2"):
+        launcher.assign([pod("a", "127.0.0.2"), pod("b", "127.0.0.3"), pod("c", "127.0.0.4")], {"trainer": 2}, "a")
+    with pytest.raises(launcher.LaunchError, match="is not among"):
+        launcher.assign([pod("a", "127.0.0.2")], {"trainer": 1}, "z")
+    # a failed pod that is being replaced (deleting) does not count as dead
+    ok = launcher.assign([pod("a", "127.0.0.2"), pod("b", "127.0.0.3", "Failed", deleting=True)], {"trainer": 1}, "a")
+    assert [p["name"] for p in ok["trainer"]] == ["a"]
+
+
+def test_paddle_parameter_server_variables():
+    peers = {
+        "trainer": [pod("t0", "127.0.0.2"), pod("t1", "127.0.0.3")],
+        "pserver": [pod("p0", "127.0.0.9", role="pserver")],
+    }
+    env = launcher.framework_env("paddle", "pserver", 0, peers, 7164, "127.0.0.9", {})
+    assert env["TRAINING_ROLE"] == "PSERVER" and env["PADDLE_PSERVER_ID"] == "0"
+    assert env["PADDLE_PSERVERS_IP_PORT_LIST"] == "127.0.0.9:7164"
+    assert env["PADDLE_TRAINER_ENDPOINTS"] == "127.0.0.2:7164,127.0.0.3:7164"
+    assert "PADDLE_TRAINER_ID" not in env
+    env = launcher.framework_env("paddle", "trainer", 1, peers, 7164, "127.0.0.3", {})
+    assert env["TRAINING_ROLE"] == "TRAINER" and env["PADDLE_TRAINER_ID"] == "1"
+    assert env["PADDLE_CURRENT_ENDPOINT"] == "127.0.0.3:7164" and env["PADDLE_TRAINERS_NUM"] == "2"
+
+
+def test_indexed_job_with_dns_needs_no_api(tmp_path):
+    environ = {
+        "POD_NAME": "ddp-1-x",
+        "POD_NAMESPACE": "default",
+        "TRAINKIT_JOB": "ddp",
+        "TRAINKIT_WORKERS": "4",
+        "TRAINKIT_PORT": "29500",
+        "JOB_COMPLETION_INDEX": "1",
+        "MASTER_ADDR": "ddp-0.ddp",
+        "TRAINKIT_MOUNT_PATH": str(tmp_path),
+        "TRAINKIT_OUTPUT_PATH": "{job}/output/node_{rank}",
+    }
+
+    def no_api(_environ):
+        raise AssertionError("DNS discovery must not call the API server")
+
+    env = launcher.resolve(environ, "pytorch", lister_factory=no_api)
+    assert env["RANK"] == "1" and env["WORLD_SIZE"] == "4"
+    assert env["MASTER_ADDR"] == "ddp-0.ddp" and env["MASTER_PORT"] == "29500"
+    assert env["TRAINKIT_OUTPUT_DIR"] == str(tmp_path / "ddp" / "output" / "node_1")
+    assert (tmp_path / "ddp" / "output" / "node_1").is_dir()
+    command = launcher.torchrun_command(env, 1, ["train.py"])
+    assert command[1:3] == ["-m", "torch.distributed.run"] and "--node-rank=1" in command
+
+
+def test_token_subject():
+    import base64
+    import json
+
+    claims = base64.urlsafe_b64encode(json.dumps({"sub": "system:serviceaccount:ns:fit-launcher"}).encode())
+    assert launcher.token_subject("h." + claims.decode().rstrip("=") + ".s") == "fit-launcher"
+    assert launcher.token_subject("garbage") is None
