@@ -14,12 +14,13 @@ TRAIN_PYTHON := $(TRAIN_ENV)/bin/python
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export TRAINKIT_TRAIN_PYTHON := $(TRAIN_PYTHON)
 
-.PHONY: help venv train-env train-env-torch link demo down test unit integration sanity lint build clean
+.PHONY: bench help venv train-env train-env-torch link demo down test unit integration sanity lint build clean
 
 help:
-	@echo "make demo    - identity, network and local Kubernetes of the demo cluster (local AWS endpoint)"
+	@echo "make demo    - the whole pipeline locally: AWS (local endpoint), Kubernetes, data split, real training"
 	@echo "make down    - stop the local AWS endpoint and the local Kubernetes the demo started"
 	@echo "make test    - unit and integration tests, ansible-test sanity and ansible-lint"
+	@echo "make bench   - training-job benchmark on the local cluster (8, 64, 256 workers)"
 	@echo "make build   - build the collection tarball"
 
 venv: $(VENV)/.installed
@@ -70,11 +71,15 @@ sanity: venv
 	tests/harness/sanity.sh
 
 lint: venv link
-	$(BIN)/black --check --quiet --line-length 120 plugins tools/local_aws.py tools/local_k8s.py tests
+	$(BIN)/black --check --quiet --line-length 120 plugins tools/local_aws.py tools/local_k8s.py tools/local_runner.py \
+		roles/training_job/files bench tests
 	$(BIN)/ansible-lint --profile production --offline
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path .tmp/dist
+
+bench: venv link
+	$(BIN)/python bench/training_jobs.py
 
 clean: down
 	rm -rf .tmp $(VENV)

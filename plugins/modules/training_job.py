@@ -592,6 +592,8 @@ def main():
                 for obj in objects:
                     before = client.get(obj, spec["namespace"])
                     if p["recreate"] and obj in work:
+                        if module.check_mode and before is not None:
+                            continue  # the dry-run delete left it in place: a dry-run apply could not replace it
                         before = None
                     try:
                         after = client.apply(obj, spec["namespace"], dry_run=module.check_mode)

@@ -78,8 +78,10 @@ def node(client):
                 "labels": {"trainkit.io/test": "training", "kubernetes.io/hostname": name},
             },
             "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
-            "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "300"},
-                       "capacity": {"cpu": "64", "memory": "256Gi", "pods": "300"}},
+            "status": {
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "300"},
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "300"},
+            },
         }
     )
     yield name
@@ -190,7 +192,12 @@ def test_every_framework_renders_and_the_api_server_accepts_it(ansible, local_k8
     cases = {
         "paddle": dict(framework="paddle", workers=3),
         "paddle-ps": dict(framework="paddle", workers=2, pservers=1, ports={"base": 7164, "num": 2, "num_sparse": 1}),
-        "pytorch": dict(framework="pytorch", workers=2, gpus=1, tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]),
+        "pytorch": dict(
+            framework="pytorch",
+            workers=2,
+            gpus=1,
+            tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        ),
         "split": dict(framework="data_split", split_count=4),
     }
     for name, extra in cases.items():
@@ -205,9 +212,18 @@ def test_every_framework_renders_and_the_api_server_accepts_it(ansible, local_k8
         env = dict((e["name"], e.get("value")) for e in job["spec"]["template"]["spec"]["containers"][0]["env"])
         if name == "paddle":
             assert job["spec"]["parallelism"] == job["spec"]["completions"] == 3
-            for var in ("JOB_NAME", "JOB_PATH", "JOB_NAMESPACE", "TRAIN_CONFIG_DIR", "CONF_PADDLE_NIC",
-                        "CONF_PADDLE_PORT", "CONF_PADDLE_PORTS_NUM", "CONF_PADDLE_PORTS_NUM_SPARSE",
-                        "CONF_PADDLE_GRADIENT_NUM", "TRAINER_COUNT"):
+            for var in (
+                "JOB_NAME",
+                "JOB_PATH",
+                "JOB_NAMESPACE",
+                "TRAIN_CONFIG_DIR",
+                "CONF_PADDLE_NIC",
+                "CONF_PADDLE_PORT",
+                "CONF_PADDLE_PORTS_NUM",
+                "CONF_PADDLE_PORTS_NUM_SPARSE",
+                "CONF_PADDLE_GRADIENT_NUM",
+                "TRAINER_COUNT",
+            ):
                 assert var in env, var
             assert env["TRAINER_COUNT"] == "2" and env["CONF_PADDLE_GRADIENT_NUM"] == "3"
             assert set(after) == {"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Job"}
@@ -237,11 +253,26 @@ def test_mpijob_renders_against_its_crd_and_pod_templates_validate(ansible, loca
 
         crd = yaml.safe_load(handle)
     client.apply(crd)
-    client.wait(crd, None, lambda o: o is not None and any(
-        c["type"] == "Established" and c["status"] == "True" for c in o.get("status", {}).get("conditions", [])
-    ), 60, "the MPIJob CRD")
-    args = job_args(local_k8s, namespace, node, name=unique("mpi"), framework="mpi", workers=4, gpus=2,
-                    command=["python3", "/opt/train.py"])
+    client.wait(
+        crd,
+        None,
+        lambda o: o is not None
+        and any(
+            c["type"] == "Established" and c["status"] == "True" for c in o.get("status", {}).get("conditions", [])
+        ),
+        60,
+        "the MPIJob CRD",
+    )
+    args = job_args(
+        local_k8s,
+        namespace,
+        node,
+        name=unique("mpi"),
+        framework="mpi",
+        workers=4,
+        gpus=2,
+        command=["python3", "/opt/train.py"],
+    )
     result = ansible.module("training_job", args, check=True, diff=True)
     assert result.rc == 0, result.output
     mpijob = [d["after"] for d in result["diff"] if d["after"]["kind"] == "MPIJob"][0]
@@ -251,9 +282,12 @@ def test_mpijob_renders_against_its_crd_and_pod_templates_validate(ansible, loca
     assert launcher["command"][:3] == ["mpirun", "-np", "8"]
     # the CRD only knows the MPIJob envelope; each pod template is checked as what it is, a PodTemplate
     for role, replica in mpijob["spec"]["mpiReplicaSpecs"].items():
-        template = {"apiVersion": "v1", "kind": "PodTemplate",
-                    "metadata": {"name": args["name"] + "-" + role.lower(), "namespace": namespace},
-                    "template": replica["template"]}
+        template = {
+            "apiVersion": "v1",
+            "kind": "PodTemplate",
+            "metadata": {"name": args["name"] + "-" + role.lower(), "namespace": namespace},
+            "template": replica["template"],
+        }
         client.apply(template, namespace, dry_run=True)
     broken = dict(args, memory="lots")
     refused = ansible.module("training_job", broken)
@@ -302,10 +336,16 @@ class LauncherPods:
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": name, "namespace": self.ns,
-                         "labels": {"trainkit.io/job": self.job, "trainkit.io/role": role}},
-            "spec": {"nodeName": self.node, "serviceAccountName": service_account or self.service_account,
-                     "containers": [{"name": "trainer", "image": "local"}]},
+            "metadata": {
+                "name": name,
+                "namespace": self.ns,
+                "labels": {"trainkit.io/job": self.job, "trainkit.io/role": role},
+            },
+            "spec": {
+                "nodeName": self.node,
+                "serviceAccountName": service_account or self.service_account,
+                "containers": [{"name": "trainer", "image": "local"}],
+            },
         }
         return self.client.request("POST", "/api/v1/namespaces/{0}/pods".format(self.ns), pod)[1]
 
@@ -313,15 +353,30 @@ class LauncherPods:
         status = {"phase": phase}
         if ip:
             status.update(podIP=ip, podIPs=[{"ip": ip}], hostIP="127.0.0.1", hostIPs=[{"ip": "127.0.0.1"}])
-        self.client.request("PATCH", "/api/v1/namespaces/{0}/pods/{1}/status".format(self.ns, name),
-                            {"status": status}, content_type="application/merge-patch+json")
+        self.client.request(
+            "PATCH",
+            "/api/v1/namespaces/{0}/pods/{1}/status".format(self.ns, name),
+            {"status": status},
+            content_type="application/merge-patch+json",
+        )
 
     def token(self, pod, service_account=None):
-        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                "spec": {"expirationSeconds": 600,
-                         "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod["metadata"]["name"],
-                                            "uid": pod["metadata"]["uid"]}}}
-        path = "/api/v1/namespaces/{0}/serviceaccounts/{1}/token".format(self.ns, service_account or self.service_account)
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "expirationSeconds": 600,
+                "boundObjectRef": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": pod["metadata"]["name"],
+                    "uid": pod["metadata"]["uid"],
+                },
+            },
+        }
+        path = "/api/v1/namespaces/{0}/serviceaccounts/{1}/token".format(
+            self.ns, service_account or self.service_account
+        )
         return self.client.request("POST", path, body)[1]["status"]["token"]
 
     def launch(self, pod, workers, pservers=0, role="trainer", timeout=60, service_account=None, ip=None):
@@ -345,8 +400,13 @@ class LauncherPods:
             "KUBERNETES_SERVICE_HOST": self.client.host,
             "KUBERNETES_SERVICE_PORT": str(self.client.port),
         }
-        return subprocess.Popen([sys.executable, LAUNCHER, "--framework", "paddle", "--print-env"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, LAUNCHER, "--framework", "paddle", "--print-env"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
 
 @pytest.fixture
@@ -375,7 +435,7 @@ def test_launcher_assigns_ids_by_pod_ip(launcher_pods, count):
         launcher_pods.set_status(name, "Running", ips[name])
     procs = [launcher_pods.launch(pod, count) for pod in pods]
     time.sleep(1)
-    for name in names[count // 2:]:
+    for name in names[count // 2 :]:
         launcher_pods.set_status(name, "Running", ips[name])
     results = finish(procs)
     envs = []
@@ -429,11 +489,20 @@ def test_paddle_collective_three_workers(ansible, local_k8s, client, namespace, 
     train_python()
     job = unique("fit")
     split(ansible, local_k8s, namespace, node, job, 3)
-    args = job_args(local_k8s, namespace, node, name=job, framework="paddle", workers=3,
-                    command=["python3", "/opt/trainkit/train_paddle.py"], env={"EPOCHS": "150"},
-                    files=files("train_paddle.py"), wait=True)
+    args = job_args(
+        local_k8s,
+        namespace,
+        node,
+        name=job,
+        framework="paddle",
+        workers=3,
+        command=["python3", "/opt/trainkit/train_paddle.py"],
+        env={"EPOCHS": "150"},
+        files=files("train_paddle.py"),
+        wait=True,
+    )
     result = ansible.module("training_job", args)
-    assert result.rc == 0 and result["status"] == "succeeded", result.output
+    assert result.rc == 0 and result["status"] == "succeeded", (result.get("msg"), result.get("failed_pods"))
     assert result["output_path"] == "/mnt/data/{0}/output".format(job)
     assert len(result["pods"]) == 3 and result["failed_pods"] == []
     for pod in result["pods"]:
@@ -450,22 +519,41 @@ def test_pytorch_ddp_two_workers_through_torchrun(ansible, local_k8s, client, na
     train_python()
     job = unique("ddp")
     split(ansible, local_k8s, namespace, node, job, 2)
-    args = job_args(local_k8s, namespace, node, name=job, framework="pytorch", workers=2, peer_discovery="api",
-                    command=["/opt/trainkit/train_pytorch.py"], env={"EPOCHS": "150"},
-                    files=files("train_pytorch.py"), wait=True)
+    args = job_args(
+        local_k8s,
+        namespace,
+        node,
+        name=job,
+        framework="pytorch",
+        workers=2,
+        peer_discovery="api",
+        command=["/opt/trainkit/train_pytorch.py"],
+        env={"EPOCHS": "150"},
+        files=files("train_pytorch.py"),
+        wait=True,
+    )
     result = ansible.module("training_job", args)
-    assert result.rc == 0 and result["status"] == "succeeded", result.output
+    assert result.rc == 0 and result["status"] == "succeeded", (result.get("msg"), result.get("failed_pods"))
     assert_trained_together(models(local_k8s, namespace, job, 2), 2)
 
 
 def test_paddle_parameter_server_wiring(ansible, local_k8s, client, namespace, node):
     train_python()
     job = unique("ps")
-    args = job_args(local_k8s, namespace, node, name=job, framework="paddle", workers=2, pservers=1,
-                    command=["python3", "/opt/trainkit/ps_wiring_check.py"], files=files("ps_wiring_check.py"),
-                    wait=True)
+    args = job_args(
+        local_k8s,
+        namespace,
+        node,
+        name=job,
+        framework="paddle",
+        workers=2,
+        pservers=1,
+        command=["python3", "/opt/trainkit/ps_wiring_check.py"],
+        files=files("ps_wiring_check.py"),
+        wait=True,
+    )
     result = ansible.module("training_job", args)
-    assert result.rc == 0 and result["status"] == "succeeded", result.output
+    assert result.rc == 0 and result["status"] == "succeeded", (result.get("msg"), result.get("failed_pods"))
     ips = dict((p["name"], p["ip"]) for p in result["pods"])
     pserver_ip = [p["ip"] for p in result["pods"] if p["role"] == "pserver"][0]
     trainer_ips = sorted((p["ip"] for p in result["pods"] if p["role"] == "trainer"), key=ipaddress.ip_address)
@@ -487,9 +575,18 @@ def test_paddle_parameter_server_wiring(ansible, local_k8s, client, namespace, n
 def test_failing_job_reports_the_failed_pods_log_tail(ansible, local_k8s, client, namespace, node):
     job = unique("nan")
     script = "import sys\nfor step in range(8):\n    print('step', step)\nprint('loss is nan at step 7')\nsys.exit(3)\n"
-    args = job_args(local_k8s, namespace, node, name=job, framework="paddle", workers=2,
-                    command=["python3", "/opt/trainkit/diverge.py"], files={"diverge.py": script},
-                    wait=True, log_lines=3)
+    args = job_args(
+        local_k8s,
+        namespace,
+        node,
+        name=job,
+        framework="paddle",
+        workers=2,
+        command=["python3", "/opt/trainkit/diverge.py"],
+        files={"diverge.py": script},
+        wait=True,
+        log_lines=3,
+    )
     result = ansible.module("training_job", args)
     assert result.rc != 0 and result["status"] == "failed"
     assert "Training job {0} failed".format(job) in result["msg"] and "exited 3" in result["msg"]
@@ -503,9 +600,16 @@ def test_failing_job_reports_the_failed_pods_log_tail(ansible, local_k8s, client
     gone = ansible.module("training_job", dict(args, state="absent", wait=False))
     assert gone.rc == 0 and gone["changed"] is True and gone["status"] == "absent"
     for kind in ("jobs", "configmaps", "roles", "rolebindings", "serviceaccounts", "pods"):
-        group = "/apis/batch/v1" if kind == "jobs" else "/apis/rbac.authorization.k8s.io/v1" if "role" in kind else "/api/v1"
-        listing = client.request("GET", "{0}/namespaces/{1}/{2}".format(group, namespace, kind),
-                                 query={"labelSelector": "trainkit.io/job=" + job})[1]
+        group = (
+            "/apis/batch/v1"
+            if kind == "jobs"
+            else "/apis/rbac.authorization.k8s.io/v1" if "role" in kind else "/api/v1"
+        )
+        listing = client.request(
+            "GET",
+            "{0}/namespaces/{1}/{2}".format(group, namespace, kind),
+            query={"labelSelector": "trainkit.io/job=" + job},
+        )[1]
         assert listing["items"] == [], kind
     again = ansible.module("training_job", dict(args, state="absent", wait=False))
     assert again.rc == 0 and again["changed"] is False

@@ -27,8 +27,15 @@ def spec(**extra):
 
 
 def pod(name, ip, phase="Running", role="trainer", index=None, deleting=False):
-    return {"name": name, "ip": ip, "phase": phase, "role": role, "index": index, "exit_code": None,
-            "deleting": deleting}
+    return {
+        "name": name,
+        "ip": ip,
+        "phase": phase,
+        "role": role,
+        "index": index,
+        "exit_code": None,
+        "deleting": deleting,
+    }
 
 
 def test_valid_spec_has_no_problems():
@@ -56,7 +63,11 @@ def test_paddle_host_ports_and_gpu_backend():
     objects = training.render(spec(ports={"base": 8000, "num": 2, "num_sparse": 1, "host_port": True}, gpus=1), "#")
     job = objects[-1]
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert [(p["containerPort"], p["hostPort"]) for p in container["ports"]] == [(8000, 8000), (8001, 8001), (8002, 8002)]
+    assert [(p["containerPort"], p["hostPort"]) for p in container["ports"]] == [
+        (8000, 8000),
+        (8001, 8001),
+        (8002, 8002),
+    ]
     env = dict((e["name"], e.get("value")) for e in container["env"])
     assert "PADDLE_DISTRI_BACKEND" not in env  # NCCL on GPUs: paddle decides
     assert env["TRAINER_COUNT"] == "1" and container["resources"]["limits"]["nvidia.com/gpu"] == "1"
