@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: distributed training jobs of 8, 64 and 256 workers on the local cluster.
 
 For each size it submits a PaddlePaddle job with trainkit.aws.training_job (a real `ansible` process, wait=false)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The local cluster's stand-in for a kubelet's container runtime: pods become real local processes.
 
 KWOK gives every pod of the local cluster a lifecycle and a 127.10.N.x IP, but runs nothing. This runner watches

@@ -26,20 +26,16 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import ipaddress
 import json
 import os
-import socket
 import ssl
 import sys
 import time
 
-from urllib.error import HTTPError
-from urllib.error import URLError
 from urllib.parse import quote
 from urllib.parse import urlencode
-from urllib.request import Request
-from urllib.request import urlopen
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
@@ -89,31 +85,41 @@ class PodLister:
                     sa_dir, exc.strerror
                 )
             )
-        self.base = "https://{0}:{1}".format("[" + host + "]" if ":" in host else host, port)
+        self.host, self.port = host, int(port)
         self.context = ssl.create_default_context(cafile=os.path.join(sa_dir, "ca.crt"))
         self.namespace = environ["POD_NAMESPACE"]
         self.service_account = token_subject(self.token) or environ.get("TRAINKIT_SERVICE_ACCOUNT", "default")
 
     def _open(self, query, timeout):
-        url = "{0}/api/v1/namespaces/{1}/pods?{2}".format(self.base, quote(self.namespace), urlencode(query))
-        request = Request(url, headers={"Authorization": "Bearer " + self.token, "Accept": "application/json"})
+        """(connection, response) of a GET on the namespace's pods; raises LaunchError for errors."""
+        path = "/api/v1/namespaces/{0}/pods?{1}".format(quote(self.namespace), urlencode(query))
+        conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.context)
         try:
-            return urlopen(request, timeout=timeout, context=self.context)
-        except HTTPError as exc:
-            if exc.code in (401, 403):
-                raise LaunchError(
-                    "forbidden: service account {0!r} may not list pods in namespace {1!r} (HTTP {2}); the job "
-                    "needs its Role granting get/list/watch on pods and the RoleBinding to that account".format(
-                        self.service_account, self.namespace, exc.code
-                    )
+            conn.request("GET", path, headers={"Authorization": "Bearer " + self.token, "Accept": "application/json"})
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise LaunchError("cannot reach the API server at {0}:{1}: {2}".format(self.host, self.port, exc))
+        if response.status in (401, 403):
+            conn.close()
+            raise LaunchError(
+                "forbidden: service account {0!r} may not list pods in namespace {1!r} (HTTP {2}); the job "
+                "needs its Role granting get/list/watch on pods and the RoleBinding to that account".format(
+                    self.service_account, self.namespace, response.status
                 )
-            raise LaunchError("listing pods failed with HTTP {0}: {1}".format(exc.code, exc.read()[:300]))
-        except (URLError, OSError) as exc:
-            raise LaunchError("cannot reach the API server at {0}: {1}".format(self.base, exc))
+            )
+        if response.status >= 400:
+            body = response.read()[:300]
+            conn.close()
+            raise LaunchError("listing pods failed with HTTP {0}: {1}".format(response.status, body))
+        return conn, response
 
     def list(self, selector):
-        with self._open({"labelSelector": selector}, 30) as response:
+        conn, response = self._open({"labelSelector": selector}, 30)
+        try:
             doc = json.loads(response.read())
+        finally:
+            conn.close()
         return doc["items"], doc["metadata"]["resourceVersion"]
 
     def watch(self, selector, resource_version, timeout):
@@ -123,13 +129,18 @@ class PodLister:
             "resourceVersion": resource_version,
             "timeoutSeconds": str(max(1, int(timeout))),
         }
+        conn, response = self._open(query, timeout + 10)
         try:
-            with self._open(query, timeout + 10) as response:
-                for line in response:
-                    event = json.loads(line)
-                    yield event["type"], event["object"]
-        except (socket.timeout, OSError):
+            while True:
+                line = response.readline()
+                if not line:
+                    return
+                event = json.loads(line)
+                yield event["type"], event["object"]
+        except (OSError, http.client.HTTPException, ValueError):
             return
+        finally:
+            conn.close()
 
 
 def pod_summary(pod):
@@ -375,7 +386,7 @@ def torchrun_command(env, nproc_per_node, command):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="launcher.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="launcher.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--framework", choices=["paddle", "pytorch", "none"], default="none")
     parser.add_argument("--torchrun", action="store_true", help="run the command under torch.distributed.run")
     parser.add_argument("--nproc-per-node", type=int, default=1)
@@ -391,7 +402,7 @@ def main(argv=None):
         log("error: {0}".format(exc))
         return EXIT_LAUNCH_ERROR
     if args.print_env:
-        print(json.dumps(env, sort_keys=True))
+        sys.stdout.write(json.dumps(env, sort_keys=True) + "\n")
         return 0
     if args.torchrun:
         command = torchrun_command(env, args.nproc_per_node, command)
@@ -406,4 +417,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

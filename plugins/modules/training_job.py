@@ -33,7 +33,7 @@ description:
   - A job that has finished (succeeded or failed) is left alone and reported with changed=false, unless
     O(recreate=true).
 author:
-  - trainkit.aws contributors
+  - trainkit.aws contributors (@trainkit)
 attributes:
   check_mode:
     support: full

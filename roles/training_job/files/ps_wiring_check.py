@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Checks a PaddlePaddle parameter-server job's wiring with plain sockets (no PaddlePaddle needed).
 
 Run by trainkit's launcher in every pod of a `pservers > 0` job. A pserver (TRAINING_ROLE=PSERVER) listens on

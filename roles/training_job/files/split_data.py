@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The tutorial's data-split job: cut a CSV data set into SPLIT_COUNT shards under OUT_DIR/<i>/.
 
 INPUT is the data set (default: dataset.csv beside this script); rows go round-robin to the shards, the header

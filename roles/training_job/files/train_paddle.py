@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Linear regression with PaddlePaddle data parallelism (collective, gloo on CPU or NCCL on GPU).
 
 Run by trainkit's launcher, which exports PADDLE_TRAINER_ID, PADDLE_TRAINERS_NUM, PADDLE_TRAINER_ENDPOINTS and

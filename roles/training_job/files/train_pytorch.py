@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Linear regression with PyTorch DistributedDataParallel (gloo on CPU, NCCL on GPU), started by torchrun.
 
 torchrun sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT from what trainkit's launcher gave it; the launcher
