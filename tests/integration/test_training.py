@@ -17,7 +17,9 @@ import sys
 import time
 
 import pytest
+import yaml
 
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import ready
 from harness import REPO
 from harness import unique
 
@@ -249,20 +251,9 @@ def test_every_framework_renders_and_the_api_server_accepts_it(ansible, local_k8
 
 def test_mpijob_renders_against_its_crd_and_pod_templates_validate(ansible, local_k8s, client, namespace, node):
     with open(os.path.join(REPO, "tests", "integration", "files", "mpijob-crd.yaml")) as handle:
-        import yaml
-
         crd = yaml.safe_load(handle)
     client.apply(crd)
-    client.wait(
-        crd,
-        None,
-        lambda o: o is not None
-        and any(
-            c["type"] == "Established" and c["status"] == "True" for c in o.get("status", {}).get("conditions", [])
-        ),
-        60,
-        "the MPIJob CRD",
-    )
+    client.wait(crd, None, ready, 60, "the MPIJob CRD to be Established")
     args = job_args(
         local_k8s,
         namespace,
