@@ -480,6 +480,16 @@ def wait_gone(client, objects, namespace, timeout):
         client.wait(obj, namespace, lambda current: current is None, remaining, describe(obj) + " to be deleted")
 
 
+def existing(client, obj, namespace):
+    """The object, or None when it is not there - also when the server does not serve its kind (no CRD)."""
+    try:
+        return client.get(obj, namespace)
+    except K8sError as exc:
+        if exc.status is None and "does not serve" in exc.msg:
+            return None
+        raise
+
+
 def terminal(obj):
     return training.outcome(obj) in ("succeeded", "failed")
 
@@ -568,7 +578,7 @@ def main():
     try:
         client = Client(p["kubeconfig"], p["context"])
         if p["state"] == "absent":
-            present = [(o, client.get(o, spec["namespace"])) for o in reversed(objects)]
+            present = [(o, existing(client, o, spec["namespace"])) for o in reversed(objects)]
             present = [(o, before) for o, before in present if before is not None]
             for obj, before in present:
                 client.delete(obj, spec["namespace"], dry_run=module.check_mode, propagation="Foreground")

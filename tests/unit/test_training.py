@@ -156,3 +156,21 @@ def test_token_subject():
     claims = base64.urlsafe_b64encode(json.dumps({"sub": "system:serviceaccount:ns:fit-launcher"}).encode())
     assert launcher.token_subject("h." + claims.decode().rstrip("=") + ".s") == "fit-launcher"
     assert launcher.token_subject("garbage") is None
+
+
+def test_absent_treats_an_unserved_kind_as_gone():
+    from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
+    from ansible_collections.trainkit.aws.plugins.modules import training_job
+
+    class NoCRD:
+        def get(self, obj, namespace):
+            raise K8sError("The server does not serve kubeflow.org/v2beta1 MPIJob.")
+
+    class Down:
+        def get(self, obj, namespace):
+            raise K8sError("Cannot reach the API server 127.0.0.1:1: refused")
+
+    mpijob = {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": {"name": "x"}}
+    assert training_job.existing(NoCRD(), mpijob, "default") is None
+    with pytest.raises(K8sError, match="Cannot reach"):
+        training_job.existing(Down(), mpijob, "default")
