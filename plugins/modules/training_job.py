@@ -666,7 +666,8 @@ def main():
         first = result["failed_pods"][0] if result["failed_pods"] else None
         detail = ""
         if first:
-            last = [line for line in (first["log_tail"] or "").split("\n") if line.strip()]
+            # the last line that says something (tracebacks end in rules of '=' or '-')
+            last = [line for line in (first["log_tail"] or "").split("\n") if any(c.isalpha() for c in line)]
             detail = ": pod {0} exited {1}{2}".format(
                 first["name"], first["exit_code"], " (" + last[-1].strip() + ")" if last else ""
             )

@@ -46,6 +46,8 @@ def main():
     with open(os.path.join(os.environ["TRAINKIT_OUTPUT_DIR"], "model.json"), "w") as handle:
         json.dump(result, handle)
     print("rank {0}/{1} done: loss {2:.6f} parameters {3}".format(rank, world, loss.item(), params), flush=True)
+    # every rank reaches the end before any tears gloo down: a rank that leaves early can abort its peer's exit
+    dist.barrier()
     dist.destroy_process_group()
 
 
