@@ -414,7 +414,8 @@ def outcome(obj):
     if conditions.get("Failed") == "True":
         return "failed"
     status = obj.get("status", {})
-    if status.get("active") or status.get("ready") or conditions.get("Running") == "True":
+    # a Job counts pods still waiting for a node as active too: only ready pods make it running
+    if status.get("ready") or conditions.get("Running") == "True":
         return "running"
     return "pending"
 

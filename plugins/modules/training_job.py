@@ -642,9 +642,10 @@ def main():
                         )
                     except K8sError as exc:
                         pods, failed = report(client, spec, p["log_lines"])
+                        now = [training.outcome(client.get(o, spec["namespace"])) for o in work]
                         module.fail_json(
                             msg=exc.msg + " Hint: " + str(exc.hint),
-                            status="running",
+                            status=training.combined(now),
                             pods=pods,
                             failed_pods=failed,
                             **dict((k, v) for k, v in result.items() if k != "status"),

@@ -604,3 +604,25 @@ def test_failing_job_reports_the_failed_pods_log_tail(ansible, local_k8s, client
         assert listing["items"] == [], kind
     again = ansible.module("training_job", dict(args, state="absent", wait=False))
     assert again.rc == 0 and again["changed"] is False
+
+
+def test_wait_timeout_reports_pending_pods(ansible, local_k8s, client, namespace, node):
+    job = unique("stuck")
+    args = job_args(
+        local_k8s,
+        namespace,
+        node,
+        name=job,
+        framework="paddle",
+        workers=2,
+        command=["true"],
+        node_selector={"trainkit.io/no-such-node": "true"},
+        wait=True,
+        wait_timeout=3,
+    )
+    result = ansible.module("training_job", args)
+    assert result.rc != 0 and "Timed out after 3s" in result["msg"] and "raise wait_timeout" in result["msg"]
+    assert result["status"] == "pending"
+    assert [p["phase"] for p in result["pods"]] == ["Pending", "Pending"]
+    gone = ansible.module("training_job", dict(args, state="absent"))
+    assert gone.rc == 0 and gone["changed"] is True

@@ -86,7 +86,8 @@ def test_outcome_of_jobs():
     assert training.outcome(None) is None
     assert training.outcome({"status": {"conditions": [{"type": "Complete", "status": "True"}]}}) == "succeeded"
     assert training.outcome({"status": {"conditions": [{"type": "Failed", "status": "True"}]}}) == "failed"
-    assert training.outcome({"status": {"active": 2}}) == "running"
+    assert training.outcome({"status": {"active": 2, "ready": 1}}) == "running"
+    assert training.outcome({"status": {"active": 2, "ready": 0}}) == "pending"
     assert training.outcome({"status": {}}) == "pending"
     assert training.combined(["succeeded", "running"]) == "running"
     assert training.combined(["succeeded", None]) == "absent"
