@@ -16,7 +16,6 @@ its pids afterwards. Figures are medians over --repeat runs. Usage:
 """
 
 import argparse
-import http.client
 import json
 import os
 import statistics
@@ -31,6 +30,7 @@ sys.path.insert(0, os.path.join(REPO, ".tmp", "collections"))
 from ansible_collections.trainkit.aws.plugins.module_utils import launcher  # noqa: E402
 from ansible_collections.trainkit.aws.plugins.module_utils import training  # noqa: E402
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client  # noqa: E402
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import ready  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 NAMESPACE = "default"
@@ -79,51 +79,34 @@ def job_spec(name, workers, runtime_ms):
     }
 
 
-def watch_job(client, name, workers, start, timeout=600):
-    """(seconds to all pods Running, seconds to Job Complete), both from start, following one watch of pods+job."""
-    running_at = complete_at = None
+def started(phase):
+    return phase in ("Running", "Succeeded")
+
+
+def watch_job(client, obj, workers, start, timeout=600):
+    """(seconds to all pods Running, seconds to Job Complete), both counted from start, following watches."""
+    selector = {"labelSelector": "trainkit.io/job=" + obj["metadata"]["name"]}
+    pods_path = "/api/v1/namespaces/{0}/pods".format(NAMESPACE)
     deadline = start + timeout
-    phases = {}
-    while (running_at is None or complete_at is None) and time.monotonic() < deadline:
-        _s, pods = client.request(
-            "GET", "/api/v1/namespaces/default/pods", query={"labelSelector": "trainkit.io/job=" + name}
-        )
-        for pod in pods["items"]:
-            phases[pod["metadata"]["name"]] = pod["status"].get("phase")
-        running = sum(1 for p in phases.values() if p in ("Running", "Succeeded"))
-        if running_at is None and running >= workers:
+    running_at = None
+    while running_at is None:
+        if time.monotonic() > deadline:
+            sys.exit("timed out waiting for the pods of {0}".format(obj["metadata"]["name"]))
+        _s, pods = client.request("GET", pods_path, query=selector)
+        phases = dict((p["metadata"]["name"], p["status"].get("phase")) for p in pods["items"])
+        if sum(1 for p in phases.values() if started(p)) >= workers:
             running_at = time.monotonic() - start
-        job = client.request("GET", "/apis/batch/v1/namespaces/default/jobs/" + name)[1]
-        if job and any(
-            c["type"] == "Complete" and c["status"] == "True" for c in job["status"].get("conditions") or []
-        ):
-            complete_at = time.monotonic() - start
-            if running_at is None:
-                running_at = complete_at
             break
-        # follow changes instead of sleeping: a watch on the job's pods returns at the next event
-        conn = client._connection(5)
-        try:
-            query = "watch=1&timeoutSeconds=2&labelSelector=trainkit.io/job%3D{0}&resourceVersion={1}".format(
-                name, pods["metadata"]["resourceVersion"]
-            )
-            conn.request("GET", "/api/v1/namespaces/default/pods?" + query, headers=client.headers)
-            response = conn.getresponse()
-            for line in response:
-                event = json.loads(line)
-                if event["type"] in ("ADDED", "MODIFIED"):
-                    phases[event["object"]["metadata"]["name"]] = event["object"]["status"].get("phase")
-                running = sum(1 for p in phases.values() if p in ("Running", "Succeeded"))
-                if running_at is None and running >= workers:
-                    running_at = time.monotonic() - start
-                    break
-                if all(p == "Succeeded" for p in phases.values()) and len(phases) >= workers:
-                    break
-        except (OSError, http.client.HTTPException):
-            pass
-        finally:
-            conn.close()
-    return running_at, complete_at
+        query = dict(selector, resourceVersion=pods["metadata"]["resourceVersion"], timeoutSeconds="10")
+        for event_type, pod in client.stream(pods_path, query, 10):
+            if event_type == "ERROR":
+                break  # list afresh
+            phases[pod["metadata"]["name"]] = pod["status"].get("phase") if event_type != "DELETED" else None
+            if sum(1 for p in phases.values() if started(p)) >= workers:
+                running_at = time.monotonic() - start
+                break
+    client.wait(obj, NAMESPACE, ready, max(1, deadline - time.monotonic()), "the Job to complete")
+    return running_at, time.monotonic() - start
 
 
 def delete(client, spec, objects):
@@ -188,14 +171,15 @@ def main():
             for i in range(args.repeat):
                 spec = job_spec("bench-{0}-{1}".format(size, i), size, args.runtime_ms)
                 objects = training.render(spec, source)
+                workload = training.workloads(objects)[0]
                 start, module_s = run_module(kubeconfig, spec)
-                running, complete = watch_job(client, spec["name"], size, start)
+                running, complete = watch_job(client, workload, size, start)
                 delete(client, spec, objects)
                 t0 = time.monotonic()
                 for obj in objects:
                     client.apply(obj, NAMESPACE)
                 direct_s = time.monotonic() - t0
-                watch_job(client, spec["name"], size, t0)
+                watch_job(client, workload, size, t0)
                 delete(client, spec, objects)
                 for key, value in (
                     ("module", module_s),
@@ -203,7 +187,7 @@ def main():
                     ("running", running),
                     ("complete", complete),
                 ):
-                    samples[key].append(value if value is not None else float("nan"))
+                    samples[key].append(value)
             rows.append((size, dict((k, statistics.median(v)) for k, v in samples.items())))
             print(
                 "workers {0:4d}: all Running {running:6.2f}s  Complete {complete:6.2f}s  module {module:5.2f}s  "

@@ -22,9 +22,7 @@ Started and stopped by tools/local-k8s with the control plane; it talks only to 
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime
-import json
 import os
 import re
 import signal
@@ -85,16 +83,9 @@ class Runner:
                 handle.write('#!/bin/sh\nexec "{0}" "$@"\n'.format(python))
             os.chmod(wrapper + ".tmp", 0o755)
             os.replace(wrapper + ".tmp", wrapper)  # never write through whatever is there now
-        with open(kubeconfig) as handle:
-            import yaml
-
-            config = yaml.safe_load(handle)
-        cluster = config["clusters"][0]["cluster"]
-        self.ca_pem = (
-            base64.b64decode(cluster["certificate-authority-data"])
-            if cluster.get("certificate-authority-data")
-            else open(cluster["certificate-authority"], "rb").read()
-        )
+        with open(self.client.ca_file, "rb") as handle:
+            self.ca_pem = handle.read()  # the cluster CA, given to each pod as its ca.crt
+        self.seen = set()  # pods started once: a pod is never run twice, even after its process ended
 
     # -- API helpers -----------------------------------------------------------------------------------
     def token(self, pod):
@@ -329,29 +320,7 @@ class Runner:
         self.seen.add(uid)
         self.start(pod)
 
-    def watch_stream(self, version):
-        query = "watch=1&allowWatchBookmarks=false&timeoutSeconds=300&resourceVersion=" + version
-        conn = self.client._connection(330)
-        try:
-            conn.request("GET", self.client.base_path + "/api/v1/pods?" + query, headers=self.client.headers)
-            response = conn.getresponse()
-            if response.status >= 400:
-                return
-            while not self.stopping:
-                line = response.readline()
-                if not line:
-                    return
-                event = json.loads(line)
-                if event["type"] == "ERROR":
-                    return
-                yield event["type"], event["object"]
-        except OSError:
-            return
-        finally:
-            conn.close()
-
     def run(self):
-        self.seen = set()
         while not self.stopping:
             try:
                 _s, listing = self.client.request("GET", "/api/v1/pods")
@@ -367,8 +336,15 @@ class Runner:
                 gone = [uid for uid in self.running if uid not in present]
             for uid in gone:
                 self.kill(uid, "pod gone")
-            for event_type, pod in self.watch_stream(listing["metadata"]["resourceVersion"]):
-                self.consider(event_type, pod)
+            query = {"resourceVersion": listing["metadata"]["resourceVersion"], "timeoutSeconds": "300"}
+            try:
+                for event_type, pod in self.client.stream("/api/v1/pods", query, 300):
+                    if event_type == "ERROR" or self.stopping:
+                        break  # e.g. 410 Gone: list afresh
+                    self.consider(event_type, pod)
+            except K8sError as exc:
+                log("cannot watch pods: {0}".format(exc.msg))
+                time.sleep(2)
 
     def shutdown(self, *_args):
         self.stopping = True

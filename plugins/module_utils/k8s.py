@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover
     HAS_YAML = False
 
 FIELD_MANAGER = "trainkit"
+NOT_SERVED = "NotServed"  # K8sError.reason when discovery does not know an apiVersion/kind (e.g. no CRD)
 VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink")
 
 
@@ -101,8 +102,10 @@ class Client:
         if user.get("token"):
             self.headers["Authorization"] = "Bearer " + user["token"]
         self.context = None
+        self.ca_file = None
         if url.scheme == "https":
-            self.context = ssl.create_default_context(cafile=self._file(cluster, "certificate-authority"))
+            self.ca_file = self._file(cluster, "certificate-authority")
+            self.context = ssl.create_default_context(cafile=self.ca_file)
             if cluster.get("insecure-skip-tls-verify"):
                 self.context.check_hostname = False
                 self.context.verify_mode = ssl.CERT_NONE
@@ -194,6 +197,7 @@ class Client:
         if found is None:
             raise K8sError(
                 "The server does not serve {0} {1}.".format(api_version, kind),
+                reason=NOT_SERVED,
                 hint="check apiVersion and kind; a custom resource needs its CRD applied (and Established) first",
             )
         return found
@@ -241,24 +245,19 @@ class Client:
             query = {"dryRun": "All"}
         return self.request("DELETE", self.path(obj, namespace), body=body, query=query)[1]
 
-    def watch(self, obj, namespace, resource_version, timeout):
-        """Events (type, object) for one object from resource_version on, until timeout seconds pass."""
-        name = obj["metadata"]["name"]
-        query = {
-            "watch": "1",
-            "fieldSelector": "metadata.name=" + name,
-            "allowWatchBookmarks": "false",
-            "timeoutSeconds": str(max(1, int(timeout))),
-        }
-        if resource_version:
-            query["resourceVersion"] = resource_version
-        url = self.base_path + self.path(obj, namespace, name=False) + "?" + urlencode(query)
+    def stream(self, path, query, timeout):
+        """Events (type, object) of a watch on a collection path (``?watch=1`` added), until the server ends it.
+
+        The server ends the stream after ``timeoutSeconds`` (pass it in query); a dropped connection ends it too.
+        ERROR events (e.g. 410 Gone) are yielded for the caller to act on.
+        """
+        query = dict(query, watch="1")
         conn = self._connection(timeout + 10)
         try:
-            conn.request("GET", url, headers=self.headers)
+            conn.request("GET", self.base_path + path + "?" + urlencode(query), headers=self.headers)
             response = conn.getresponse()
             if response.status >= 400:
-                raise K8sError("watch of {0} failed with {1}".format(name, response.status), status=response.status)
+                raise K8sError("watch of {0} failed with {1}".format(path, response.status), status=response.status)
             while True:
                 line = response.readline()
                 if not line:
@@ -269,6 +268,17 @@ class Client:
             return
         finally:
             conn.close()
+
+    def watch(self, obj, namespace, resource_version, timeout):
+        """Events (type, object) for one object from resource_version on, until timeout seconds pass."""
+        query = {
+            "fieldSelector": "metadata.name=" + obj["metadata"]["name"],
+            "allowWatchBookmarks": "false",
+            "timeoutSeconds": str(max(1, int(timeout))),
+        }
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        return self.stream(self.path(obj, namespace, name=False), query, timeout)
 
     def wait(self, obj, namespace, predicate, timeout, what):
         """Follow the object until predicate(obj_or_None) returns True (or raises K8sError), or time runs out."""
@@ -293,6 +303,14 @@ class Client:
                 if time.monotonic() >= deadline:
                     break
             current = self.get(obj, namespace)
+
+
+def describe(obj):
+    """'Kind namespace/name' (or 'Kind name' for cluster-scoped objects), for messages and diff headers."""
+    meta = obj.get("metadata", {})
+    return "{0} {1}{2}".format(
+        obj.get("kind"), meta.get("namespace", "") + "/" if meta.get("namespace") else "", meta.get("name")
+    )
 
 
 def hint_for(status, reason):

@@ -19,6 +19,7 @@ ROLE_LABEL = "trainkit.io/role"
 FRAMEWORK_LABEL = "trainkit.io/framework"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "trainkit"}
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -63,10 +64,9 @@ def problems(spec):
             out.append("{0} {1!r} is not a Kubernetes quantity (e.g. 2, 500m, 4Gi)".format(key, value))
     if framework in ("paddle", "pytorch", "data_split") and not spec.get("command"):
         out.append("command is required for framework {0}".format(framework))
-    ports = spec.get("ports") or {}
-    base = ports.get("base", 7164)
-    count = (ports.get("num", 1) or 0) + (ports.get("num_sparse", 0) or 0)
-    if ports.get("num", 1) < 1 or ports.get("num_sparse", 0) < 0:
+    base, num, sparse, _host = ports_of(spec)
+    count = num + sparse
+    if num < 1 or sparse < 0:
         out.append("ports.num must be at least 1 and ports.num_sparse 0 or more")
     elif not 1024 <= base or base + count - 1 > 65535:
         out.append("ports {0}..{1} must lie within 1024..65535".format(base, base + count - 1))
@@ -83,9 +83,7 @@ def problems(spec):
             out.append("tolerations entries take only {0}; got {1!r}".format(", ".join(TOLERATION_KEYS), toleration))
     mount = spec.get("mount_path") or ""
     if spec.get("data_pvc"):
-        if not DNS_LABEL.match(spec["data_pvc"]) and not re.match(
-            r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", spec["data_pvc"]
-        ):
+        if not DNS_SUBDOMAIN.match(spec["data_pvc"]):
             out.append("data_pvc {0!r} is not a valid claim name".format(spec["data_pvc"]))
         if not mount.startswith("/") or mount.rstrip("/") in ("", LAUNCHER_DIR):
             out.append("mount_path must be an absolute path other than / and {0}".format(LAUNCHER_DIR))

@@ -164,17 +164,11 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_YAML
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import describe
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import load_definitions
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import matches_condition
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import ready
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import stripped
-
-
-def describe(obj):
-    meta = obj.get("metadata", {})
-    return "{0} {1}{2}".format(
-        obj.get("kind"), meta.get("namespace", "") + "/" if meta.get("namespace") else "", meta.get("name")
-    )
 
 
 def apply_one(module, client, obj):

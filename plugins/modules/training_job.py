@@ -367,7 +367,9 @@ from ansible_collections.trainkit.aws.plugins.module_utils import launcher
 from ansible_collections.trainkit.aws.plugins.module_utils import training
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_YAML
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import NOT_SERVED
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import describe
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import stripped
 
 SPEC_KEYS = (
@@ -405,10 +407,6 @@ SPEC_KEYS = (
     "pod_annotations",
     "launch_timeout",
 )
-
-
-def describe(obj):
-    return "{0} {1}/{2}".format(obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
 
 
 def pod_report(pod):
@@ -485,7 +483,7 @@ def existing(client, obj, namespace):
     try:
         return client.get(obj, namespace)
     except K8sError as exc:
-        if exc.status is None and "does not serve" in exc.msg:
+        if exc.reason == NOT_SERVED:
             return None
         raise
 
@@ -553,7 +551,6 @@ def main():
         module.fail_json(msg="PyYAML is required (it comes with ansible-core)")
     p = module.params
     spec = dict((k, p[k]) for k in SPEC_KEYS)
-    spec["ports"] = spec["ports"] or {"base": 7164, "num": 1, "num_sparse": 0, "host_port": False}
     if p["state"] == "absent":
         spec["image"] = spec["image"] or "unused"
         spec["command"] = spec["command"] or ["unused"]
@@ -589,6 +586,7 @@ def main():
         else:
             current = [client.get(o, spec["namespace"]) for o in work]
             exists = all(c is not None for c in current)
+            known = dict((id(o), c) for o, c in zip(work, current))
             if exists and not p["recreate"] and all(terminal(c) for c in current):
                 pass  # a finished job is reported, not started again
             else:
@@ -600,8 +598,8 @@ def main():
                         wait_gone(client, stale, spec["namespace"], p["wait_timeout"])
                     result["changed"] = True
                 for obj in objects:
-                    before = client.get(obj, spec["namespace"])
-                    if p["recreate"] and obj in work:
+                    before = known[id(obj)] if id(obj) in known else client.get(obj, spec["namespace"])
+                    if p["recreate"] and id(obj) in known:
                         if module.check_mode and before is not None:
                             continue  # the dry-run delete left it in place: a dry-run apply could not replace it
                         before = None

@@ -160,12 +160,13 @@ def test_token_subject():
 
 
 def test_absent_treats_an_unserved_kind_as_gone():
+    from ansible_collections.trainkit.aws.plugins.module_utils.k8s import NOT_SERVED
     from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
     from ansible_collections.trainkit.aws.plugins.modules import training_job
 
-    class NoCRD:
+    class NoCRD:  # what Client.get raises when discovery does not know the kind
         def get(self, obj, namespace):
-            raise K8sError("The server does not serve kubeflow.org/v2beta1 MPIJob.")
+            raise K8sError("The server does not serve kubeflow.org/v2beta1 MPIJob.", reason=NOT_SERVED)
 
     class Down:
         def get(self, obj, namespace):
