@@ -1,19 +1,23 @@
 # Copyright: (c) 2026, trainkit.aws contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Start or stop the local AWS endpoint (moto's server) on 127.0.0.1.
+"""Start or stop the local AWS endpoint (moto's server behind the realism layer) on 127.0.0.1.
 
-    tools/local-aws start [--state-dir DIR] [--port N]   # prints the endpoint URL as its last line
-    tools/local-aws status [--state-dir DIR]
+    tools/local-aws start [--state-dir DIR] [--port N] [--realism default|off|FILE]   # prints the URL last
+    tools/local-aws status [--state-dir DIR]      # the realism profile in force, then the URL
+    tools/local-aws summary [--state-dir DIR] [--since N] [--json]   # requests by service and operation
     tools/local-aws stop [--state-dir DIR]
 
-`start` reuses a running endpoint (its state lives until `stop`). The server's pid, URL and log
-are kept in the state directory (default: $TRAINKIT_STATE_DIR/local-aws, else
-~/.local/state/trainkit/local-aws); `stop` ends that pid and nothing else.
+`start` reuses a running endpoint (its state lives until `stop`). The server's pid, URL, profile, log and
+request log (requests.jsonl) are kept in the state directory (default: $TRAINKIT_STATE_DIR/local-aws, else
+~/.local/state/trainkit/local-aws); `stop` ends that pid and nothing else. The realism layer
+(tools/local_aws_server.py) gives resources AWS's life cycles and eventual consistency with scaled-down
+times, and can throttle; `--realism off` keeps only the gaps of moto it fills.
 """
 
 import argparse
+import collections
+import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,15 +34,21 @@ def default_state_dir():
     return os.path.join(base, "local-aws")
 
 
-def moto_server_command():
-    """moto's server from the same environment as this interpreter, else from PATH."""
-    beside = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    if os.access(beside, os.X_OK):
-        return [beside]
-    found = shutil.which("moto_server")
-    if found:
-        return [found]
-    sys.exit("local-aws: moto_server not found; install it with: pip install 'moto[server]'")
+SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "local_aws_server.py")
+PROFILES = ("default", "off")
+
+
+def server_command():
+    """The realism layer with moto in-process, run by this interpreter (which must have moto[server])."""
+    try:
+        import moto  # noqa: F401  (only to fail early and clearly)
+    except ImportError:
+        sys.exit(
+            "local-aws: moto is not installed for {0}; install it with: pip install 'moto[server]'".format(
+                sys.executable
+            )
+        )
+    return [sys.executable, SERVER]
 
 
 def free_port():
@@ -67,7 +77,7 @@ def is_our_server(pid):
     """True when pid is alive and is a moto server (guards against a recycled pid)."""
     try:
         with open("/proc/{0}/cmdline".format(pid), "rb") as handle:
-            return b"moto_server" in handle.read()
+            return b"local_aws_server.py" in handle.read()
     except OSError:
         return False
 
@@ -85,6 +95,12 @@ def start(args):
         print("local-aws: reusing the endpoint already running (pid {0})".format(found[0]), file=sys.stderr)
         print(found[1])
         return 0
+    if args.realism not in PROFILES:
+        if not os.path.isfile(args.realism):
+            sys.exit(
+                "local-aws: --realism must be default, off or a JSON profile file; {0!r} is none".format(args.realism)
+            )
+        args.realism = os.path.abspath(args.realism)
     os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
     port = args.port or free_port()
     url = "http://127.0.0.1:{0}".format(port)
@@ -92,7 +108,8 @@ def start(args):
     log_path = os.path.join(args.state_dir, "server.log")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            moto_server_command() + ["-H", "127.0.0.1", "-p", str(port)],
+            server_command()
+            + ["--port", str(port), "--profile", args.realism, "--log", os.path.join(args.state_dir, "requests.jsonl")],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -102,18 +119,23 @@ def start(args):
     deadline = time.monotonic() + args.timeout
     while not answers(url, timeout=1.0):
         if proc.poll() is not None:
-            sys.exit("local-aws: moto_server exited with {0}; see {1}".format(proc.returncode, log_path))
+            sys.exit("local-aws: the server exited with {0}; see {1}".format(proc.returncode, log_path))
         if time.monotonic() > deadline:
             proc.terminate()
             sys.exit(
-                "local-aws: moto_server did not answer on {0} within {1}s; see {2}".format(url, args.timeout, log_path)
+                "local-aws: the server did not answer on {0} within {1}s; see {2}".format(url, args.timeout, log_path)
             )
         time.sleep(0.2)
     with open(os.path.join(args.state_dir, "pid"), "w") as handle:
         handle.write(str(proc.pid))
     with open(os.path.join(args.state_dir, "url"), "w") as handle:
         handle.write(url)
-    print("local-aws: started moto server (pid {0}), log {1}".format(proc.pid, log_path), file=sys.stderr)
+    with open(os.path.join(args.state_dir, "realism"), "w") as handle:
+        handle.write(args.realism)
+    print(
+        "local-aws: started moto server (pid {0}, realism {1}), log {2}".format(proc.pid, args.realism, log_path),
+        file=sys.stderr,
+    )
     print(url)
     return 0
 
@@ -131,7 +153,7 @@ def stop(args):
         print("local-aws: stopped moto server (pid {0})".format(pid), file=sys.stderr)
     else:
         print("local-aws: no endpoint running for {0}".format(args.state_dir), file=sys.stderr)
-    for name in ("pid", "url"):
+    for name in ("pid", "url", "realism"):
         try:
             os.unlink(os.path.join(args.state_dir, name))
         except FileNotFoundError:
@@ -144,18 +166,65 @@ def status(args):
     if not found:
         print("local-aws: not running", file=sys.stderr)
         return 1
+    print("realism: {0}".format(read(os.path.join(args.state_dir, "realism")) or "default"))
     print(found[1])
+    return 0
+
+
+def read_requests(state_dir, since=0):
+    """The request log's entries from line ``since`` on."""
+    entries = []
+    try:
+        with open(os.path.join(state_dir, "requests.jsonl")) as handle:
+            for number, line in enumerate(handle):
+                if number >= since and line.strip():
+                    entries.append(json.loads(line))
+    except FileNotFoundError:
+        pass
+    return entries
+
+
+def summary(args):
+    entries = read_requests(args.state_dir, args.since)
+    by_operation = collections.Counter((e["service"], e["operation"]) for e in entries)
+    report = {
+        "requests": len(entries),
+        "lines": args.since + len(entries),
+        "throttled": sum(1 for e in entries if e.get("realism") == "throttled"),
+        "not_yet_visible": sum(1 for e in entries if e.get("realism") == "consistency"),
+        "errors": sum(1 for e in entries if e["status"] >= 400),
+        "latency_ms_total": round(sum(e["latency_ms"] for e in entries), 1),
+        "by_service": dict(collections.Counter(e["service"] for e in entries)),
+        "by_operation": dict(("{0}:{1}".format(*k), v) for k, v in sorted(by_operation.items())),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 0
+    print(
+        "{0} requests ({1} throttled, {2} not yet visible, {3} errors)".format(
+            report["requests"], report["throttled"], report["not_yet_visible"], report["errors"]
+        )
+    )
+    for (service, operation), count in sorted(by_operation.items(), key=lambda item: (-item[1], item[0])):
+        print("{0:6d}  {1}:{2}".format(count, service, operation))
     return 0
 
 
 def main():
     parser = argparse.ArgumentParser(prog="local-aws", description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("command", choices=["start", "stop", "status", "summary"])
     parser.add_argument("--state-dir", default=default_state_dir(), help="where the pid, URL and log are kept")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server to answer")
+    parser.add_argument(
+        "--realism",
+        default=os.environ.get("TRAINKIT_LOCAL_AWS_REALISM", "default"),
+        help="start: default (AWS-like life cycles and consistency, scaled-down times), off, or a JSON profile",
+    )
+    parser.add_argument("--since", type=int, default=0, help="summary: skip the request log's first N lines")
+    parser.add_argument("--json", action="store_true", help="summary: as JSON")
     args = parser.parse_args()
-    return {"start": start, "stop": stop, "status": status}[args.command](args)
+    return {"start": start, "stop": stop, "status": status, "summary": summary}[args.command](args)
 
 
 if __name__ == "__main__":

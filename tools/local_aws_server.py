@@ -1,0 +1,698 @@
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""moto's server, in this process, behind a realism layer that makes it behave like AWS in time.
+
+    python tools/local_aws_server.py --port N --profile FILE --log FILE
+
+Started by ``tools/local-aws start`` (never by hand). moto answers every call at once and consistently; real AWS
+does not. The layer, with times scaled down, gives:
+
+- life cycles: EFS file systems and mount targets (creating -> available, deleting -> gone; DeleteFileSystem
+  fails with FileSystemInUse while a mount target exists), FSx (CREATING -> AVAILABLE, DELETING -> gone, with its
+  network interfaces in the subnet until it is gone), EKS clusters and node groups (CREATING -> ACTIVE,
+  DELETING -> gone), CloudFormation stacks (CREATE_IN_PROGRESS -> CREATE_COMPLETE);
+- eventual consistency: a new VPC, subnet, security group, internet gateway, route table, IAM role, instance
+  profile or KMS alias is "not found" by calls that name it, for a short time after its creation;
+- throttling: a fraction of requests answered with the service's own throttling error in its protocol's shape;
+- a request log, one JSON line per request (service, operation, status, latency), that
+  ``tools/local-aws summary`` reads.
+
+Gaps of moto that real AWS does not have are filled whatever the profile: FSx reports ``Lifecycle`` and
+``NetworkInterfaceIds``, and DescribeFileSystems of an FSx id that does not exist fails with FileSystemNotFound.
+The profile is JSON: ``{"name": ..., "times": {...}, "consistency": {...}, "throttle": fraction, "seed": n}``;
+``off`` is every time 0, no consistency window, no throttling.
+"""
+
+import argparse
+import heapq
+import itertools
+import json
+import os
+import random
+import re
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+# moto's IAM has AWS's managed policies only when asked before it is imported.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
+import botocore.session  # noqa: E402
+from moto.server import DomainDispatcherApplication  # noqa: E402
+from moto.server import create_backend_app  # noqa: E402
+from werkzeug.serving import run_simple  # noqa: E402
+
+# Seconds, scaled down from AWS's minutes; a profile file overrides any of them.
+DEFAULT_TIMES = {
+    "efs_file_system_create": 1.5,
+    "efs_file_system_delete": 1.5,
+    "efs_mount_target_create": 2.0,
+    "efs_mount_target_delete": 2.0,
+    "fsx_create": 4.0,
+    "fsx_delete": 3.0,
+    "eks_cluster_create": 4.0,
+    "eks_cluster_delete": 3.0,
+    "eks_nodegroup_create": 3.0,
+    "eks_nodegroup_delete": 2.0,
+    "cloudformation_stack_create": 2.0,
+    "cloudformation_stack_delete": 2.0,
+}
+# How long a freshly created resource stays invisible to calls that name it.
+DEFAULT_CONSISTENCY = {
+    "vpc": 1.0,
+    "subnet": 1.0,
+    "security_group": 1.0,
+    "internet_gateway": 1.0,
+    "route_table": 1.0,
+    "iam_role": 1.0,
+    "instance_profile": 1.0,
+    "kms_alias": 1.0,
+}
+PROFILES = {
+    "default": {"name": "default", "times": DEFAULT_TIMES, "consistency": DEFAULT_CONSISTENCY, "throttle": 0.0},
+    "off": {
+        "name": "off",
+        "times": dict.fromkeys(DEFAULT_TIMES, 0.0),
+        "consistency": dict.fromkeys(DEFAULT_CONSISTENCY, 0.0),
+        "throttle": 0.0,
+    },
+}
+
+
+def load_profile(spec):
+    """'default', 'off', or a JSON file naming any of the keys (the rest come from the default profile)."""
+    if spec in PROFILES:
+        return json.loads(json.dumps(PROFILES[spec]))
+    with open(spec) as handle:
+        given = json.load(handle)
+    unknown = set(given) - {"name", "times", "consistency", "throttle", "seed"}
+    unknown |= set("times." + k for k in given.get("times", {}) if k not in DEFAULT_TIMES)
+    unknown |= set("consistency." + k for k in given.get("consistency", {}) if k not in DEFAULT_CONSISTENCY)
+    if unknown:
+        raise ValueError("unknown realism profile keys in {0}: {1}".format(spec, ", ".join(sorted(unknown))))
+    profile = json.loads(json.dumps(PROFILES["default"]))
+    profile["name"] = given.get("name") or os.path.basename(spec)
+    profile["times"].update(given.get("times", {}))
+    profile["consistency"].update(given.get("consistency", {}))
+    profile["throttle"] = float(given.get("throttle", 0.0))
+    if not 0.0 <= profile["throttle"] < 1.0:
+        raise ValueError("throttle must be a fraction in [0, 1)")
+    if "seed" in given:
+        profile["seed"] = given["seed"]
+    return profile
+
+
+class Clock:
+    """Deferred state changes, run (in due order) at the start of the next request after they are due."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.events = []
+        self.counter = itertools.count()
+
+    def later(self, seconds, action):
+        if seconds <= 0:
+            action()
+            return
+        with self.lock:
+            heapq.heappush(self.events, (time.monotonic() + seconds, next(self.counter), action))
+
+    def run_due(self):
+        with self.lock:
+            now = time.monotonic()
+            while self.events and self.events[0][0] <= now:
+                _due, _n, action = heapq.heappop(self.events)
+                try:
+                    action()
+                except Exception as exc:  # a resource deleted meanwhile by other means
+                    print("realism: deferred action failed: {0!r}".format(exc), file=sys.stderr)
+
+
+class Realism:
+    """The profile in force, the deferred life cycle steps and the consistency window."""
+
+    def __init__(self, profile):
+        self.profile = profile
+        self.clock = Clock()
+        self.random = random.Random(profile.get("seed"))
+        self.pending = {}  # (service, kind, value) -> (visible_at, error code, status)
+        self.lock = threading.Lock()
+
+    def time(self, what):
+        return float(self.profile["times"].get(what, 0.0))
+
+    def hide(self, service, kind, value, window, code, status=400):
+        seconds = float(self.profile["consistency"].get(window, 0.0))
+        if seconds > 0 and value:
+            with self.lock:
+                self.pending[(service, kind, value)] = (time.monotonic() + seconds, code, status)
+
+    def hidden(self, service, params, operation):
+        """(code, status, value) when the request names a resource still inside its consistency window."""
+        if not self.pending:
+            return None
+        now = time.monotonic()
+        with self.lock:
+            for key in [k for k, v in self.pending.items() if v[0] <= now]:
+                del self.pending[key]
+            for (svc, kind, value), (_at, code, status) in self.pending.items():
+                if svc != service:
+                    continue
+                for name, given in params:
+                    if given != value:
+                        continue
+                    if kind == "id" and not name.startswith("Filter"):
+                        return code, status, value
+                    if kind != "id" and name.split(".")[0] == kind and not operation.startswith("Create"):
+                        return code, status, value
+        return None
+
+    def throttled(self):
+        fraction = self.profile.get("throttle") or 0.0
+        return fraction > 0 and self.random.random() < fraction
+
+
+REALISM = None  # set in main(); the patched models read it
+
+
+# -- moto's models, patched ---------------------------------------------------------------------------------
+def patch(cls, name):
+    """Decorator: replace cls.name with the wrapper, which receives the original as its first argument."""
+
+    def decorate(wrapper):
+        original = getattr(cls, name)
+
+        def method(self, *args, **kwargs):
+            return wrapper(original, self, *args, **kwargs)
+
+        method.__name__ = name
+        setattr(cls, name, method)
+        return wrapper
+
+    return decorate
+
+
+def patch_efs():
+    from moto.efs.exceptions import EFSError
+    from moto.efs.exceptions import FileSystemNotFound
+    from moto.efs.exceptions import MountTargetNotFound
+    from moto.efs.models import EFSBackend
+
+    class IncorrectFileSystemLifeCycleState(EFSError):
+        code = 409
+
+        def __init__(self, fs_id, state):
+            super().__init__(
+                "IncorrectFileSystemLifeCycleState", "File system {0} is {1}, not available.".format(fs_id, state)
+            )
+
+    def become(obj, state):
+        obj.life_cycle_state = state
+
+    @patch(EFSBackend, "create_file_system")
+    def create_file_system(original, self, *args, **kwargs):
+        fs = original(self, *args, **kwargs)
+        if REALISM.time("efs_file_system_create") > 0:
+            fs.life_cycle_state = "creating"
+            REALISM.clock.later(REALISM.time("efs_file_system_create"), lambda: become(fs, "available"))
+        return fs
+
+    @patch(EFSBackend, "create_mount_target")
+    def create_mount_target(original, self, file_system_id, *args, **kwargs):
+        fs = self.file_systems_by_id.get(file_system_id)
+        if fs is not None and fs.life_cycle_state != "available":
+            raise IncorrectFileSystemLifeCycleState(file_system_id, fs.life_cycle_state)
+        target = original(self, file_system_id, *args, **kwargs)
+        if REALISM.time("efs_mount_target_create") > 0:
+            target.life_cycle_state = "creating"
+            REALISM.clock.later(REALISM.time("efs_mount_target_create"), lambda: become(target, "available"))
+        return target
+
+    @patch(EFSBackend, "delete_mount_target")
+    def delete_mount_target(original, self, mount_target_id):
+        target = self.mount_targets_by_id.get(mount_target_id)
+        if target is None:
+            raise MountTargetNotFound(mount_target_id)
+        if target.life_cycle_state in ("deleting", "deleted"):
+            return None
+        target.life_cycle_state = "deleting"
+
+        def gone():
+            if mount_target_id in self.mount_targets_by_id:
+                original(self, mount_target_id)
+
+        REALISM.clock.later(REALISM.time("efs_mount_target_delete"), gone)
+        return None
+
+    @patch(EFSBackend, "delete_file_system")
+    def delete_file_system(original, self, file_system_id):
+        fs = self.file_systems_by_id.get(file_system_id)
+        if fs is None:
+            raise FileSystemNotFound(file_system_id)
+        if fs.life_cycle_state in ("deleting", "deleted"):
+            return None
+        if fs.number_of_mount_targets == 0:  # else moto raises FileSystemInUse, as AWS does
+            fs.life_cycle_state = "deleting"
+
+            def gone():
+                if file_system_id in self.file_systems_by_id:
+                    fs.life_cycle_state = "deleted"
+                    original(self, file_system_id)
+
+            REALISM.clock.later(REALISM.time("efs_file_system_delete"), gone)
+            return None
+        return original(self, file_system_id)
+
+
+def patch_fsx():
+    from moto.ec2.models import ec2_backends
+    from moto.fsx.exceptions import FileSystemNotFound
+    from moto.fsx.models import FileSystem
+    from moto.fsx.models import FSxBackend
+
+    FileSystem.lifecycle = "AVAILABLE"
+    FileSystem.network_interface_ids = ()
+    plain_to_dict = FileSystem.to_dict
+
+    def to_dict(self):
+        result = plain_to_dict(self)
+        result["Lifecycle"] = self.lifecycle
+        result["NetworkInterfaceIds"] = list(self.network_interface_ids)
+        if self.file_system_type == "LUSTRE":
+            lustre = result.setdefault("LustreConfiguration", {})
+            lustre.setdefault("MountName", self.file_system_id[3:11])
+        return result
+
+    FileSystem.to_dict = to_dict
+
+    def become(fs, state):
+        fs.lifecycle = state
+
+    @patch(FSxBackend, "create_file_system")
+    def create_file_system(original, self, *args, **kwargs):
+        fs = original(self, *args, **kwargs)
+        ec2 = ec2_backends[self.account_id][self.region_name]
+        enis = []
+        for subnet_id in fs.subnet_ids or []:
+            subnet = ec2.get_subnet(subnet_id)
+            eni = ec2.create_network_interface(
+                subnet,
+                None,
+                group_ids=list(fs.security_group_ids or []),
+                description="ENI for Amazon FSx file system " + fs.file_system_id,
+            )
+            enis.append(eni.id)
+        fs.network_interface_ids = tuple(enis)
+        if REALISM.time("fsx_create") > 0:
+            fs.lifecycle = "CREATING"
+            REALISM.clock.later(REALISM.time("fsx_create"), lambda: become(fs, "AVAILABLE"))
+        return fs
+
+    @patch(FSxBackend, "describe_file_systems")
+    def describe_file_systems(original, self, file_system_ids=None, **kwargs):
+        for fs_id in file_system_ids or []:
+            if fs_id not in self.file_systems:
+                raise FileSystemNotFound(fs_id)
+        return original(self, file_system_ids=file_system_ids, **kwargs)
+
+    @patch(FSxBackend, "delete_file_system")
+    def delete_file_system(original, self, file_system_id, *args, **kwargs):
+        fs = self.file_systems.get(file_system_id)
+        if fs is None:
+            raise FileSystemNotFound(file_system_id)
+        answer = list(original(self, file_system_id, *args, **kwargs))
+        self.file_systems[file_system_id] = fs  # moto removed it at once; AWS keeps it, DELETING, for minutes
+        if fs.lifecycle == "DELETING":
+            return tuple(answer)
+        fs.lifecycle = "DELETING"
+
+        def gone():
+            self.file_systems.pop(file_system_id, None)
+            ec2 = ec2_backends[self.account_id][self.region_name]
+            for eni_id in fs.network_interface_ids:
+                try:
+                    ec2.delete_network_interface(eni_id)
+                except Exception:  # already removed by hand
+                    pass
+
+        REALISM.clock.later(REALISM.time("fsx_delete"), gone)
+        return tuple(answer)
+
+
+def patch_eks():
+    from moto.eks.models import EKSBackend
+
+    def become(obj, state):
+        obj.status = state
+
+    @patch(EKSBackend, "create_cluster")
+    def create_cluster(original, self, *args, **kwargs):
+        cluster = original(self, *args, **kwargs)
+        if REALISM.time("eks_cluster_create") > 0:
+            cluster.status = "CREATING"
+            REALISM.clock.later(REALISM.time("eks_cluster_create"), lambda: become(cluster, "ACTIVE"))
+        return cluster
+
+    @patch(EKSBackend, "delete_cluster")
+    def delete_cluster(original, self, name):
+        cluster = self.clusters.get(name)
+        if cluster is None or REALISM.time("eks_cluster_delete") <= 0:
+            return original(self, name)
+        if cluster.status != "DELETING":
+            from moto.eks.models import validate_safe_to_delete
+
+            validate_safe_to_delete(cluster)  # refuses while node groups exist, as AWS does
+            cluster.status = "DELETING"
+            REALISM.clock.later(
+                REALISM.time("eks_cluster_delete"), lambda: name in self.clusters and original(self, name)
+            )
+        return cluster
+
+    @patch(EKSBackend, "create_nodegroup")
+    def create_nodegroup(original, self, *args, **kwargs):
+        group = original(self, *args, **kwargs)
+        if REALISM.time("eks_nodegroup_create") > 0:
+            group.status = "CREATING"
+            REALISM.clock.later(REALISM.time("eks_nodegroup_create"), lambda: become(group, "ACTIVE"))
+        return group
+
+    @patch(EKSBackend, "delete_nodegroup")
+    def delete_nodegroup(original, self, cluster_name, nodegroup_name):
+        cluster = self.clusters.get(cluster_name)
+        group = cluster.nodegroups.get(nodegroup_name) if cluster is not None else None
+        if group is None or REALISM.time("eks_nodegroup_delete") <= 0:
+            return original(self, cluster_name, nodegroup_name)
+        if group.status != "DELETING":
+            group.status = "DELETING"
+            REALISM.clock.later(
+                REALISM.time("eks_nodegroup_delete"),
+                lambda: nodegroup_name in cluster.nodegroups and original(self, cluster_name, nodegroup_name),
+            )
+        return group
+
+
+def patch_cloudformation():
+    from moto.cloudformation.models import CloudFormationBackend
+
+    def become(stack, state):
+        stack.status = state
+        stack._add_stack_event(state)
+
+    @patch(CloudFormationBackend, "create_stack")
+    def create_stack(original, self, *args, **kwargs):
+        stack = original(self, *args, **kwargs)
+        if REALISM.time("cloudformation_stack_create") > 0 and stack.status == "CREATE_COMPLETE":
+            stack.status = "CREATE_IN_PROGRESS"
+            REALISM.clock.later(REALISM.time("cloudformation_stack_create"), lambda: become(stack, "CREATE_COMPLETE"))
+        return stack
+
+
+def patch_consistency():
+    from moto.ec2.models import EC2Backend
+    from moto.iam.models import IAMBackend
+    from moto.kms.models import KmsBackend
+
+    ec2_kinds = {
+        "create_vpc": ("vpc", "InvalidVpcID.NotFound"),
+        "create_subnet": ("subnet", "InvalidSubnetID.NotFound"),
+        "create_security_group": ("security_group", "InvalidGroup.NotFound"),
+        "create_internet_gateway": ("internet_gateway", "InvalidInternetGatewayID.NotFound"),
+        "create_route_table": ("route_table", "InvalidRouteTableID.NotFound"),
+    }
+    for method, (window, code) in ec2_kinds.items():
+
+        def wrapper(original, self, *args, _window=window, _code=code, **kwargs):
+            made = original(self, *args, **kwargs)
+            REALISM.hide("ec2", "id", made.id, _window, _code)
+            return made
+
+        patch(EC2Backend, method)(wrapper)
+
+    @patch(IAMBackend, "create_role")
+    def create_role(original, self, *args, **kwargs):
+        role = original(self, *args, **kwargs)
+        REALISM.hide("iam", "RoleName", role.name, "iam_role", "NoSuchEntity", 404)
+        return role
+
+    @patch(IAMBackend, "create_instance_profile")
+    def create_instance_profile(original, self, *args, **kwargs):
+        profile = original(self, *args, **kwargs)
+        REALISM.hide("iam", "InstanceProfileName", profile.name, "instance_profile", "NoSuchEntity", 404)
+        return profile
+
+    @patch(KmsBackend, "create_alias")
+    def create_alias(original, self, target_key_id, alias_name):
+        alias = original(self, target_key_id, alias_name)
+        REALISM.hide("kms", "KeyId", alias_name, "kms_alias", "NotFoundException")
+        return alias
+
+
+# -- requests -----------------------------------------------------------------------------------------------
+class Services:
+    """botocore's models, to name a request's service and operation the way AWS logs do."""
+
+    def __init__(self):
+        self.session = botocore.session.get_session()
+        self.by_signing_name = {}
+        self.models = {}
+        self.routes = {}
+
+    def model(self, signing_name):
+        if signing_name not in self.by_signing_name:
+            found = None
+            for name in self.session.get_available_services():
+                if name == signing_name:
+                    found = name
+                    break
+            if found is None:
+                aliases = {"elasticfilesystem": "efs", "monitoring": "cloudwatch", "email": "ses"}
+                found = aliases.get(signing_name)
+            self.by_signing_name[signing_name] = found
+            if found and found not in self.models:
+                self.models[found] = self.session.get_service_model(found)
+        name = self.by_signing_name[signing_name]
+        return self.models.get(name) if name else None
+
+    def rest_routes(self, model):
+        if model.service_name not in self.routes:
+            routes = []
+            for op_name in model.operation_names:
+                http = model.operation_model(op_name).http
+                path, _, query = http.get("requestUri", "/").partition("?")
+                pattern = re.sub(r"\\{[^}]+\\\+\\}", ".+", re.escape(path))
+                pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", pattern)
+                keys = set(k.split("=")[0] for k in query.split("&") if k)
+                routes.append((http.get("method"), re.compile("^" + pattern.rstrip("/") + "/?$"), keys, op_name))
+            # most specific first: more literal path, more query keys
+            routes.sort(key=lambda r: (-len(r[2]), -len(r[1].pattern.replace("[^/]+", "").replace(".+", ""))))
+            self.routes[model.service_name] = routes
+        return self.routes[model.service_name]
+
+    def identify(self, environ, body):
+        """(service, protocol, operation, params as (name, value) pairs)."""
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", auth)
+        signing = match.group(1) if match else None
+        if signing is None:
+            return None, None, None, []
+        model = self.model(signing)
+        protocol = model.protocol if model else None
+        service = model.service_name if model else signing
+        query = environ.get("QUERY_STRING", "")
+        params = []
+        operation = None
+        if protocol in ("query", "ec2"):
+            form = urllib.parse.parse_qsl(query) + urllib.parse.parse_qsl(body.decode("utf-8", "replace"))
+            params = [(k, v) for k, v in form if k not in ("Action", "Version")]
+            operation = dict(form).get("Action")
+        elif protocol == "json":
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            operation = target.rsplit(".", 1)[-1] or None
+            params = flatten(load_json(body))
+        elif protocol in ("rest-json", "rest-xml") and model is not None:
+            method = environ.get("REQUEST_METHOD")
+            path = urllib.parse.unquote(environ.get("PATH_INFO", "/")).rstrip("/") or "/"
+            keys = set(k for k, _v in urllib.parse.parse_qsl(query, keep_blank_values=True))
+            for route_method, pattern, needed, op_name in self.rest_routes(model):
+                if route_method == method and needed <= keys and pattern.match(path):
+                    operation = op_name
+                    break
+            params = [("path", part) for part in path.split("/") if part]
+            params += urllib.parse.parse_qsl(query)
+            if protocol == "rest-json":
+                params += flatten(load_json(body))
+        return service, protocol, operation or "{0} {1}".format(environ.get("REQUEST_METHOD"), "?"), params
+
+
+def load_json(body):
+    try:
+        return json.loads(body or b"{}")
+    except ValueError:
+        return {}
+
+
+def flatten(value, prefix=""):
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in flatten(v, prefix + "." + k if prefix else k)]
+    if isinstance(value, list):
+        return [pair for i, v in enumerate(value) for pair in flatten(v, "{0}.{1}".format(prefix, i + 1))]
+    return [(prefix, value if isinstance(value, str) else json.dumps(value))]
+
+
+S3_THROTTLE = ("SlowDown", "Please reduce your request rate.", 503)
+
+
+def error_response(service, protocol, code, message, status, request_id):
+    """(status line, headers, body) of an AWS error in the service's own protocol shape."""
+    headers = [("x-amzn-RequestId", request_id), ("x-amz-request-id", request_id)]
+    if protocol == "ec2":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{0}</Code><Message>{1}</Message>'
+            "</Error></Errors><RequestID>{2}</RequestID></Response>"
+        ).format(code, message, request_id)
+        headers.append(("Content-Type", "text/xml"))
+    elif service == "s3":
+        body = "<Error><Code>{0}</Code><Message>{1}</Message><RequestId>{2}</RequestId></Error>".format(
+            code, message, request_id
+        )
+        headers.append(("Content-Type", "application/xml"))
+    elif protocol in ("query", "rest-xml"):
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{0}</Code><Message>{1}</Message></Error>"
+            "<RequestId>{2}</RequestId></ErrorResponse>"
+        ).format(code, message, request_id)
+        headers.append(("Content-Type", "text/xml"))
+    else:
+        body = json.dumps({"__type": code, "message": message})
+        headers += [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
+    reasons = {400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 503: "Slow Down"}
+    return "{0} {1}".format(status, reasons.get(status, "Error")), headers, body.encode()
+
+
+def throttle_error(service, protocol):
+    if service == "s3":
+        return S3_THROTTLE
+    if protocol == "ec2":
+        return "RequestLimitExceeded", "Request limit exceeded.", 503
+    if protocol in ("query", "rest-xml"):
+        return "Throttling", "Rate exceeded", 400
+    return "ThrottlingException", "Rate exceeded", 400
+
+
+class RealismMiddleware:
+    """WSGI: runs due life cycle steps, throttles, enforces the consistency window, logs every request."""
+
+    def __init__(self, app, realism, log_path):
+        self.app = app
+        self.realism = realism
+        self.services = Services()
+        self.log = open(log_path, "a", buffering=1)
+        self.log_lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        started = time.monotonic()
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = _Body(body)
+        self.realism.clock.run_due()
+        service, protocol, operation, params = self.services.identify(environ, body)
+        request_id = str(uuid.uuid4())
+        outcome = None
+        if service is not None and self.realism.throttled():
+            code, message, status = throttle_error(service, protocol)
+            outcome = ("throttled",) + error_response(service, protocol, code, message, status, request_id)
+        elif service is not None:
+            hidden = self.realism.hidden(service, params, operation or "")
+            if hidden:
+                code, status, value = hidden
+                message = "The resource '{0}' does not exist (not yet visible)".format(value)
+                outcome = ("consistency",) + error_response(service, protocol, code, message, status, request_id)
+        if outcome is not None:
+            note, status_line, headers, payload = outcome
+            start_response(status_line, headers + [("Content-Length", str(len(payload)))])
+            self.record(service, operation, int(status_line.split()[0]), started, note)
+            return [payload]
+        seen = {}
+
+        def capture(status_line, headers, exc_info=None):
+            seen["status"] = int(status_line.split()[0])
+            names = set(h[0].lower() for h in headers)
+            if "x-amzn-requestid" not in names and "x-amz-request-id" not in names:
+                headers = list(headers) + [("x-amzn-RequestId", request_id)]
+            return start_response(status_line, headers, exc_info)
+
+        chunks = list(self.app(environ, capture))
+        if service is not None:
+            self.record(service, operation, seen.get("status", 0), started, None)
+        return chunks
+
+    def record(self, service, operation, status, started, note):
+        line = {
+            "t": round(time.time(), 3),
+            "service": service,
+            "operation": operation,
+            "status": status,
+            "latency_ms": round((time.monotonic() - started) * 1000, 1),
+        }
+        if note:
+            line["realism"] = note
+        with self.log_lock:
+            self.log.write(json.dumps(line) + "\n")
+
+
+class _Body:
+    """The request body, read once by the layer and again by moto."""
+
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            size = len(self.data) - self.pos
+        chunk = self.data[self.pos : self.pos + size]
+        self.pos += len(chunk)
+        return chunk
+
+    def readline(self, size=-1):
+        end = self.data.find(b"\n", self.pos)
+        end = len(self.data) if end < 0 else end + 1
+        if size is not None and size >= 0:
+            end = min(end, self.pos + size)
+        return self.read(end - self.pos)
+
+    def __iter__(self):
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+
+def main():
+    global REALISM
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--profile", default="default", help="default, off, or a JSON profile file")
+    parser.add_argument("--log", required=True, help="the request log (JSON lines)")
+    args = parser.parse_args()
+    if not args.host.startswith("127."):
+        sys.exit("local_aws_server: serves loopback only")
+    REALISM = Realism(load_profile(args.profile))
+    patch_efs()
+    patch_fsx()
+    patch_eks()
+    patch_cloudformation()
+    patch_consistency()
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    app = DomainDispatcherApplication(create_backend_app)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    run_simple(args.host, args.port, RealismMiddleware(app, REALISM, args.log), threaded=True)
+
+
+if __name__ == "__main__":
+    main()
