@@ -9,6 +9,7 @@ A rule is a tuple (protocol, from_port, to_port, kind, source) with kind 'sg' (a
 from __future__ import annotations
 
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_with_waiter
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import CLUSTER_TAG
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
@@ -44,6 +45,35 @@ def ip_permission(rule):
     return perm
 
 
+def sync_rules(ec2, group, wanted, check_mode):
+    """Make a group's ingress exactly ``wanted`` (a set of rule tuples): revoke the extra, authorize the missing.
+
+    The one rule-sync path of every module that owns security groups. Returns whether anything differs.
+    """
+    current = current_rules(group)
+    missing, extra = sorted(wanted - current, key=str), sorted(current - wanted, key=str)
+    if not check_mode:
+        if extra:
+            ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in extra])
+        if missing:
+            ec2.authorize_security_group_ingress(
+                GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in missing]
+            )
+    return bool(missing or extra)
+
+
+def create_group(ec2, vpc_id, name, description, tags, timeout):
+    """Create a group tagged in the same call, and wait until EC2 finds it (new groups are not found at once)."""
+    group_id = ec2.create_security_group(
+        GroupName=name,
+        Description=description,
+        VpcId=vpc_id,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": boto3_tag_list(dict(tags, Name=name))}],
+    )["GroupId"]
+    wait_with_waiter(ec2, "security_group_exists", timeout, delay=1, GroupIds=[group_id])
+    return {"GroupId": group_id, "GroupName": name, "IpPermissions": [], "Tags": []}
+
+
 def find_cluster_vpc(ec2, cluster):
     """The id of the VPC tagged with the cluster (by vpc_network), or None."""
     vpcs = paginate(ec2, "describe_vpcs", "Vpcs", Filters=[{"Name": "tag:" + CLUSTER_TAG, "Values": [cluster]}])
@@ -60,7 +90,7 @@ def find_group(ec2, vpc_id, name):
     return groups[0] if groups else None
 
 
-def ensure_group(ec2, vpc_id, name, description, tags, rules_for, check_mode):
+def ensure_group(ec2, vpc_id, name, description, tags, rules_for, check_mode, timeout=300):
     """Create the group if missing and make its ingress exactly ``rules_for(group_id)``.
 
     Returns (changed, group_id); group_id is None in check mode when the group does not exist yet.
@@ -72,27 +102,8 @@ def ensure_group(ec2, vpc_id, name, description, tags, rules_for, check_mode):
         changed = True
         if check_mode:
             return True, None
-        group_id = ec2.create_security_group(
-            GroupName=name,
-            Description=description,
-            VpcId=vpc_id,
-            TagSpecifications=[{"ResourceType": "security-group", "Tags": boto3_tag_list(dict(tags, Name=name))}],
-        )["GroupId"]
-        group = {"GroupId": group_id, "IpPermissions": [], "Tags": []}
-    wanted = rules_for(group["GroupId"])
-    current = current_rules(group)
-    missing, extra = sorted(wanted - current, key=str), sorted(current - wanted, key=str)
-    if missing or extra:
-        changed = True
-        if not check_mode:
-            if extra:
-                ec2.revoke_security_group_ingress(
-                    GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in extra]
-                )
-            if missing:
-                ec2.authorize_security_group_ingress(
-                    GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in missing]
-                )
+        group = create_group(ec2, vpc_id, name, description, tags, timeout)
+    changed |= sync_rules(ec2, group, rules_for(group["GroupId"]), check_mode)
     missing_tags = dict((k, v) for k, v in tags.items() if tag_dict(group.get("Tags")).get(k) != v)
     if missing_tags and not created:
         changed = True

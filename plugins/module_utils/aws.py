@@ -107,7 +107,13 @@ class AWSModule(AnsibleModule):
         if not HAS_BOTO3:
             self.fail_json(msg=missing_required_lib("boto3"), exception=str(BOTO3_IMPORT_ERROR))
         if self.params["max_attempts"] < 1:
-            self.fail_json(msg="max_attempts must be at least 1")
+            self.fail_json(msg="Invalid input, nothing was changed: max_attempts must be at least 1")
+        if (self.params.get("wait_timeout") or 1) < 1:
+            self.fail_json(
+                msg="Invalid input, nothing was changed: wait_timeout must be at least 1 second, not {0}".format(
+                    self.params["wait_timeout"]
+                )
+            )
         self._session = None
         self._clients = {}
 
@@ -190,16 +196,19 @@ class AWSModule(AnsibleModule):
             hint = exc.hint or hint
             text = "{0} Hint: {1}".format(exc.msg, hint) if hint else exc.msg
             self.fail_json(msg=text, hint=hint, **merged)
+        request_id = None
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
             code = error.get("Code", "Unknown")
             operation = exc.operation_name
             text = error.get("Message") or str(exc)
             hint = hint or ERROR_HINTS.get(code)
+            request_id = request_id_of(exc.response)
         elif isinstance(exc, WaiterError):
             code = "WaiterTimeout"
-            operation = exc.name
+            operation = exc.kwargs.get("name")
             text = str(exc)
+            request_id = request_id_of(exc.last_response)
             hint = (
                 hint or "the resource did not reach the wanted state in time; raise wait_timeout or look at it in AWS"
             )
@@ -217,9 +226,20 @@ class AWSModule(AnsibleModule):
             text = str(exc)
         parts = [msg] if msg else []
         parts.append("{0}{1}: {2}".format(operation or "AWS call", " failed with " + code if code else "", text))
+        if request_id:
+            parts.append("(request id {0})".format(request_id))
         if hint:
             parts.append("Hint: " + hint)
-        self.fail_json(msg=" ".join(parts), error_code=code, operation=operation, hint=hint, **extra)
+        self.fail_json(
+            msg=" ".join(parts), error_code=code, operation=operation, request_id=request_id, hint=hint, **extra
+        )
+
+
+def request_id_of(response):
+    """The request id AWS gave a response (what AWS support asks for), or None."""
+    metadata = (response or {}).get("ResponseMetadata") or {}
+    headers = metadata.get("HTTPHeaders") or {}
+    return metadata.get("RequestId") or headers.get("x-amzn-requestid") or headers.get("x-amz-request-id")
 
 
 def error_code(exc):
@@ -268,6 +288,27 @@ def wait_for(predicate, timeout, what, delay=1.0, max_delay=10.0):
             )
         time.sleep(min(delay, remaining))
         delay = min(delay * 2, max_delay)
+
+
+def wait_visible(call, timeout, what, not_found, ready=None, **kwargs):
+    """Call ``call(**kwargs)`` until AWS stops answering with a ``not_found`` code (and ``ready(response)`` holds).
+
+    AWS is eventually consistent: a resource just created may be "not found" by the next calls that name it.
+    For resources whose botocore waiter lacks the not-found acceptor (subnets, route tables) or names the wrong
+    code (``internet_gateway_exists`` expects ``InvalidInternetGateway.NotFound``; EC2 answers
+    ``InvalidInternetGatewayID.NotFound``). Returns the last response.
+    """
+
+    def check():
+        try:
+            response = call(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) in not_found:
+                return None
+            raise
+        return response if ready is None or ready(response) else None
+
+    return wait_for(check, timeout, what, delay=0.5, max_delay=5.0)
 
 
 def account_id(module):

@@ -63,3 +63,60 @@ def tag_dict(tag_list, key="Key", value="Value"):
 def ec2_tag_filters(tags):
     """EC2 Filters matching every given tag."""
     return [{"Name": "tag:{0}".format(k), "Values": [v]} for k, v in sorted(tags.items())]
+
+
+def sync_tags(check_mode, current, wanted, purge, apply):
+    """Bring a resource's tags to ``wanted`` - the one tag-sync path of every module.
+
+    ``apply(to_set, to_unset, after)`` makes the change in AWS (one of the ``*_tagger`` helpers below); it is not
+    called in check mode or when nothing differs. Returns ``(changed, tags_after)``.
+    """
+    to_set, to_unset = diff_tags(current, wanted, purge)
+    after = apply_tag_diff(current, to_set, to_unset)
+    if (to_set or to_unset) and not check_mode:
+        apply(to_set, to_unset, after)
+    return bool(to_set or to_unset), after
+
+
+def ec2_tagger(ec2, resource_id):
+    def apply(to_set, to_unset, _after):
+        if to_unset:
+            ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": k} for k in to_unset])
+        if to_set:
+            ec2.create_tags(Resources=[resource_id], Tags=boto3_tag_list(to_set))
+
+    return apply
+
+
+def resource_tagger(tag, untag, key="Key", value="Value", **ident):
+    """Services with TagResource/UntagResource (EFS, FSx, KMS, IAM roles): ``ident`` names the resource."""
+
+    def apply(to_set, to_unset, _after):
+        if to_unset:
+            untag(TagKeys=to_unset, **ident)
+        if to_set:
+            tag(Tags=boto3_tag_list(to_set, key, value), **ident)
+
+    return apply
+
+
+def s3_tagger(s3, bucket):
+    def apply(_to_set, _to_unset, after):
+        if after:
+            s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": boto3_tag_list(after)})
+        else:
+            s3.delete_bucket_tagging(Bucket=bucket)
+
+    return apply
+
+
+def route53_tagger(route53, zone_id):
+    def apply(to_set, to_unset, _after):
+        kwargs = dict(ResourceType="hostedzone", ResourceId=zone_id)
+        if to_set:
+            kwargs["AddTags"] = boto3_tag_list(to_set)
+        if to_unset:
+            kwargs["RemoveTagKeys"] = to_unset
+        route53.change_tags_for_resource(**kwargs)
+
+    return apply

@@ -187,6 +187,8 @@ from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import cluster_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import diff_tags
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import resource_tagger
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 NFS_PORT = 2049
@@ -283,9 +285,20 @@ def ensure_present(module, efs):
         cluster_tags(cluster),
         nfs_rules,
         module.check_mode,
+        p["wait_timeout"],
     )
     changed = group_changed
     fs = find_fs(efs, cluster)
+    if fs is not None and fs["LifeCycleState"] in ("deleting", "deleted") and not module.check_mode:
+        # an earlier absent is still deleting it: the creation token is taken until it is gone
+        wait_for(
+            lambda: find_fs(efs, cluster) is None,
+            p["wait_timeout"],
+            "file system {0} to be deleted".format(fs["FileSystemId"]),
+        )
+        fs = None
+    elif fs is not None and fs["LifeCycleState"] == "creating" and not module.check_mode:
+        wait_state(efs, fs["FileSystemId"], "available", p["wait_timeout"])  # a run interrupted while it was new
     before = describe(module, efs, fs, group_id) if fs else {}
     if fs is None:
         changed = True
@@ -307,14 +320,8 @@ def ensure_present(module, efs):
         wait_state(efs, fs["FileSystemId"], "available", p["wait_timeout"])
     fs_id = fs["FileSystemId"]
     if before:
-        to_set, to_unset = diff_tags(before["tags"], wanted_tags, purge)
-        if to_set or to_unset:
-            changed = True
-            if not module.check_mode:
-                if to_unset:
-                    efs.untag_resource(ResourceId=fs_id, TagKeys=to_unset)
-                if to_set:
-                    efs.tag_resource(ResourceId=fs_id, Tags=boto3_tag_list(to_set))
+        tagger = resource_tagger(efs.tag_resource, efs.untag_resource, ResourceId=fs_id)
+        changed |= sync_tags(module.check_mode, before["tags"], wanted_tags, purge, tagger)[0]
         if fs.get("ThroughputMode") != p["throughput_mode"] or (
             p["throughput_mode"] == "provisioned"
             and fs.get("ProvisionedThroughputInMibps") != p["provisioned_throughput_in_mibps"]

@@ -60,7 +60,10 @@ options:
     description: KMS key for persistent types.
     type: str
   wait:
-    description: Wait until the file system is C(AVAILABLE) (or gone).
+    description:
+      - Wait until a new file system is C(AVAILABLE) (creation takes several minutes on AWS).
+      - O(state=absent) always waits until the file system is gone, following it by id through C(DELETING)
+        until FSx answers C(FileSystemNotFound) - its network interfaces keep the security group in use until then.
     type: bool
     default: true
   wait_timeout:
@@ -127,13 +130,16 @@ from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import ensure_gr
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_cluster_vpc
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_group
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import error_code
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_for
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import cluster_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_tags
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import diff_tags
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import resource_tagger
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 LUSTRE_PORTS = [(988, 988), (1018, 1023)]
@@ -191,9 +197,30 @@ def find_fs(fsx, cluster):
     return found[0] if found else None
 
 
+def deleting_fs(fsx, cluster):
+    """The cluster's Lustre file systems still DELETING (an earlier absent, or this one)."""
+    return [
+        fs
+        for fs in paginate(fsx, "describe_file_systems", "FileSystems")
+        if tag_dict(fs.get("Tags")).get("Name") == name_tag(cluster)
+        and tag_dict(fs.get("Tags")).get("trainkit:cluster") == cluster
+        and fs.get("Lifecycle") == "DELETING"
+    ]
+
+
+def gone(fsx, fs_id):
+    try:
+        fsx.describe_file_systems(FileSystemIds=[fs_id])
+    except ClientError as exc:
+        if error_code(exc) == "FileSystemNotFound":
+            return True
+        raise
+    return False
+
+
 def lifecycle(fs):
-    # An endpoint that does not report Lifecycle (the local one) has the file system ready at once.
-    return fs.get("Lifecycle", "AVAILABLE")
+    # AWS always reports Lifecycle; a file system without one is not known to be AVAILABLE.
+    return fs.get("Lifecycle", "UNKNOWN")
 
 
 def describe(fs, group_id):
@@ -238,6 +265,7 @@ def ensure_present(module, fsx):
         cluster_tags(cluster),
         lustre_rules,
         module.check_mode,
+        p["wait_timeout"],
     )
     fs = find_fs(fsx, cluster)
     if fs is None:
@@ -281,14 +309,8 @@ def ensure_present(module, fsx):
             "Lustre file system {0} of cluster {1} has {2}.".format(fs["FileSystemId"], cluster, ", ".join(drift)),
             hint="set the options to what it has, or delete it (state=absent) and create it again",
         )
-    to_set, to_unset = diff_tags(before["tags"], wanted_tags, purge)
-    if to_set or to_unset:
-        changed = True
-        if not module.check_mode:
-            if to_unset:
-                fsx.untag_resource(ResourceARN=fs["ResourceARN"], TagKeys=to_unset)
-            if to_set:
-                fsx.tag_resource(ResourceARN=fs["ResourceARN"], Tags=boto3_tag_list(to_set))
+    tagger = resource_tagger(fsx.tag_resource, fsx.untag_resource, ResourceARN=fs["ResourceARN"])
+    changed |= sync_tags(module.check_mode, before["tags"], wanted_tags, purge, tagger)[0]
     if not module.check_mode and lifecycle(fs) != "AVAILABLE":
         fs = wait_available(module, fsx, fs)
     after = describe(find_fs(fsx, cluster), group_id) if not module.check_mode else before
@@ -340,14 +362,16 @@ def ensure_absent(module, fsx):
         return True, before, {}, {}
     if fs is not None:
         fsx.delete_file_system(FileSystemId=fs["FileSystemId"])
-        if p["wait"]:
-            wait_for(
-                lambda: find_fs(fsx, cluster) is None,
-                p["wait_timeout"],
-                "Lustre file system {0} to be deleted".format(fs["FileSystemId"]),
-                delay=5,
-                max_delay=30,
-            )
+    for deleting in deleting_fs(fsx, cluster):  # always: until then the group cannot be deleted
+        # DELETING lasts minutes and the file system's network interfaces keep its security group in use until it
+        # is gone: follow it by id until FSx no longer knows it (find_fs already skips it).
+        wait_for(
+            lambda fs_id=deleting["FileSystemId"]: gone(fsx, fs_id),
+            p["wait_timeout"],
+            "Lustre file system {0} to be deleted".format(deleting["FileSystemId"]),
+            delay=2,
+            max_delay=30,
+        )
     delete_group(ec2, vpc_id, cluster + "-fsx")
     return True, before, {}, {}
 

@@ -57,6 +57,12 @@ options:
       - Whether an instance profile of the same name should hold the role (needed to give it to EC2 nodes).
     type: bool
     default: false
+  wait_timeout:
+    description:
+      - Seconds to wait for IAM's eventual consistency - until a new role and instance profile is found by the calls that follow.
+      - Must be at least 1.
+    type: int
+    default: 120
 extends_documentation_fragment:
   - trainkit.aws.aws
   - trainkit.aws.aws.attributes
@@ -125,10 +131,11 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_with_waiter
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_tags
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import diff_tags
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import resource_tagger
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 
@@ -202,6 +209,10 @@ def ensure_instance_profile(module, iam, name, path):
     if wanted:
         if profile is None:
             iam.create_instance_profile(InstanceProfileName=name, Path=path)
+            # IAM is eventually consistent: the new profile may not be found by the next call yet
+            wait_with_waiter(
+                iam, "instance_profile_exists", module.params["wait_timeout"], delay=1, InstanceProfileName=name
+            )
         iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
     else:
         delete_instance_profile(iam, name, profile)
@@ -241,10 +252,12 @@ def ensure_present(module, iam):
         if wanted_tags:
             kwargs["Tags"] = boto3_tag_list(wanted_tags)
         iam.create_role(**kwargs)
+        wait_with_waiter(iam, "role_exists", p["wait_timeout"], delay=1, RoleName=name)
         sync.sync_managed(p["managed_policies"])
         sync.sync_inline(p["inline_policies"])
         ensure_instance_profile(module, iam, name, p["path"])
-        return True, before, describe(iam, name, sync), describe(iam, name, sync)
+        after = describe(iam, name, sync)
+        return True, before, after, after
 
     changed = False
     role = before["role"]
@@ -256,19 +269,19 @@ def ensure_present(module, iam):
         changed = True
         if not module.check_mode:
             iam.update_role(RoleName=name, Description=p["description"])
-    to_set, to_unset = diff_tags(role["tags"], wanted_tags, purge)
-    if to_set or to_unset:
-        changed = True
-        if not module.check_mode:
-            if to_unset:
-                iam.untag_role(RoleName=name, TagKeys=to_unset)
-            if to_set:
-                iam.tag_role(RoleName=name, Tags=boto3_tag_list(to_set))
+    tags_changed, tags_after = sync_tags(
+        module.check_mode,
+        role["tags"],
+        wanted_tags,
+        purge,
+        resource_tagger(iam.tag_role, iam.untag_role, RoleName=name),
+    )
+    changed |= tags_changed
     changed |= sync.sync_managed(p["managed_policies"])
     changed |= sync.sync_inline(p["inline_policies"])
     changed |= ensure_instance_profile(module, iam, name, p["path"])
     if module.check_mode:
-        after = dict(before, role=dict(role, tags=apply_tag_diff(role["tags"], to_set, to_unset)))
+        after = dict(before, role=dict(role, tags=tags_after))
         if trust is not None:
             after["role"]["assume_role_policy"] = normalize_policy(trust)
         if p["managed_policies"] is not None:
@@ -315,6 +328,7 @@ def main():
         cluster_name=dict(type="str"),
         tags=dict(type="dict"),
         purge_tags=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=120),
     )
     module = AWSModule(
         argument_spec=argument_spec,

@@ -104,10 +104,10 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_tags
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import diff_tags
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import ec2_tagger
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 DIGEST_TAG = "trainkit:public-key-sha256"
@@ -214,14 +214,11 @@ def ensure_present(module, ec2):
             "Key pair {0} exists but its private key is not at {1}; AWS cannot show it again. Delete the key pair "
             "(state=absent) to have a new one created and saved.".format(p["name"], p["private_key_path"])
         )
-    to_set, to_unset = diff_tags(before["tags"], wanted_tags, purge)
-    if to_set or to_unset:
-        if not module.check_mode:
-            if to_unset:
-                ec2.delete_tags(Resources=[pair["KeyPairId"]], Tags=[{"Key": k} for k in to_unset])
-            if to_set:
-                ec2.create_tags(Resources=[pair["KeyPairId"]], Tags=boto3_tag_list(to_set))
-        after = dict(before, tags=apply_tag_diff(before["tags"], to_set, to_unset))
+    changed, tags_after = sync_tags(
+        module.check_mode, before["tags"], wanted_tags, purge, ec2_tagger(ec2, pair["KeyPairId"])
+    )
+    if changed:
+        after = dict(before, tags=tags_after)
         return True, before, after, after
     return False, before, before, before
 

@@ -43,6 +43,12 @@ options:
     description: With O(state=absent), days (7 to 30) before KMS deletes the key.
     type: int
     default: 7
+  wait_timeout:
+    description:
+      - Seconds to wait for KMS's eventual consistency - until a new alias is found by the calls that follow.
+      - Must be at least 1.
+    type: int
+    default: 120
 extends_documentation_fragment:
   - trainkit.aws.aws
   - trainkit.aws.aws.attributes
@@ -117,10 +123,11 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreEr
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_visible
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_tags
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import diff_tags
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import resource_tagger
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 
@@ -174,6 +181,14 @@ def ensure_present(module, kms):
         key = kms.create_key(**kwargs)["KeyMetadata"]
         try:
             kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+            # a new alias is not found at once; the next task finds the key by it, so wait until it resolves
+            wait_visible(
+                kms.describe_key,
+                p["wait_timeout"],
+                "alias {0} to resolve".format(alias),
+                ("NotFoundException",),
+                KeyId=alias,
+            )
             if p["enable_key_rotation"]:
                 kms.enable_key_rotation(KeyId=key["KeyId"])
         except (ClientError, BotoCoreError):
@@ -204,16 +219,11 @@ def ensure_present(module, kms):
         changed = True
         if not module.check_mode:
             kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(load_policy(p["policy"])))
-    to_set, to_unset = diff_tags(before["tags"], wanted_tags, purge)
-    if to_set or to_unset:
-        changed = True
-        if not module.check_mode:
-            if to_unset:
-                kms.untag_resource(KeyId=key_id, TagKeys=to_unset)
-            if to_set:
-                kms.tag_resource(KeyId=key_id, Tags=boto3_tag_list(to_set, "TagKey", "TagValue"))
+    tagger = resource_tagger(kms.tag_resource, kms.untag_resource, "TagKey", "TagValue", KeyId=key_id)
+    tags_changed, tags_after = sync_tags(module.check_mode, before["tags"], wanted_tags, purge, tagger)
+    changed |= tags_changed
     if module.check_mode:
-        after = dict(before, tags=apply_tag_diff(before["tags"], to_set, to_unset))
+        after = dict(before, tags=tags_after)
         for option in ("description", "enable_key_rotation"):
             if p[option] is not None:
                 after[option] = p[option]
@@ -253,6 +263,7 @@ def main():
         cluster_name=dict(type="str"),
         tags=dict(type="dict"),
         purge_tags=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=120),
     )
     module = AWSModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params

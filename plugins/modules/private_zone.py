@@ -139,10 +139,10 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_with_waiter
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_tags
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import diff_tags
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import route53_tagger
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 
@@ -298,20 +298,14 @@ def ensure_present(module, route53):
         deletes = dict((k, v) for k, v in current.items() if k not in wanted)
     changed = bool(upserts or deletes)
     apply_changes(module, route53, zone_id, change_batch(deletes, "DELETE") + change_batch(upserts, "UPSERT"))
-    to_set, to_unset = diff_tags(before["tags"], wanted_tags, purge)
-    if to_set or to_unset:
-        changed = True
-        if not module.check_mode:
-            kwargs = dict(ResourceType="hostedzone", ResourceId=zone_id)
-            if to_set:
-                kwargs["AddTags"] = boto3_tag_list(to_set)
-            if to_unset:
-                kwargs["RemoveTagKeys"] = to_unset
-            route53.change_tags_for_resource(**kwargs)
+    tags_changed, tags_after = sync_tags(
+        module.check_mode, before["tags"], wanted_tags, purge, route53_tagger(route53, zone_id)
+    )
+    changed |= tags_changed
     if module.check_mode:
         records = dict((k, v) for k, v in current.items() if k not in deletes)
         records.update(upserts)
-        after = dict(before, records=as_list(records), tags=apply_tag_diff(before["tags"], to_set, to_unset))
+        after = dict(before, records=as_list(records), tags=tags_after)
         return changed, before, after, after
     after = describe(route53, zone_id, zone_name, vpcs)
     return changed, before, after, after

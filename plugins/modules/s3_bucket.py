@@ -122,10 +122,9 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitEr
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import error_code
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_with_waiter
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_tags
-from ansible_collections.trainkit.aws.plugins.module_utils.tags import diff_tags
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import s3_tagger
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 BLOCK_ALL = {
@@ -238,17 +237,10 @@ def ensure_present(module, s3):
             changed = True
             if not module.check_mode:
                 s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": wanted})
-    to_set, to_unset = diff_tags(current["tags"], wanted_tags, purge)
-    if to_set or to_unset:
-        changed = True
-        tags_after = apply_tag_diff(current["tags"], to_set, to_unset)
-        if not module.check_mode:
-            if tags_after:
-                s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": boto3_tag_list(tags_after)})
-            else:
-                s3.delete_bucket_tagging(Bucket=name)
+    tags_changed, tags_after = sync_tags(module.check_mode, current["tags"], wanted_tags, purge, s3_tagger(s3, name))
+    changed |= tags_changed
     if module.check_mode:
-        after = dict(before, encryption=wanted_encryption(p), tags=apply_tag_diff(current["tags"], to_set, to_unset))
+        after = dict(before, encryption=wanted_encryption(p), tags=tags_after)
         after["public_access_block"] = BLOCK_ALL if p["public_access_block"] else {}
         if p["versioning"] is not None:
             after["versioning"] = "Enabled" if p["versioning"] else before["versioning"].replace("Enabled", "Suspended")

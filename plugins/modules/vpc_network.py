@@ -178,12 +178,14 @@ tags:
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import current_rules
-from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import ip_permission
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import create_group
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import sync_rules
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_visible
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_with_waiter
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import CLUSTER_TAG
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
@@ -191,6 +193,8 @@ from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import cluster_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import diff_tags
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import ec2_tagger
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 KUBELET_PORT = 10250
@@ -231,12 +235,26 @@ class Network:
     def our_subnets(self):
         return [s for s in self.subnets() if tag_dict(s.get("Tags")).get(CLUSTER_TAG) == self.cluster]
 
+    def internet_gateways(self):
+        """The cluster's gateways (by tag): attached to its VPC, or left detached by an interrupted run."""
+        return paginate(
+            self.ec2,
+            "describe_internet_gateways",
+            "InternetGateways",
+            Filters=[{"Name": "tag:" + CLUSTER_TAG, "Values": [self.cluster]}],
+        )
+
     def internet_gateway(self):
+        """The VPC's gateway: the cluster's own (attached first), else one attached by someone else."""
+        vpc_id = self.vpc["VpcId"]
+        ours = sorted(self.internet_gateways(), key=lambda g: not attached_to(g, vpc_id))
+        if ours and (attached_to(ours[0], vpc_id) or not ours[0].get("Attachments")):
+            return ours[0]
         igws = paginate(
             self.ec2,
             "describe_internet_gateways",
             "InternetGateways",
-            Filters=[{"Name": "attachment.vpc-id", "Values": [self.vpc["VpcId"]]}],
+            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}],
         )
         return igws[0] if igws else None
 
@@ -270,15 +288,7 @@ class Network:
 
     # -- tags ----------------------------------------------------------------
     def ensure_tags(self, resource_id, current, wanted, purge):
-        to_set, to_unset = diff_tags(current, wanted, purge)
-        if not (to_set or to_unset):
-            return False
-        if not self.module.check_mode:
-            if to_unset:
-                self.ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": k} for k in to_unset])
-            if to_set:
-                self.ec2.create_tags(Resources=[resource_id], Tags=boto3_tag_list(to_set))
-        return True
+        return sync_tags(self.module.check_mode, current, wanted, purge, ec2_tagger(self.ec2, resource_id))[0]
 
     def tag_spec(self, resource_type, name, extra=None):
         tags = dict(cluster_tags(self.cluster), Name=name)
@@ -287,6 +297,10 @@ class Network:
 
     def mark(self, changed):
         self.changed = self.changed or bool(changed)
+
+
+def attached_to(igw, vpc_id):
+    return any(a.get("VpcId") == vpc_id for a in igw.get("Attachments", []))
 
 
 # -- security group rules -------------------------------------------------------
@@ -340,8 +354,10 @@ def ensure_vpc(net, p):
             CidrBlock=p["cidr_block"],
             TagSpecifications=[{"ResourceType": "vpc", "Tags": boto3_tag_list(wanted)}],
         )["Vpc"]
-        wait_with_waiter(net.ec2, "vpc_available", p["wait_timeout"], delay=2, VpcIds=[net.vpc["VpcId"]])
         net.mark(True)
+        # a new VPC is not found at once (InvalidVpcID.NotFound): vpc_available has no acceptor for that
+        wait_with_waiter(net.ec2, "vpc_exists", p["wait_timeout"], delay=1, VpcIds=[net.vpc["VpcId"]])
+        wait_with_waiter(net.ec2, "vpc_available", p["wait_timeout"], delay=1, VpcIds=[net.vpc["VpcId"]])
     elif net.vpc["CidrBlock"] != p["cidr_block"]:
         raise TrainkitError(
             "The VPC {0} of cluster {1} has CIDR {2}, not {3}; a VPC's CIDR cannot change.".format(
@@ -362,16 +378,25 @@ def ensure_vpc(net, p):
     return False
 
 
-def ensure_internet_gateway(net):
+def ensure_internet_gateway(net, p):
+    """The VPC's gateway; one left detached by an interrupted run is attached rather than duplicated."""
     igw = net.internet_gateway()
-    if igw is not None:
+    if igw is not None and attached_to(igw, net.vpc["VpcId"]):
         return igw["InternetGatewayId"]
     net.mark(True)
     if net.module.check_mode:
-        return None
-    igw = net.ec2.create_internet_gateway(TagSpecifications=net.tag_spec("internet-gateway", net.cluster + "-igw"))[
-        "InternetGateway"
-    ]
+        return igw["InternetGatewayId"] if igw else None
+    if igw is None:
+        igw = net.ec2.create_internet_gateway(TagSpecifications=net.tag_spec("internet-gateway", net.cluster + "-igw"))[
+            "InternetGateway"
+        ]
+        wait_visible(
+            net.ec2.describe_internet_gateways,
+            p["wait_timeout"],
+            "internet gateway {0} to be visible".format(igw["InternetGatewayId"]),
+            ("InvalidInternetGatewayID.NotFound", "InvalidInternetGateway.NotFound"),
+            InternetGatewayIds=[igw["InternetGatewayId"]],
+        )
     net.ec2.attach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=net.vpc["VpcId"])
     return igw["InternetGatewayId"]
 
@@ -395,7 +420,14 @@ def ensure_subnets(net, p):
                 AvailabilityZone=spec["az"],
                 TagSpecifications=net.tag_spec("subnet", name, {role_tag: "1"}),
             )["Subnet"]
-            wait_with_waiter(net.ec2, "subnet_available", p["wait_timeout"], delay=2, SubnetIds=[subnet["SubnetId"]])
+            wait_visible(
+                net.ec2.describe_subnets,
+                p["wait_timeout"],
+                "subnet {0} to be available".format(subnet["SubnetId"]),
+                ("InvalidSubnetID.NotFound",),
+                ready=lambda found: found["Subnets"][0]["State"] == "available",
+                SubnetIds=[subnet["SubnetId"]],
+            )
         elif subnet["AvailabilityZone"] != spec["az"]:
             raise TrainkitError(
                 "Subnet {0} ({1}) is in {2}, not {3}; a subnet cannot move.".format(
@@ -462,6 +494,13 @@ def ensure_route_tables(net, p, subnets, igw_id):
                 VpcId=net.vpc["VpcId"],
                 TagSpecifications=net.tag_spec("route-table", "{0}-{1}".format(net.cluster, kind), {ROLE_TAG: kind}),
             )["RouteTable"]
+            wait_visible(
+                net.ec2.describe_route_tables,
+                p["wait_timeout"],
+                "route table {0} to be visible".format(table["RouteTableId"]),
+                ("InvalidRouteTableID.NotFound",),
+                RouteTableIds=[table["RouteTableId"]],
+            )
             tables[kind] = table
         if kind == "public" and igw_id:
             default = [r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
@@ -503,34 +542,20 @@ def ensure_security_groups(net, p):
         net.mark(True)
         if net.module.check_mode:
             continue
-        name = "{0}-{1}".format(net.cluster, role)
-        group_id = net.ec2.create_security_group(
-            GroupName=name,
-            Description="trainkit {0} nodes of cluster {1}".format(role, net.cluster),
-            VpcId=net.vpc["VpcId"],
-            TagSpecifications=net.tag_spec("security-group", name, {ROLE_TAG: role}),
-        )["GroupId"]
-        groups[role] = {"GroupId": group_id, "IpPermissions": [], "GroupName": name}
+        groups[role] = create_group(
+            net.ec2,
+            net.vpc["VpcId"],
+            "{0}-{1}".format(net.cluster, role),
+            "trainkit {0} nodes of cluster {1}".format(role, net.cluster),
+            dict(cluster_tags(net.cluster), **{ROLE_TAG: role}),
+            p["wait_timeout"],
+        )
     if len(groups) < 2:  # check mode, groups still to be created
         return dict((role, g["GroupId"]) for role, g in groups.items())
     ids = dict((role, g["GroupId"]) for role, g in groups.items())
     wanted = wanted_rules(p, ids)
     for role, group in groups.items():
-        current = current_rules(group)
-        missing = sorted(wanted[role] - current, key=str)
-        extra = sorted(current - wanted[role], key=str)
-        if missing or extra:
-            net.mark(True)
-        if net.module.check_mode:
-            continue
-        if extra:
-            net.ec2.revoke_security_group_ingress(
-                GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in extra]
-            )
-        if missing:
-            net.ec2.authorize_security_group_ingress(
-                GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in missing]
-            )
+        net.mark(sync_rules(net.ec2, group, wanted[role], net.module.check_mode))
     return ids
 
 
@@ -623,7 +648,7 @@ def ensure_present(module):
     if net.vpc is None:  # check mode, nothing exists yet
         return True, before, predicted(before, p, net), {}
     try:
-        igw_id = ensure_internet_gateway(net)
+        igw_id = ensure_internet_gateway(net, p)
         subnets = ensure_subnets(net, p)
         ensure_route_tables(net, p, subnets, igw_id)
         ensure_security_groups(net, p)
@@ -741,9 +766,9 @@ def delete_network(net):
             if not assoc.get("Main"):
                 ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
         ec2.delete_route_table(RouteTableId=table["RouteTableId"])
-    igw = net.internet_gateway()
-    if igw is not None:
-        ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=net.vpc["VpcId"])
+    for igw in net.internet_gateways():  # the attached one and any left detached by an interrupted run
+        for attachment in igw.get("Attachments", []):
+            ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=attachment["VpcId"])
         ec2.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
     for subnet in net.subnets():
         ec2.delete_subnet(SubnetId=subnet["SubnetId"])

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 import boto3
@@ -13,6 +14,18 @@ import boto3
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 REGION = "us-west-2"
+
+
+def eventually(predicate, timeout=60.0, what="the condition"):
+    """Poll predicate until truthy (the local endpoint, like AWS, finishes creates and deletes later)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after {0}s waiting for {1}".format(timeout, what))
+        time.sleep(0.25)
 
 
 def collections_root():

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 """vpc_network against the local AWS endpoint: check mode, create, re-run, update, blocked delete, delete."""
 
+from harness import eventually
 from harness import ingress
 from harness import unique
 from harness import vpcs_of
@@ -96,6 +97,9 @@ def test_vpc_network_lifecycle(ansible, boto):
     # something not ours in the VPC (an EFS mount target): absent fails, naming it, and deletes nothing
     efs = boto("efs")
     file_system = efs.create_file_system(CreationToken=cluster)["FileSystemId"]
+    eventually(
+        lambda: efs.describe_file_systems(FileSystemId=file_system)["FileSystems"][0]["LifeCycleState"] == "available"
+    )
     target = efs.create_mount_target(FileSystemId=file_system, SubnetId=result["subnet_ids"][0])["MountTargetId"]
     blocked = ansible.module("vpc_network", {"cluster_name": cluster, "state": "absent"})
     assert blocked.failed
@@ -104,6 +108,7 @@ def test_vpc_network_lifecycle(ansible, boto):
     assert len(vpcs_of(ec2, cluster)) == 1
     assert len(ec2.describe_security_groups(GroupIds=[master, worker])["SecurityGroups"]) == 2
     efs.delete_mount_target(MountTargetId=target)
+    eventually(lambda: not efs.describe_mount_targets(FileSystemId=file_system)["MountTargets"])
     efs.delete_file_system(FileSystemId=file_system)
 
     # absent: check mode keeps it, then everything goes, then a second absent has nothing to do
