@@ -211,6 +211,7 @@ def summary(args):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `summary | head` ends quietly
     parser = argparse.ArgumentParser(prog="local-aws", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("command", choices=["start", "stop", "status", "summary"])
     parser.add_argument("--state-dir", default=default_state_dir(), help="where the pid, URL and log are kept")

@@ -7,6 +7,7 @@
 Started by ``tools/local-aws start`` (never by hand). moto answers every call at once and consistently; real AWS
 does not. The layer, with times scaled down, gives:
 
+- dependencies: a security group that a network interface still uses cannot be deleted (DependencyViolation);
 - life cycles: EFS file systems and mount targets (creating -> available, deleting -> gone; DeleteFileSystem
   fails with FileSystemInUse while a mount target exists), FSx (CREATING -> AVAILABLE, DELETING -> gone, with its
   network interfaces in the subnet until it is gone), EKS clusters and node groups (CREATING -> ACTIVE,
@@ -340,6 +341,21 @@ def patch_fsx():
 
         REALISM.clock.later(REALISM.time("fsx_delete"), gone)
         return tuple(answer)
+
+
+def patch_ec2_dependencies():
+    """AWS refuses to delete a security group that a network interface (an FSx's, a mount target's) still uses."""
+    from moto.ec2.exceptions import DependencyViolationError
+    from moto.ec2.models import EC2Backend
+
+    @patch(EC2Backend, "delete_security_group")
+    def delete_security_group(original, self, name=None, group_id=None):
+        for eni in list(self.enis.values()):
+            if group_id and any(getattr(g, "id", None) == group_id for g in eni.group_set):
+                raise DependencyViolationError(
+                    "resource {0} has a dependent object (network interface {1})".format(group_id, eni.id)
+                )
+        return original(self, name=name, group_id=group_id)
 
 
 def patch_eks():
@@ -685,6 +701,7 @@ def main():
     REALISM = Realism(load_profile(args.profile))
     patch_efs()
     patch_fsx()
+    patch_ec2_dependencies()
     patch_eks()
     patch_cloudformation()
     patch_consistency()

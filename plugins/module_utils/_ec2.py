@@ -8,6 +8,7 @@ A rule is a tuple (protocol, from_port, to_port, kind, source) with kind 'sg' (a
 
 from __future__ import annotations
 
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_with_waiter
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import CLUSTER_TAG
@@ -63,15 +64,23 @@ def sync_rules(ec2, group, wanted, check_mode):
 
 
 def create_group(ec2, vpc_id, name, description, tags, timeout):
-    """Create a group tagged in the same call, and wait until EC2 finds it (new groups are not found at once)."""
+    """Create a group tagged in the same call, and wait until EC2 finds it (new groups are not found at once).
+
+    ``timeout=None``: no wait here; the caller waits for several new groups at once (wait_groups).
+    """
     group_id = ec2.create_security_group(
         GroupName=name,
         Description=description,
         VpcId=vpc_id,
         TagSpecifications=[{"ResourceType": "security-group", "Tags": boto3_tag_list(dict(tags, Name=name))}],
     )["GroupId"]
-    wait_with_waiter(ec2, "security_group_exists", timeout, delay=1, GroupIds=[group_id])
+    if timeout is not None:
+        wait_groups(ec2, [group_id], timeout)
     return {"GroupId": group_id, "GroupName": name, "IpPermissions": [], "Tags": []}
+
+
+def wait_groups(ec2, group_ids, timeout):
+    wait_with_waiter(ec2, "security_group_exists", timeout, delay=1, GroupIds=list(group_ids))
 
 
 def find_cluster_vpc(ec2, cluster):
@@ -81,6 +90,8 @@ def find_cluster_vpc(ec2, cluster):
 
 
 def find_group(ec2, vpc_id, name):
+    if is_placeholder(vpc_id):  # check mode before the network exists
+        return None
     groups = paginate(
         ec2,
         "describe_security_groups",

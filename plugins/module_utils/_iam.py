@@ -81,20 +81,33 @@ class PolicySync:
         self.ops = self.OPS[kind]
         self.name = name
         self.check_mode = check_mode
+        self._read = {}  # what was read, until this object changes something
 
     def _call(self, op, **kwargs):
         kwargs[self.ops["name_arg"]] = self.name
+        if not op.startswith("get"):
+            self._read.clear()
         return getattr(self.iam, self.ops[op])(**kwargs)
 
+    def known_empty(self):
+        """The principal was just created: it has no policies yet (saves two reads)."""
+        self._read.update(attached=[], inline={})
+
     def attached(self):
-        kwargs = {self.ops["name_arg"]: self.name}
-        found = paginate(self.iam, self.ops["list_attached"], "AttachedPolicies", **kwargs)
-        return sorted(p["PolicyArn"] for p in found)
+        if "attached" not in self._read:
+            kwargs = {self.ops["name_arg"]: self.name}
+            found = paginate(self.iam, self.ops["list_attached"], "AttachedPolicies", **kwargs)
+            self._read["attached"] = sorted(p["PolicyArn"] for p in found)
+        return list(self._read["attached"])
 
     def inline(self):
-        kwargs = {self.ops["name_arg"]: self.name}
-        names = paginate(self.iam, self.ops["list_inline"], "PolicyNames", **kwargs)
-        return dict((n, normalize_policy(self._call("get_inline", PolicyName=n)["PolicyDocument"])) for n in names)
+        if "inline" not in self._read:
+            kwargs = {self.ops["name_arg"]: self.name}
+            names = paginate(self.iam, self.ops["list_inline"], "PolicyNames", **kwargs)
+            self._read["inline"] = dict(
+                (n, normalize_policy(self._call("get_inline", PolicyName=n)["PolicyDocument"])) for n in names
+            )
+        return dict(self._read["inline"])
 
     def sync_managed(self, wanted):
         """Attach/detach so exactly ``wanted`` is attached (None leaves them alone). Returns changed."""

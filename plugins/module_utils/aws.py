@@ -242,6 +242,20 @@ def request_id_of(response):
     return metadata.get("RequestId") or headers.get("x-amzn-requestid") or headers.get("x-amz-request-id")
 
 
+# Check mode on a resource that does not exist yet returns ids like "vpc-(known after apply)", so that later
+# tasks of a --check run can go on; modules given such an id make no AWS call with it.
+PENDING = "(known after apply)"
+
+
+def placeholder(prefix=""):
+    """A clear stand-in for an id AWS assigns on creation: placeholder('vpc-') -> 'vpc-(known after apply)'."""
+    return prefix + PENDING
+
+
+def is_placeholder(value):
+    return isinstance(value, str) and PENDING in value
+
+
 def error_code(exc):
     """The AWS error code of a ClientError, or None."""
     if isinstance(exc, ClientError):

@@ -141,6 +141,15 @@ def policy_document(doc, option):
             return ["{0} is not valid JSON: {1}".format(option, exc)]
     if not isinstance(doc, dict) or "Statement" not in doc:
         return ["{0} must be a policy document: a JSON object with 'Version' and 'Statement'".format(option)]
+    if doc.get("Version") not in ("2012-10-17", "2008-10-17"):
+        return [
+            '{0} has Version {1!r}; set "Version": "2012-10-17" (without it IAM reads the document with the '
+            "2008 grammar, where policy variables do not work)".format(option, doc.get("Version"))
+        ]
+    statements = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+    for index, statement in enumerate(statements):
+        if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
+            return ['{0}: Statement[{1}] needs "Effect": "Allow" or "Deny"'.format(option, index)]
     return []
 
 
@@ -175,3 +184,133 @@ def dns_name(name, option):
     if not name or len(name.rstrip(".")) > 253 or not all(DNS_LABEL_RE.match(label) for label in labels):
         return ["{0} {1!r} is not a valid DNS name".format(option, name)]
     return []
+
+
+def record_values(record, option):
+    """A Route53 record's values must match its type (an A record holds IPv4 addresses, ...)."""
+    problems = []
+    kind = record.get("type") or "A"
+    for value in record.get("value") or []:
+        value = str(value)
+        if kind in ("A", "AAAA"):
+            try:
+                address = ipaddress.ip_address(value)
+            except ValueError:
+                address = None
+            if address is None or address.version != (4 if kind == "A" else 6):
+                problems.append(
+                    "{0}: {1!r} is not an IPv{2} address, which an {3} record holds".format(
+                        option, value, 4 if kind == "A" else 6, kind
+                    )
+                )
+        elif kind in ("CNAME", "PTR") and dns_name(value, option):
+            problems.append("{0}: {1!r} is not a DNS name, which a {2} record holds".format(option, value, kind))
+        elif kind == "MX" and not re.match(r"^\d{1,5} \S+$", value):
+            problems.append("{0}: {1!r} must be '<priority> <host>', e.g. '10 mail.example.com'".format(option, value))
+        elif kind == "SRV" and not re.match(r"^\d{1,5} \d{1,5} \d{1,5} \S+$", value):
+            problems.append("{0}: {1!r} must be '<priority> <weight> <port> <host>'".format(option, value))
+    if kind == "CNAME" and len(record.get("value") or []) > 1:
+        problems.append("{0}: a CNAME record holds exactly one value".format(option))
+    return problems
+
+
+def positive(value, option, minimum=1):
+    """An id, count or timeout that must be at least ``minimum``."""
+    if value is None:
+        return []
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        return ["{0} {1!r} must be a whole number of at least {2}".format(option, value, minimum)]
+    return []
+
+
+LUSTRE_THROUGHPUTS = {"PERSISTENT_1": (50, 100, 200), "PERSISTENT_2": (125, 250, 500, 1000)}
+
+
+def fsx_lustre(deployment_type, capacity, throughput, import_path, export_path, prefix=""):
+    """What FSx for Lustre does not allow: sizes per deployment type, throughput, S3 linking."""
+    problems = []
+    name = prefix + "{0}"
+    if deployment_type == "SCRATCH_1":
+        if capacity not in (1200, 2400) and (capacity <= 0 or capacity % 3600):
+            problems.append(
+                "{0} {1} is not allowed for SCRATCH_1: use 1200, 2400 or a multiple of 3600".format(
+                    name.format("storage_capacity"), capacity
+                )
+            )
+    elif capacity != 1200 and (capacity <= 0 or capacity % 2400):
+        problems.append(
+            "{0} {1} is not allowed for {2}: use 1200 or a multiple of 2400".format(
+                name.format("storage_capacity"), capacity, deployment_type
+            )
+        )
+    allowed = LUSTRE_THROUGHPUTS.get(deployment_type)
+    if allowed and throughput not in allowed:
+        problems.append(
+            "{0} must be one of {1} for {2}".format(
+                name.format("per_unit_storage_throughput"), ", ".join(map(str, allowed)), deployment_type
+            )
+        )
+    if not allowed and throughput:
+        problems.append(
+            "{0} is only for PERSISTENT_1 and PERSISTENT_2".format(name.format("per_unit_storage_throughput"))
+        )
+    for option, path in (("import_path", import_path), ("export_path", export_path)):
+        if path and not path.startswith("s3://"):
+            problems.append(
+                "{0} {1!r} must be an S3 path such as 's3://bucket/prefix'".format(name.format(option), path)
+            )
+    if export_path and not import_path:
+        problems.append("{0} needs {1}".format(name.format("export_path"), name.format("import_path")))
+    if export_path and import_path and export_path.split("/")[:3] != import_path.split("/")[:3]:
+        problems.append(
+            "{0} must be in the same bucket as {1}".format(name.format("export_path"), name.format("import_path"))
+        )
+    if import_path and deployment_type == "PERSISTENT_2":
+        problems.append(
+            "PERSISTENT_2 links S3 through data repository associations, not {0}; use PERSISTENT_1 or "
+            "SCRATCH_*".format(name.format("import_path"))
+        )
+    return problems
+
+
+def efs(throughput_mode, provisioned, encrypted, kms_key_id, access_points, prefix=""):
+    """What EFS does not allow: throughput options per mode, a key without encryption, access point rules."""
+    name = prefix + "{0}"
+    problems = []
+    if throughput_mode == "provisioned" and not (provisioned or 0) > 0:
+        problems.append(
+            "{0}=provisioned needs {1} > 0".format(
+                name.format("throughput_mode"), name.format("provisioned_throughput_in_mibps")
+            )
+        )
+    if throughput_mode != "provisioned" and provisioned:
+        problems.append(
+            "{0} applies only with {1}=provisioned (it is {2!r})".format(
+                name.format("provisioned_throughput_in_mibps"), name.format("throughput_mode"), throughput_mode
+            )
+        )
+    if provisioned and provisioned > 3414:
+        problems.append(
+            "{0} {1} is above EFS's 3414 MiB/s".format(name.format("provisioned_throughput_in_mibps"), provisioned)
+        )
+    if kms_key_id and not encrypted:
+        problems.append("{0} needs {1}=true".format(name.format("kms_key_id"), name.format("encrypted")))
+    names = [a.get("name") for a in access_points or []]
+    if len(set(names)) != len(names):
+        problems.append("{0} names must be unique".format(name.format("access_points")))
+    for point in access_points or []:
+        label = "{0} {1}".format(name.format("access point"), point.get("name"))
+        path = point.get("path") or ""
+        if not path.startswith("/"):
+            problems.append("{0}: path {1!r} must start with '/'".format(label, path))
+        elif len(path) > 100 or "//" in path or (path != "/" and path.endswith("/")):
+            problems.append(
+                "{0}: path {1!r} must be at most 100 characters, without '//' or a trailing '/'".format(label, path)
+            )
+        if not re.match(r"^0?[0-7]{3}$", str(point.get("permissions", "0755"))):
+            problems.append("{0}: permissions {1!r} must be octal like '0755'".format(label, point.get("permissions")))
+        for key in ("uid", "gid"):
+            value = point.get(key, 1000)
+            if not isinstance(value, int) or not 0 <= value <= 4294967295:
+                problems.append("{0}: {1} {2!r} must be 0 to 4294967295".format(label, key, value))
+    return problems

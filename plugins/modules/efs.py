@@ -172,8 +172,6 @@ tags:
   type: dict
 """
 
-import re
-
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import delete_group
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import ensure_group
@@ -181,6 +179,7 @@ from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_clus
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_group
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_for
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
@@ -304,7 +303,15 @@ def ensure_present(module, efs):
         changed = True
         if module.check_mode:
             after = {"mount_targets": [{"subnet_id": s} for s in p["subnet_ids"]], "tags": wanted_tags}
-            return True, before, after, after
+            fs_id = placeholder("fs-")
+            result = dict(
+                after,
+                file_system_id=fs_id,
+                dns_name="{0}.efs.{1}.amazonaws.com".format(fs_id, module.region),
+                security_group_id=group_id or placeholder("sg-"),
+                access_points=[{"name": a["name"], "path": a["path"]} for a in p["access_points"]],
+            )
+            return True, before, after, result
         kwargs = dict(
             CreationToken=token(cluster),
             PerformanceMode=p["performance_mode"],
@@ -391,7 +398,7 @@ def ensure_present(module, efs):
         after["mount_targets"] = [{"subnet_id": s} for s in sorted(p["subnet_ids"])]
         after["access_points"] = [{"name": n, "path": a["path"]} for n, a in sorted(wanted_points.items())]
         return changed, before, after, before
-    after = describe(module, efs, find_fs(efs, cluster), group_id)
+    after = describe(module, efs, find_fs(efs, cluster), group_id) if changed else before
     return changed, before, after, after
 
 
@@ -494,22 +501,9 @@ def main():
     if len(set(p["subnet_ids"])) != len(p["subnet_ids"]):
         problems.append("subnet_ids lists a subnet twice")
     problems += validate.cidr_list(p["allowed_cidrs"], "allowed_cidrs")
-    if p["throughput_mode"] == "provisioned" and not (p["provisioned_throughput_in_mibps"] or 0) > 0:
-        problems.append("throughput_mode=provisioned needs provisioned_throughput_in_mibps > 0")
-    if p["kms_key_id"] and not p["encrypted"]:
-        problems.append("kms_key_id needs encrypted=true")
-    names = [a["name"] for a in p["access_points"]]
-    if len(set(names)) != len(names):
-        problems.append("access_points names must be unique")
-    for point in p["access_points"]:
-        if not point["path"].startswith("/"):
-            problems.append("access point {0}: path {1!r} must start with '/'".format(point["name"], point["path"]))
-        if not re.match(r"^0?[0-7]{3}$", point["permissions"]):
-            problems.append(
-                "access point {0}: permissions {1!r} must be octal like '0755'".format(
-                    point["name"], point["permissions"]
-                )
-            )
+    problems += validate.efs(
+        p["throughput_mode"], p["provisioned_throughput_in_mibps"], p["encrypted"], p["kms_key_id"], p["access_points"]
+    )
     module.fail_on_problems(problems)
     module.run(ensure_present, ensure_absent, "the EFS of cluster " + p["cluster_name"], module.client("efs"))
 

@@ -133,7 +133,9 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import error_code
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_for
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import cluster_tags
@@ -143,35 +145,6 @@ from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 LUSTRE_PORTS = [(988, 988), (1018, 1023)]
-THROUGHPUTS = {"PERSISTENT_1": (50, 100, 200), "PERSISTENT_2": (125, 250, 500, 1000)}
-
-
-def capacity_problems(deployment_type, capacity, throughput):
-    """What the deployment type does not allow (FSx for Lustre's published sizes)."""
-    problems = []
-    if deployment_type == "SCRATCH_1":
-        if capacity not in (1200, 2400) and (capacity <= 0 or capacity % 3600):
-            problems.append(
-                "storage_capacity {0} is not allowed for SCRATCH_1: use 1200, 2400 or a multiple of 3600".format(
-                    capacity
-                )
-            )
-    elif capacity != 1200 and (capacity <= 0 or capacity % 2400):
-        problems.append(
-            "storage_capacity {0} is not allowed for {1}: use 1200 or a multiple of 2400".format(
-                capacity, deployment_type
-            )
-        )
-    allowed = THROUGHPUTS.get(deployment_type)
-    if allowed and throughput not in allowed:
-        problems.append(
-            "per_unit_storage_throughput must be one of {0} for {1}".format(
-                ", ".join(map(str, allowed)), deployment_type
-            )
-        )
-    if not allowed and throughput is not None:
-        problems.append("per_unit_storage_throughput is only for PERSISTENT_1 and PERSISTENT_2")
-    return problems
 
 
 def name_tag(cluster):
@@ -247,7 +220,10 @@ def ensure_present(module, fsx):
     p = module.params
     cluster = p["cluster_name"]
     ec2 = module.client("ec2")
-    subnet = ec2.describe_subnets(SubnetIds=[p["subnet_id"]])["Subnets"][0]
+    if is_placeholder(p["subnet_id"]):  # check mode: the network itself is still to be created
+        vpc_id = placeholder("vpc-")
+    else:
+        vpc_id = ec2.describe_subnets(SubnetIds=[p["subnet_id"]])["Subnets"][0]["VpcId"]
     wanted_tags, purge = desired_tags(p["tags"], cluster, p["purge_tags"], extra={"Name": name_tag(cluster)})
 
     def lustre_rules(group_id):
@@ -259,7 +235,7 @@ def ensure_present(module, fsx):
 
     changed, group_id = ensure_group(
         ec2,
-        subnet["VpcId"],
+        vpc_id,
         cluster + "-fsx",
         "Lustre of trainkit cluster {0}, from its workers".format(cluster),
         cluster_tags(cluster),
@@ -275,7 +251,15 @@ def ensure_present(module, fsx):
             "tags": wanted_tags,
         }
         if module.check_mode:
-            return True, {}, after, after
+            fs_id = placeholder("fs-")
+            result = dict(
+                after,
+                file_system_id=fs_id,
+                dns_name="{0}.fsx.{1}.amazonaws.com".format(fs_id, module.region),
+                mount_name=placeholder(),
+                security_group_id=group_id or placeholder("sg-"),
+            )
+            return True, {}, after, result
         lustre = {"DeploymentType": p["deployment_type"]}
         if p["per_unit_storage_throughput"]:
             lustre["PerUnitStorageThroughput"] = p["per_unit_storage_throughput"]
@@ -313,7 +297,7 @@ def ensure_present(module, fsx):
     changed |= sync_tags(module.check_mode, before["tags"], wanted_tags, purge, tagger)[0]
     if not module.check_mode and lifecycle(fs) != "AVAILABLE":
         fs = wait_available(module, fsx, fs)
-    after = describe(find_fs(fsx, cluster), group_id) if not module.check_mode else before
+    after = describe(find_fs(fsx, cluster), group_id) if changed and not module.check_mode else before
     return changed, before, after, after
 
 
@@ -403,24 +387,13 @@ def main():
             problems.append("subnet_id is required with state=present, e.g. trainkit_network.subnet_ids[0]")
         if not (p["worker_security_group_id"] or "").startswith("sg-"):
             problems.append("worker_security_group_id is required with state=present")
-        problems += capacity_problems(p["deployment_type"], p["storage_capacity"], p["per_unit_storage_throughput"])
-    for option in ("import_path", "export_path"):
-        if p[option] and not p[option].startswith("s3://"):
-            problems.append("{0} {1!r} must be an S3 path such as 's3://bucket/prefix'".format(option, p[option]))
-    if p["export_path"] and not p["import_path"]:
-        problems.append("export_path needs import_path")
-    if (
-        p["export_path"]
-        and p["import_path"]
-        and not p["export_path"].startswith(
-            p["import_path"].split("/", 3)[0] + "//" + p["import_path"].split("/", 3)[2]
-        )
-    ):
-        problems.append("export_path must be in the same bucket as import_path")
-    if p["import_path"] and p["deployment_type"] == "PERSISTENT_2":
-        problems.append(
-            "PERSISTENT_2 links S3 through data repository associations, not import_path; use PERSISTENT_1 or SCRATCH_*"
-        )
+    problems += validate.fsx_lustre(
+        p["deployment_type"],
+        p["storage_capacity"],
+        p["per_unit_storage_throughput"],
+        p["import_path"],
+        p["export_path"],
+    )
     module.fail_on_problems(problems)
     module.run(
         ensure_present, ensure_absent, "the Lustre file system of cluster " + p["cluster_name"], module.client("fsx")

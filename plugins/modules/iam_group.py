@@ -245,7 +245,11 @@ def ensure_present(module, iam):
                 "users": sorted(p["users"] or []),
             }
             return changed, before, after, dict(after, access_key_files=[])
-        iam.create_group(GroupName=name, Path=p["path"])
+        group = iam.create_group(GroupName=name, Path=p["path"])["Group"]
+        before_group = {"group_name": group["GroupName"], "arn": group["Arn"], "path": group["Path"]}
+        sync.known_empty()  # a new group has no policies: nothing to read before attaching
+    else:
+        before_group = before["group"]
     changed |= sync.sync_managed(p["managed_policies"])
     changed |= sync.sync_inline(p["inline_policies"])
     created_users = set()
@@ -268,15 +272,16 @@ def ensure_present(module, iam):
                 iam.remove_user_from_group(GroupName=name, UserName=user)
     keys_changed, written = ensure_access_keys(module, iam, p["users"] or [], created_users)
     changed |= keys_changed
-    if module.check_mode:
-        after = dict(before)
-        for key, option in (("managed_policies", "managed_policies"), ("users", "users")):
-            if p[option] is not None:
-                after[key] = sorted(p[option])
-        if p["inline_policies"] is not None:
-            after["inline_policies"] = sorted(p["inline_policies"])
-        return changed, before, after, dict(after, access_key_files=[])
-    after = describe(iam, name, sync)
+    # every call succeeded: the group is what was asked (check mode: what it would be); no second read
+    after = dict(before, group=before_group)
+    after.setdefault("managed_policies", [])
+    after.setdefault("inline_policies", [])
+    after.setdefault("users", [])
+    for key, option in (("managed_policies", "managed_policies"), ("users", "users")):
+        if p[option] is not None:
+            after[key] = sorted(p[option])
+    if p["inline_policies"] is not None:
+        after["inline_policies"] = sorted(p["inline_policies"])
     return changed, before, after, dict(after, access_key_files=written)
 
 

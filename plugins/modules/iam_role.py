@@ -128,6 +128,7 @@ from ansible_collections.trainkit.aws.plugins.module_utils._iam import load_poli
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import normalize_policy
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import policies_equal
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import account_id
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
@@ -174,7 +175,7 @@ def get_instance_profile(iam, name):
         raise
 
 
-def describe(iam, name, sync):
+def describe(iam, name, sync, profile=False):
     role = get_role(iam, name)
     if role is None:
         return {}
@@ -192,31 +193,53 @@ def describe(iam, name, sync):
         "managed_policies": sync.attached(),
         "inline_policies": sorted(sync.inline()),
     }
-    profile = get_instance_profile(iam, name)
+    if profile is False:  # not read by the caller yet
+        profile = get_instance_profile(iam, name)
     if profile is not None and any(r["RoleName"] == name for r in profile.get("Roles", [])):
         result["instance_profile_arn"] = profile["Arn"]
     return result
 
 
-def ensure_instance_profile(module, iam, name, path):
-    profile = get_instance_profile(iam, name)
+def ensure_instance_profile(module, iam, name, path, profile):
     wanted = module.params["instance_profile"]
     holds_role = profile is not None and any(r["RoleName"] == name for r in profile.get("Roles", []))
     if wanted == holds_role and (wanted or profile is None):
-        return False
+        return False, profile
     if module.check_mode:
-        return True
+        return True, profile
     if wanted:
         if profile is None:
-            iam.create_instance_profile(InstanceProfileName=name, Path=path)
+            profile = iam.create_instance_profile(InstanceProfileName=name, Path=path)["InstanceProfile"]
             # IAM is eventually consistent: the new profile may not be found by the next call yet
             wait_with_waiter(
                 iam, "instance_profile_exists", module.params["wait_timeout"], delay=1, InstanceProfileName=name
             )
         iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        profile["Roles"] = [{"RoleName": name}]
     else:
         delete_instance_profile(iam, name, profile)
-    return True
+        profile = None
+    return True, profile
+
+
+def created(p, role, profile, trust, wanted_tags):
+    """The result for a role just created - known from the calls that made it, without reading it back."""
+    result = {
+        "role": {
+            "role_name": role["RoleName"],
+            "arn": role["Arn"],
+            "path": role["Path"],
+            "description": p["description"],
+            "assume_role_policy": normalize_policy(trust),
+            "tags": wanted_tags,
+        },
+        "role_arn": role["Arn"],
+        "managed_policies": sorted(p["managed_policies"] or []),
+        "inline_policies": sorted(p["inline_policies"] or {}),
+    }
+    if p["instance_profile"] and profile is not None:
+        result["instance_profile_arn"] = profile["Arn"]
+    return result
 
 
 def delete_instance_profile(iam, name, profile):
@@ -231,7 +254,8 @@ def ensure_present(module, iam):
     p = module.params
     name = p["name"]
     sync = PolicySync(iam, "role", name, module.check_mode)
-    before = describe(iam, name, sync)
+    profile = get_instance_profile(iam, name)  # read once: for the result and for the profile's sync
+    before = describe(iam, name, sync, profile)
     trust = trust_policy(p)
     wanted_tags, purge = desired_tags(p["tags"], p["cluster_name"], p["purge_tags"])
     if not before:
@@ -245,18 +269,24 @@ def ensure_present(module, iam):
             "inline_policies": sorted(p["inline_policies"] or {}),
         }
         if module.check_mode:
-            return True, before, after, after
+            # IAM ARNs are known before creation: arn:aws:iam::<account>:role<path><name>
+            prefix = "arn:aws:iam::{0}:".format(account_id(module))
+            result = dict(after, role_arn=prefix + "role" + p["path"] + name)
+            if p["instance_profile"]:
+                result["instance_profile_arn"] = prefix + "instance-profile" + p["path"] + name
+            return True, before, after, result
         kwargs = dict(RoleName=name, Path=p["path"], AssumeRolePolicyDocument=json.dumps(trust))
         if p["description"]:
             kwargs["Description"] = p["description"]
         if wanted_tags:
             kwargs["Tags"] = boto3_tag_list(wanted_tags)
-        iam.create_role(**kwargs)
+        role = iam.create_role(**kwargs)["Role"]
         wait_with_waiter(iam, "role_exists", p["wait_timeout"], delay=1, RoleName=name)
+        sync.known_empty()  # a new role has no policies: nothing to read before attaching
         sync.sync_managed(p["managed_policies"])
         sync.sync_inline(p["inline_policies"])
-        ensure_instance_profile(module, iam, name, p["path"])
-        after = describe(iam, name, sync)
+        _changed, profile = ensure_instance_profile(module, iam, name, p["path"], profile)
+        after = created(p, role, profile, trust, wanted_tags)
         return True, before, after, after
 
     changed = False
@@ -279,7 +309,7 @@ def ensure_present(module, iam):
     changed |= tags_changed
     changed |= sync.sync_managed(p["managed_policies"])
     changed |= sync.sync_inline(p["inline_policies"])
-    changed |= ensure_instance_profile(module, iam, name, p["path"])
+    changed |= ensure_instance_profile(module, iam, name, p["path"], profile)[0]
     if module.check_mode:
         after = dict(before, role=dict(role, tags=tags_after))
         if trust is not None:
@@ -289,15 +319,15 @@ def ensure_present(module, iam):
         if p["inline_policies"] is not None:
             after["inline_policies"] = sorted(p["inline_policies"])
         return changed, before, after, after
-    after = describe(iam, name, sync)
+    after = describe(iam, name, sync) if changed else before  # unchanged: no second read
     return changed, before, after, after
 
 
 def ensure_absent(module, iam):
     name = module.params["name"]
     sync = PolicySync(iam, "role", name, module.check_mode)
-    before = describe(iam, name, sync)
     profile = get_instance_profile(iam, name)
+    before = describe(iam, name, sync, profile)
     if not before and profile is None:
         return False, {}, {}, {}
     if not module.check_mode:

@@ -101,6 +101,7 @@ import tempfile
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
@@ -164,8 +165,9 @@ def create(module, ec2, wanted_tags):
         )
         return {}
     created = ec2.create_key_pair(KeyName=p["name"], KeyType=p["key_type"], TagSpecifications=spec)
+    material = created.pop("KeyMaterial")
     try:
-        write_private_key(p["private_key_path"], created["KeyMaterial"])
+        write_private_key(p["private_key_path"], material)
     except OSError as exc:
         # A key pair whose private key is lost is useless: delete it again.
         ec2.delete_key_pair(KeyName=p["name"])
@@ -173,7 +175,7 @@ def create(module, ec2, wanted_tags):
             "Could not write the private key to {0}: {1}".format(p["private_key_path"], exc.strerror),
             hint="make private_key_path writable; the key pair was deleted again",
         )
-    return {"private_key_path": p["private_key_path"]}
+    return {"private_key_path": p["private_key_path"], "created": dict(created, KeyType=p["key_type"])}
 
 
 def ensure_present(module, ec2):
@@ -184,9 +186,12 @@ def ensure_present(module, ec2):
     if pair is None:
         after = {"key_name": p["name"], "tags": wanted_tags}
         if module.check_mode:
-            return True, {}, after, after
+            return True, {}, after, dict(after, key_pair_id=placeholder("key-"), fingerprint=placeholder())
         written = create(module, ec2, wanted_tags)
-        after = summary(find_key_pair(ec2, p["name"]))
+        made = written.pop("created", None)  # CreateKeyPair answers with the pair: no second read
+        after = (
+            summary(dict(made, Tags=boto3_tag_list(wanted_tags))) if made else summary(find_key_pair(ec2, p["name"]))
+        )
         return True, {}, after, dict(after, **written)
 
     before = summary(pair)

@@ -122,7 +122,9 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import account_id
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_visible
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_tags
@@ -172,7 +174,12 @@ def ensure_present(module, kms):
             "tags": wanted_tags,
         }
         if module.check_mode:
-            return True, {}, after, after
+            result = dict(
+                after,
+                key_id=placeholder(),
+                key_arn="arn:aws:kms:{0}:{1}:key/{2}".format(module.region, account_id(module), placeholder()),
+            )
+            return True, {}, after, result
         kwargs = dict(Description=p["description"] or "", KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT")
         if wanted_tags:
             kwargs["Tags"] = boto3_tag_list(wanted_tags, "TagKey", "TagValue")
@@ -195,7 +202,15 @@ def ensure_present(module, kms):
             # Without its alias the key could never be found again: do not leave it behind.
             kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
             raise
-        after = describe(kms, find_key(kms, alias), alias)
+        # what was just created, without reading it all back (the key policy KMS chose is the one unknown)
+        policy = p["policy"] or kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+        after = dict(
+            after,
+            key_id=key["KeyId"],
+            key_arn=key["Arn"],
+            key_state=key["KeyState"],
+            policy=normalize_policy(policy),
+        )
         return True, {}, after, after
 
     key_id = key["KeyId"]
@@ -230,7 +245,7 @@ def ensure_present(module, kms):
         if p["policy"] is not None:
             after["policy"] = normalize_policy(p["policy"])
         return changed, before, after, after
-    after = describe(kms, find_key(kms, alias), alias)
+    after = describe(kms, find_key(kms, alias), alias) if changed else before  # unchanged: no second read
     return changed, before, after, after
 
 

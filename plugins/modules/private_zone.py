@@ -286,7 +286,8 @@ def ensure_present(module, route53):
                 ResourceType="hostedzone", ResourceId=zone_id, AddTags=boto3_tag_list(wanted_tags)
             )
         apply_changes(module, route53, zone_id, change_batch(wanted, "UPSERT"))
-        after = describe(route53, zone_id, zone_name, [p["vpc_id"]])
+        # the zone is what the calls above made it: no second read
+        after = dict(after, zone_id=zone_id)
         return True, {}, after, after
 
     zone_id = short_id(zone["Id"])
@@ -307,7 +308,7 @@ def ensure_present(module, route53):
         records.update(upserts)
         after = dict(before, records=as_list(records), tags=tags_after)
         return changed, before, after, after
-    after = describe(route53, zone_id, zone_name, vpcs)
+    after = describe(route53, zone_id, zone_name, vpcs) if changed else before
     return changed, before, after, after
 
 
@@ -367,6 +368,7 @@ def main():
             problems.append("records[{0}].ttl {1} must be 0 or more".format(index, record["ttl"]))
         if not record["value"]:
             problems.append("records[{0}].value is empty".format(index))
+        problems += validate.record_values(record, "records[{0}].value".format(index))
         key = (record_fqdn(record["name"], fqdn(p["name"])), record["type"])
         if key in seen:
             problems.append(

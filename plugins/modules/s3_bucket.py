@@ -203,13 +203,21 @@ def ensure_present(module, s3):
                 "versioning": "Enabled" if p["versioning"] else "Disabled",
                 "tags": wanted_tags,
             }
-            return True, before, after, after
+            return True, before, after, dict(after, arn="arn:aws:s3:::{0}".format(name))
         kwargs = {"Bucket": name}
         if module.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": module.region}
         s3.create_bucket(**kwargs)
         wait_with_waiter(s3, "bucket_exists", 120, delay=2, Bucket=name)
-        current = {"encryption": {}, "public_access_block": {}, "versioning": "Disabled", "tags": {}}
+        current = {
+            "name": name,
+            "arn": "arn:aws:s3:::{0}".format(name),
+            "region": module.region,
+            "encryption": {},
+            "public_access_block": {},
+            "versioning": "Disabled",
+            "tags": {},
+        }
     else:
         current = before
     changed = not exists
@@ -231,21 +239,18 @@ def ensure_present(module, s3):
             if p["encryption"] == "aws:kms":
                 rule["BucketKeyEnabled"] = True
             s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [rule]})
+    versioning = current["versioning"]
     if p["versioning"] is not None:
-        wanted = "Enabled" if p["versioning"] else ("Suspended" if current["versioning"] != "Disabled" else "Disabled")
-        if current["versioning"] != wanted:
+        versioning = "Enabled" if p["versioning"] else ("Suspended" if versioning != "Disabled" else "Disabled")
+        if current["versioning"] != versioning:
             changed = True
             if not module.check_mode:
-                s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": wanted})
+                s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})
     tags_changed, tags_after = sync_tags(module.check_mode, current["tags"], wanted_tags, purge, s3_tagger(s3, name))
     changed |= tags_changed
-    if module.check_mode:
-        after = dict(before, encryption=wanted_encryption(p), tags=tags_after)
-        after["public_access_block"] = BLOCK_ALL if p["public_access_block"] else {}
-        if p["versioning"] is not None:
-            after["versioning"] = "Enabled" if p["versioning"] else before["versioning"].replace("Enabled", "Suspended")
-        return changed, before, after, after
-    after = describe(s3, name)
+    # every call above succeeded, so the bucket is now what was asked: no second read (also check mode's answer)
+    after = dict(current, encryption=wanted_encryption(p), versioning=versioning, tags=tags_after)
+    after["public_access_block"] = BLOCK_ALL if p["public_access_block"] else {}
     return changed, before, after, after
 
 

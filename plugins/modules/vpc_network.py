@@ -18,6 +18,8 @@ description:
     Worker to worker - all traffic. Master to master - all traffic. Worker to master - TCP O(api_port).
     Master to worker - TCP 10250 (kubelet). Nothing is opened to C(0.0.0.0/0) unless listed in O(ssh_cidrs)
     or O(api_cidrs).
+  - In check mode the ids AWS assigns on creation are returned as placeholders such as C(vpc-(known after apply)),
+    so that later tasks of a C(--check) run can go on.
   - O(state=absent) refuses to delete a VPC that still holds resources this module did not create (EFS mount
     targets, FSx file systems, instances, network interfaces, other security groups or subnets), naming each one,
     and then deletes in dependency order - security groups, route tables, internet gateway, subnets, VPC.
@@ -174,19 +176,27 @@ tags:
   description: The VPC's tags.
   returned: when the network exists
   type: dict
+leftovers:
+  description:
+    - With O(state=absent) in check mode, what the VPC still holds that this module did not create (a real run
+      fails naming them until they are deleted).
+  returned: in check mode with O(state=absent), when the VPC holds such resources
+  type: list
+  elements: str
 """
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import current_rules
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import create_group
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import sync_rules
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import wait_groups
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_visible
-from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_with_waiter
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import CLUSTER_TAG
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
@@ -198,11 +208,29 @@ from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 KUBELET_PORT = 10250
+ELB_ROLE_TAG = {True: "kubernetes.io/role/elb", False: "kubernetes.io/role/internal-elb"}
 ROLE_TAG = "trainkit:role"
 
 
+def cached(method):
+    """Read once per state: a lookup is answered from the cache until the module changes something (mark)."""
+
+    def read(self):
+        if method.__name__ not in self.cache:
+            self.cache[method.__name__] = method(self)
+        return self.cache[method.__name__]
+
+    read.__name__ = method.__name__
+    read.__doc__ = method.__doc__
+    return read
+
+
 class Network:
-    """The cluster's network as it is in AWS, and the steps that make it as wanted."""
+    """The cluster's network as it is in AWS, and the steps that make it as wanted.
+
+    Each lookup is made once and kept until the module changes something, so an idempotent run reads every
+    part of the network once (AWS calls are slow, throttled and counted).
+    """
 
     def __init__(self, module):
         self.module = module
@@ -210,6 +238,7 @@ class Network:
         self.cluster = module.params["cluster_name"]
         self.changed = False
         self.vpc = None
+        self.cache = {}
 
     # -- lookups -----------------------------------------------------------
     def vpc_filter(self):
@@ -227,14 +256,23 @@ class Network:
                 hint="delete or re-tag the extra VPCs so each cluster has exactly one",
             )
         self.vpc = vpcs[0] if vpcs else None
+        if self.vpc is not None:
+            self.cache["current_vpc"] = self.vpc
         return self.vpc
 
+    @cached
+    def current_vpc(self):
+        """The VPC as it is now (find_vpc's answer until something changed)."""
+        return self.ec2.describe_vpcs(VpcIds=[self.vpc["VpcId"]])["Vpcs"][0]
+
+    @cached
     def subnets(self):
         return paginate(self.ec2, "describe_subnets", "Subnets", Filters=self.vpc_filter())
 
     def our_subnets(self):
         return [s for s in self.subnets() if tag_dict(s.get("Tags")).get(CLUSTER_TAG) == self.cluster]
 
+    @cached
     def internet_gateways(self):
         """The cluster's gateways (by tag): attached to its VPC, or left detached by an interrupted run."""
         return paginate(
@@ -244,6 +282,7 @@ class Network:
             Filters=[{"Name": "tag:" + CLUSTER_TAG, "Values": [self.cluster]}],
         )
 
+    @cached
     def internet_gateway(self):
         """The VPC's gateway: the cluster's own (attached first), else one attached by someone else."""
         vpc_id = self.vpc["VpcId"]
@@ -258,6 +297,7 @@ class Network:
         )
         return igws[0] if igws else None
 
+    @cached
     def route_tables(self):
         """Our route tables by kind ('public'/'private'), found by their role tag."""
         tables = paginate(self.ec2, "describe_route_tables", "RouteTables", Filters=self.vpc_filter())
@@ -268,6 +308,7 @@ class Network:
                 found[role] = table
         return found, tables
 
+    @cached
     def security_groups(self):
         groups = paginate(self.ec2, "describe_security_groups", "SecurityGroups", Filters=self.vpc_filter())
         found = {}
@@ -277,6 +318,7 @@ class Network:
                 found[role] = group
         return found, groups
 
+    @cached
     def dns_attributes(self):
         vpc_id = self.vpc["VpcId"]
         support = self.ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")
@@ -296,7 +338,11 @@ class Network:
         return [{"ResourceType": resource_type, "Tags": boto3_tag_list(tags)}]
 
     def mark(self, changed):
-        self.changed = self.changed or bool(changed)
+        """Record a change (made now, or just about to be): later lookups read AWS again."""
+        if changed:
+            self.changed = True
+            if not self.module.check_mode:
+                self.cache.clear()
 
 
 def attached_to(igw, vpc_id):
@@ -355,9 +401,18 @@ def ensure_vpc(net, p):
             TagSpecifications=[{"ResourceType": "vpc", "Tags": boto3_tag_list(wanted)}],
         )["Vpc"]
         net.mark(True)
-        # a new VPC is not found at once (InvalidVpcID.NotFound): vpc_available has no acceptor for that
-        wait_with_waiter(net.ec2, "vpc_exists", p["wait_timeout"], delay=1, VpcIds=[net.vpc["VpcId"]])
-        wait_with_waiter(net.ec2, "vpc_available", p["wait_timeout"], delay=1, VpcIds=[net.vpc["VpcId"]])
+        # a new VPC is not found at once (InvalidVpcID.NotFound), and botocore's vpc_available waiter has no
+        # acceptor for that: one wait for both, found and available
+        net.cache["current_vpc"] = wait_visible(
+            net.ec2.describe_vpcs,
+            p["wait_timeout"],
+            "VPC {0} to be available".format(net.vpc["VpcId"]),
+            ("InvalidVpcID.NotFound",),
+            ready=lambda found: found["Vpcs"][0]["State"] == "available",
+            VpcIds=[net.vpc["VpcId"]],
+        )["Vpcs"][0]
+        # a new VPC has AWS's defaults: DNS support on, DNS hostnames off
+        net.cache["dns_attributes"] = {"enable_dns_support": True, "enable_dns_hostnames": False}
     elif net.vpc["CidrBlock"] != p["cidr_block"]:
         raise TrainkitError(
             "The VPC {0} of cluster {1} has CIDR {2}, not {3}; a VPC's CIDR cannot change.".format(
@@ -370,11 +425,14 @@ def ensure_vpc(net, p):
     else:
         net.mark(net.ensure_tags(net.vpc["VpcId"], tag_dict(net.vpc.get("Tags")), wanted, purge))
     attributes = net.dns_attributes()
+    fixed = dict(attributes)
     for attribute, key in (("EnableDnsSupport", "enable_dns_support"), ("EnableDnsHostnames", "enable_dns_hostnames")):
         if not attributes[key]:
             net.mark(True)
             if not net.module.check_mode:
                 net.ec2.modify_vpc_attribute(VpcId=net.vpc["VpcId"], **{attribute: {"Value": True}})
+                fixed[key] = True
+    net.cache["dns_attributes"] = fixed  # what the calls above made it
     return False
 
 
@@ -406,28 +464,35 @@ def ensure_subnets(net, p):
     existing = dict((s["CidrBlock"], s) for s in net.subnets())
     wanted_cidrs = set(spec["cidr"] for spec in p["subnets"])
     result = {}
+    new = {}
     for spec in p["subnets"]:
         subnet = existing.get(spec["cidr"])
-        role_tag = "kubernetes.io/role/elb" if spec["public"] else "kubernetes.io/role/internal-elb"
         if subnet is None:
             net.mark(True)
             if net.module.check_mode:
                 continue
             name = "{0}-{1}-{2}".format(net.cluster, "public" if spec["public"] else "private", spec["az"])
-            subnet = net.ec2.create_subnet(
+            new[spec["cidr"]] = net.ec2.create_subnet(
                 VpcId=net.vpc["VpcId"],
                 CidrBlock=spec["cidr"],
                 AvailabilityZone=spec["az"],
-                TagSpecifications=net.tag_spec("subnet", name, {role_tag: "1"}),
+                TagSpecifications=net.tag_spec("subnet", name, {ELB_ROLE_TAG[spec["public"]]: "1"}),
             )["Subnet"]
-            wait_visible(
-                net.ec2.describe_subnets,
-                p["wait_timeout"],
-                "subnet {0} to be available".format(subnet["SubnetId"]),
-                ("InvalidSubnetID.NotFound",),
-                ready=lambda found: found["Subnets"][0]["State"] == "available",
-                SubnetIds=[subnet["SubnetId"]],
-            )
+    if new:  # one wait for all of them: new subnets are not found at once
+        wait_visible(
+            net.ec2.describe_subnets,
+            p["wait_timeout"],
+            "subnets {0} to be available".format(", ".join(s["SubnetId"] for s in new.values())),
+            ("InvalidSubnetID.NotFound",),
+            ready=lambda found: all(s["State"] == "available" for s in found["Subnets"]),
+            SubnetIds=[s["SubnetId"] for s in new.values()],
+        )
+    for spec in p["subnets"]:
+        subnet = existing.get(spec["cidr"]) or new.get(spec["cidr"])
+        if subnet is None:  # check mode
+            continue
+        if spec["cidr"] in new:
+            pass
         elif subnet["AvailabilityZone"] != spec["az"]:
             raise TrainkitError(
                 "Subnet {0} ({1}) is in {2}, not {3}; a subnet cannot move.".format(
@@ -440,7 +505,7 @@ def ensure_subnets(net, p):
                 net.ensure_tags(
                     subnet["SubnetId"],
                     tag_dict(subnet.get("Tags")),
-                    dict(cluster_tags(net.cluster), **{role_tag: "1"}),
+                    dict(cluster_tags(net.cluster), **{ELB_ROLE_TAG[spec["public"]]: "1"}),
                     False,
                 )
             )
@@ -536,6 +601,7 @@ def ensure_route_tables(net, p, subnets, igw_id):
 
 def ensure_security_groups(net, p):
     groups, _all = net.security_groups()
+    created = []
     for role in ("master", "worker"):
         if role in groups:
             continue
@@ -548,8 +614,11 @@ def ensure_security_groups(net, p):
             "{0}-{1}".format(net.cluster, role),
             "trainkit {0} nodes of cluster {1}".format(role, net.cluster),
             dict(cluster_tags(net.cluster), **{ROLE_TAG: role}),
-            p["wait_timeout"],
+            None,
         )
+        created.append(groups[role]["GroupId"])
+    if created:  # one wait for both: new groups are not found at once
+        wait_groups(net.ec2, created, p["wait_timeout"])
     if len(groups) < 2:  # check mode, groups still to be created
         return dict((role, g["GroupId"]) for role, g in groups.items())
     ids = dict((role, g["GroupId"]) for role, g in groups.items())
@@ -589,7 +658,7 @@ def describe_network(net, p=None):
     igw = net.internet_gateway()
     ids = dict((role, g["GroupId"]) for role, g in groups.items())
     names = dict((g["GroupId"], role) for role, g in groups.items())
-    vpc = net.ec2.describe_vpcs(VpcIds=[net.vpc["VpcId"]])["Vpcs"][0]
+    vpc = net.current_vpc()
     result = {
         "vpc_id": vpc["VpcId"],
         "cidr_block": vpc["CidrBlock"],
@@ -623,11 +692,41 @@ def predicted(before, p, net):
     }
 
 
+def check_mode_result(before, p):
+    """The result of a check-mode run: what exists, and placeholders for the ids AWS would assign."""
+    existing = dict((s["cidr"], s) for s in before.get("subnets", []))
+    subnets = []
+    for spec in p["subnets"]:
+        found = existing.get(spec["cidr"])
+        subnet_id = found["subnet_id"] if found else placeholder("subnet-")
+        subnets.append({"subnet_id": subnet_id, "az": spec["az"], "cidr": spec["cidr"], "public": spec["public"]})
+    groups = dict(before.get("security_group_ids") or {})
+    for role in ("master", "worker"):
+        groups.setdefault(role, placeholder("sg-"))
+    kinds = sorted(set("public" if s["public"] else "private" for s in p["subnets"]), reverse=True)
+    tables = list(before.get("route_table_ids") or [])
+    tables += [placeholder("rtb-")] * (len(kinds) - len(tables))
+    return dict(
+        before,
+        vpc_id=before.get("vpc_id") or placeholder("vpc-"),
+        cidr_block=p["cidr_block"],
+        subnets=subnets,
+        subnet_ids=[s["subnet_id"] for s in subnets],
+        security_group_ids=groups,
+        internet_gateway_id=before.get("internet_gateway_id") or placeholder("igw-"),
+        route_table_ids=tables,
+    )
+
+
 def check_zones(net, p):
-    """Fail before any change when a subnet names a zone the account cannot use (a read-only call)."""
+    """Fail before any change when a subnet to create names a zone the account cannot use (a read-only call)."""
+    existing = set(s["CidrBlock"] for s in net.subnets()) if net.vpc is not None else set()
+    new_zones = set(s["az"] for s in p["subnets"] if s["cidr"] not in existing)
+    if not new_zones:  # every subnet exists: its zone is known good (and an idempotent run saves the call)
+        return
     zones = net.ec2.describe_availability_zones(Filters=[{"Name": "state", "Values": ["available"]}])
     available = sorted(z["ZoneName"] for z in zones["AvailabilityZones"])
-    unknown = sorted(set(s["az"] for s in p["subnets"]) - set(available))
+    unknown = sorted(new_zones - set(available))
     if unknown:
         raise TrainkitError(
             "Availability zone(s) {0} are not available to this account in {1}.".format(
@@ -646,7 +745,7 @@ def ensure_present(module):
     creating = net.vpc is None
     ensure_vpc(net, p)
     if net.vpc is None:  # check mode, nothing exists yet
-        return True, before, predicted(before, p, net), {}
+        return True, before, predicted(before, p, net), check_mode_result(before, p)
     try:
         igw_id = ensure_internet_gateway(net, p)
         subnets = ensure_subnets(net, p)
@@ -664,7 +763,7 @@ def ensure_present(module):
                 )
         raise
     if module.check_mode:
-        return net.changed, before, predicted(before, p, net), before
+        return net.changed, before, predicted(before, p, net), check_mode_result(before, p)
     after = describe_network(net, p)
     return net.changed, before, after, after
 
@@ -737,6 +836,15 @@ def ensure_absent(module):
     before = describe_network(net)
     groups, _all = net.security_groups()
     leftovers = foreign_resources(net, set(g["GroupId"] for g in groups.values()))
+    if leftovers and module.check_mode:
+        # a --check teardown has not really deleted the storage before this step: say what a real run needs
+        module.warn(
+            "VPC {0} still holds {1}; a real run deletes the network only once they are gone (the storage "
+            "teardown, which playbooks/teardown.yml runs first, removes EFS and FSx).".format(
+                net.vpc["VpcId"], "; ".join(leftovers)
+            )
+        )
+        return True, before, {}, {"leftovers": leftovers}
     if leftovers:
         raise TrainkitError(
             "VPC {0} of cluster {1} still holds resources trainkit.aws.vpc_network did not create: {2}.".format(

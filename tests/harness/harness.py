@@ -10,10 +10,12 @@ import time
 import uuid
 
 import boto3
+from botocore.config import Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 REGION = "us-west-2"
+READ_ONLY = ("Describe", "List", "Get", "Head", "Lookup")
 
 
 def eventually(predicate, timeout=60.0, what="the condition"):
@@ -81,13 +83,35 @@ class LocalAWS:
         return self.tool("stop")
 
     def client(self, service):
+        # the tests' own calls retry like the modules do (the throttled lane answers some with throttling errors)
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name=REGION,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
+            config=Config(retries={"mode": "adaptive", "max_attempts": 12}),
         )
+
+    def requests(self, since=0):
+        """The request log's entries (service, operation, status, latency_ms) from line ``since`` on."""
+        path = os.path.join(self.state_dir, "requests.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as handle:
+            return [json.loads(line) for number, line in enumerate(handle) if number >= since and line.strip()]
+
+    def mark(self):
+        """The request log's length now: pass it to requests()/changes() to see what came after."""
+        return len(self.requests())
+
+    def changes(self, since):
+        """Operations after ``since`` that could change something (anything but Describe/List/Get/Head...)."""
+        return [
+            "{0}:{1}".format(r["service"], r["operation"])
+            for r in self.requests(since)
+            if not r["operation"].startswith(READ_ONLY)
+        ]
 
 
 class Result(dict):

@@ -99,7 +99,26 @@ def test_identity_and_network_playbooks_then_teardown(ansible, boto, local_aws, 
     assert rc == 0 and recap["changed"] == 0, output[-3000:]
 
 
-def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, tmp_path):
+def test_site_check_mode_on_an_empty_account_changes_nothing(ansible, boto, local_aws, tmp_path):
+    """site.yml --check on an account without the cluster runs to the end, says what it would build, calls AWS
+    read-only, and leaves nothing behind; the ids AWS would assign show as placeholders."""
+    cluster = unique("chk")
+    extra = {
+        "trainkit_cluster_name": cluster,
+        "trainkit_credentials_dir": str(tmp_path),
+        "cluster_local_workdir": str(tmp_path / "k8s"),
+    }
+    mark = local_aws.mark()
+    rc, output, recap = ansible.playbook("site.yml", extra_vars=extra, check=True)
+    assert rc == 0, output[-4000:]
+    assert recap["changed"] > 0 and recap.get("failed", 0) == 0
+    assert local_aws.changes(mark) == [], "a --check run only reads"
+    assert tagged_leftovers(boto, cluster) == []
+    assert "vpc-(known after apply)" in output and "would be submitted after it starts" in output
+    assert not (tmp_path / "k8s").exists(), "check mode starts no control plane"
+
+
+def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, local_aws, tmp_path):
     cluster = unique("site")
     extra = {
         "trainkit_cluster_name": cluster,
@@ -128,6 +147,19 @@ def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, tm
     assert sorted(p.name for p in outputs.iterdir()) == ["node_0", "node_1", "node_2"]
     rc, output, recap = ansible.playbook("site.yml", extra_vars=extra)
     assert rc == 0 and recap["changed"] == 0, output[-3000:]
+
+    # check mode on the fully built account: nothing to do, nothing called but reads
+    built = sorted(tagged_leftovers(boto, cluster))
+    mark = local_aws.mark()
+    rc, output, recap = ansible.playbook("site.yml", extra_vars=extra, check=True)
+    assert rc == 0 and recap["changed"] == 0, output[-3000:]
+    # teardown --check: runs to the end (storage still exists when the network step looks), reports the deletes
+    rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra, check=True)
+    assert rc == 0 and recap["changed"] > 0, output[-3000:]
+    assert "a real run deletes the network only once they are gone" in output
+    assert local_aws.changes(mark) == []
+    assert sorted(tagged_leftovers(boto, cluster)) == built
+
     rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
     assert rc == 0, output[-3000:]
     assert "changed: [localhost] => (item=fit-a-line)" in output and "(item=fit-a-line-split)" in output
