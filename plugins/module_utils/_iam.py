@@ -9,6 +9,8 @@ import json
 
 from urllib.parse import unquote
 
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 
 SINGLE_OR_LIST = ("Action", "NotAction", "Resource", "NotResource")
@@ -88,6 +90,32 @@ class PolicySync:
         if not op.startswith("get"):
             self._read.clear()
         return getattr(self.iam, self.ops[op])(**kwargs)
+
+    def check_attachable(self, wanted, exists):
+        """Fail before any change when a managed policy to attach does not exist (read-only GetPolicy calls).
+
+        Only the policies not attached yet are looked up, so an idempotent run makes no extra call.
+        """
+        if not wanted:
+            return
+        current = set(self.attached()) if exists else set()
+        missing = []
+        for arn in sorted(set(wanted) - current):
+            try:
+                self.iam.get_policy(PolicyArn=arn)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                    raise
+                missing.append(arn)
+        if missing:
+            raise TrainkitError(
+                "Managed polic{0} {1} do{2} not exist; nothing was changed.".format(
+                    "ies" if len(missing) > 1 else "y", ", ".join(missing), "" if len(missing) > 1 else "es"
+                ),
+                hint="check the ARN (AWS managed policies look like arn:aws:iam::aws:policy/AmazonEC2FullAccess; "
+                "some live under a path such as policy/job-function/)",
+                missing_policies=missing,
+            )
 
     def known_empty(self):
         """The principal was just created: it has no policies yet (saves two reads)."""

@@ -12,6 +12,7 @@ a hint the user can act on.
 
 from __future__ import annotations
 
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -24,6 +25,7 @@ try:
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError
+    from botocore.exceptions import ParamValidationError
     from botocore.exceptions import WaiterError
 
     HAS_BOTO3 = True
@@ -31,7 +33,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without boto3
     HAS_BOTO3 = False
     BOTO3_IMPORT_ERROR = exc
-    BotoCoreError = ClientError = WaiterError = Exception
+    BotoCoreError = ClientError = WaiterError = ParamValidationError = Exception
 
 USER_AGENT = "trainkit.aws/0.1.0"
 DEFAULT_MAX_ATTEMPTS = 10
@@ -108,7 +110,7 @@ class AWSModule(AnsibleModule):
             self.fail_json(msg=missing_required_lib("boto3"), exception=str(BOTO3_IMPORT_ERROR))
         if self.params["max_attempts"] < 1:
             self.fail_json(msg="Invalid input, nothing was changed: max_attempts must be at least 1")
-        if (self.params.get("wait_timeout") or 1) < 1:
+        if self.params.get("wait_timeout") is not None and self.params["wait_timeout"] < 1:
             self.fail_json(
                 msg="Invalid input, nothing was changed: wait_timeout must be at least 1 second, not {0}".format(
                     self.params["wait_timeout"]
@@ -196,34 +198,7 @@ class AWSModule(AnsibleModule):
             hint = exc.hint or hint
             text = "{0} Hint: {1}".format(exc.msg, hint) if hint else exc.msg
             self.fail_json(msg=text, hint=hint, **merged)
-        request_id = None
-        if isinstance(exc, ClientError):
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "Unknown")
-            operation = exc.operation_name
-            text = error.get("Message") or str(exc)
-            hint = hint or ERROR_HINTS.get(code)
-            request_id = request_id_of(exc.response)
-        elif isinstance(exc, WaiterError):
-            code = "WaiterTimeout"
-            operation = exc.kwargs.get("name")
-            text = str(exc)
-            request_id = request_id_of(exc.last_response)
-            hint = (
-                hint or "the resource did not reach the wanted state in time; raise wait_timeout or look at it in AWS"
-            )
-        elif isinstance(exc, BotoCoreError):
-            code = type(exc).__name__
-            operation = None
-            text = str(exc)
-            if hint is None and code in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
-                hint = "the AWS endpoint cannot be reached; check endpoint_url/AWS_ENDPOINT_URL, region and network"
-            if hint is None and code in ("NoCredentialsError", "PartialCredentialsError"):
-                hint = "no AWS credentials found; set access_key/secret_key, a profile, or AWS_* variables"
-        else:
-            code = type(exc).__name__
-            operation = None
-            text = str(exc)
+        code, operation, text, hint, request_id = explain(exc, hint)
         parts = [msg] if msg else []
         parts.append("{0}{1}: {2}".format(operation or "AWS call", " failed with " + code if code else "", text))
         if request_id:
@@ -235,6 +210,54 @@ class AWSModule(AnsibleModule):
         )
 
 
+def explain(exc, hint=None):
+    """(error code, operation, text, hint, request id) of any boto error, for one error path."""
+    request_id = None
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        operation = exc.operation_name
+        text = error.get("Message") or str(exc)
+        hint = hint or ERROR_HINTS.get(code)
+        request_id = request_id_of(exc.response)
+    elif isinstance(exc, WaiterError):
+        code = "WaiterTimeout"
+        operation = exc.kwargs.get("name")
+        text = str(exc)
+        request_id = request_id_of(exc.last_response)
+        hint = hint or "the resource did not reach the wanted state in time; raise wait_timeout or look at it in AWS"
+    elif isinstance(exc, ParamValidationError):
+        # botocore refused the request before sending it: name the module option behind the AWS parameter
+        code = "ParamValidationError"
+        operation = None
+        params = sorted(set(re.findall(r"parameter ([A-Za-z0-9_.\[\]]+)", str(exc))))
+        options = [snake_case(p.split(".")[-1].split("[")[0]) for p in params]
+        text = "AWS would refuse the value sent as {0}: {1}".format(
+            ", ".join(params) or "a parameter", str(exc).replace("\n", " ")
+        )
+        hint = hint or "change the module option {0} (the value passed on to AWS as {1})".format(
+            " / ".join(sorted(set(options))) or "that sets it", ", ".join(params) or "that parameter"
+        )
+    elif isinstance(exc, BotoCoreError):
+        code = type(exc).__name__
+        operation = None
+        text = str(exc)
+        if hint is None and code in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+            hint = "the AWS endpoint cannot be reached; check endpoint_url/AWS_ENDPOINT_URL, region and network"
+        if hint is None and code in ("NoCredentialsError", "PartialCredentialsError"):
+            hint = "no AWS credentials found; set access_key/secret_key, a profile, or AWS_* variables"
+    else:
+        code = type(exc).__name__
+        operation = None
+        text = str(exc)
+    return code, operation, text, hint, request_id
+
+
+def snake_case(name):
+    """'ProvisionedThroughputInMibps' -> 'provisioned_throughput_in_mibps' (how module options name AWS fields)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
 def request_id_of(response):
     """The request id AWS gave a response (what AWS support asks for), or None."""
     metadata = (response or {}).get("ResponseMetadata") or {}
@@ -244,12 +267,13 @@ def request_id_of(response):
 
 # Check mode on a resource that does not exist yet returns ids like "vpc-(known after apply)", so that later
 # tasks of a --check run can go on; modules given such an id make no AWS call with it.
-PENDING = "(known after apply)"
+PENDING = "(known after apply"
 
 
-def placeholder(prefix=""):
-    """A clear stand-in for an id AWS assigns on creation: placeholder('vpc-') -> 'vpc-(known after apply)'."""
-    return prefix + PENDING
+def placeholder(prefix="", detail=None):
+    """A clear stand-in for an id AWS assigns on creation: placeholder('vpc-') -> 'vpc-(known after apply)',
+    placeholder('subnet-', '172.20.1.0/24') -> 'subnet-(known after apply: 172.20.1.0/24)' (distinct per item)."""
+    return prefix + PENDING + (": {0})".format(detail) if detail else ")")
 
 
 def is_placeholder(value):

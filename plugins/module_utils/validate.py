@@ -277,9 +277,9 @@ def efs(throughput_mode, provisioned, encrypted, kms_key_id, access_points, pref
     """What EFS does not allow: throughput options per mode, a key without encryption, access point rules."""
     name = prefix + "{0}"
     problems = []
-    if throughput_mode == "provisioned" and not (provisioned or 0) > 0:
+    if throughput_mode == "provisioned" and not (provisioned or 0) >= 1:
         problems.append(
-            "{0}=provisioned needs {1} > 0".format(
+            "{0}=provisioned needs {1} of at least 1".format(
                 name.format("throughput_mode"), name.format("provisioned_throughput_in_mibps")
             )
         )

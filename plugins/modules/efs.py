@@ -178,6 +178,10 @@ from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import ensure_gr
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_cluster_vpc
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_group
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import error_code
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_for
@@ -266,6 +270,24 @@ def wait_targets(efs, fs_id, timeout, gone=()):
 
 
 def ensure_present(module, efs):
+    """Converge; when a step fails after this run created the file system, remove it again (nothing half-built)."""
+    created = []
+    try:
+        return converge(module, efs, created)
+    except (ClientError, BotoCoreError, TrainkitError):
+        if created:
+            try:
+                remove_file_system(module, efs, created[0], wait_gone=False)
+            except (ClientError, BotoCoreError, TrainkitError) as cleanup_error:
+                module.warn(
+                    "Could not remove file system {0} created by this failed run: {1}; run state=absent.".format(
+                        created[0], cleanup_error
+                    )
+                )
+        raise
+
+
+def converge(module, efs, created):
     p = module.params
     cluster = p["cluster_name"]
     ec2 = module.client("ec2")
@@ -324,6 +346,7 @@ def ensure_present(module, efs):
         if p["throughput_mode"] == "provisioned":
             kwargs["ProvisionedThroughputInMibps"] = p["provisioned_throughput_in_mibps"]
         fs = efs.create_file_system(**kwargs)
+        created.append(fs["FileSystemId"])
         wait_state(efs, fs["FileSystemId"], "available", p["wait_timeout"])
     fs_id = fs["FileSystemId"]
     if before:
@@ -402,6 +425,31 @@ def ensure_present(module, efs):
     return changed, before, after, after
 
 
+def remove_file_system(module, efs, fs_id, wait_gone=True):
+    """Access points, then mount targets (DeleteMountTarget returns while they are still deleting, and the file
+    system cannot go while any exists), then the file system, followed until EFS no longer lists it."""
+    timeout = module.params["wait_timeout"]
+    for point in access_points(efs, fs_id):
+        efs.delete_access_point(AccessPointId=point["AccessPointId"])
+    for target in mount_targets(efs, fs_id):
+        if target["LifeCycleState"] not in ("deleting", "deleted"):
+            efs.delete_mount_target(MountTargetId=target["MountTargetId"])
+    wait_for(lambda: not mount_targets(efs, fs_id), timeout, "the mount targets of {0} to go".format(fs_id))
+    try:
+        efs.delete_file_system(FileSystemId=fs_id)
+    except ClientError as exc:
+        if error_code(exc) != "FileSystemNotFound":  # an interrupted earlier run already deleted it
+            raise
+    if wait_gone:
+        wait_for(
+            lambda: not paginate(
+                efs, "describe_file_systems", "FileSystems", CreationToken=token(module.params["cluster_name"])
+            ),
+            timeout,
+            "file system {0} to be deleted".format(fs_id),
+        )
+
+
 def ensure_absent(module, efs):
     p = module.params
     cluster = p["cluster_name"]
@@ -424,20 +472,7 @@ def ensure_absent(module, efs):
     if module.check_mode:
         return True, before, {}, {}
     if fs is not None:
-        fs_id = fs["FileSystemId"]
-        for point in access_points(efs, fs_id):
-            efs.delete_access_point(AccessPointId=point["AccessPointId"])
-        for target in mount_targets(efs, fs_id):
-            efs.delete_mount_target(MountTargetId=target["MountTargetId"])
-        wait_for(
-            lambda: not mount_targets(efs, fs_id), p["wait_timeout"], "the mount targets of {0} to go".format(fs_id)
-        )
-        efs.delete_file_system(FileSystemId=fs_id)
-        wait_for(
-            lambda: not paginate(efs, "describe_file_systems", "FileSystems", CreationToken=token(cluster)),
-            p["wait_timeout"],
-            "file system {0} to be deleted".format(fs_id),
-        )
+        remove_file_system(module, efs, fs["FileSystemId"])
     delete_group(ec2, vpc_id, group_name(cluster))
     return True, before, {}, {}
 

@@ -132,6 +132,7 @@ import os
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import PolicySync
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
@@ -234,6 +235,7 @@ def ensure_present(module, iam):
     name = p["name"]
     sync = PolicySync(iam, "group", name, module.check_mode)
     before = describe(iam, name, sync)
+    sync.check_attachable(p["managed_policies"], exists=bool(before))  # before any change
     changed = False
     if not before:
         changed = True
@@ -250,8 +252,14 @@ def ensure_present(module, iam):
         sync.known_empty()  # a new group has no policies: nothing to read before attaching
     else:
         before_group = before["group"]
-    changed |= sync.sync_managed(p["managed_policies"])
-    changed |= sync.sync_inline(p["inline_policies"])
+    try:
+        changed |= sync.sync_managed(p["managed_policies"])
+        changed |= sync.sync_inline(p["inline_policies"])
+    except (ClientError, BotoCoreError):
+        if not before:  # the group this run created would be left without its policies: remove it again
+            sync.remove_all()
+            iam.delete_group(GroupName=name)
+        raise
     created_users = set()
     if p["users"] is not None:
         current = set(before.get("users", []))

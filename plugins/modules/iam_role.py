@@ -129,7 +129,9 @@ from ansible_collections.trainkit.aws.plugins.module_utils._iam import normalize
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import policies_equal
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import account_id
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import WaiterError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_with_waiter
@@ -256,6 +258,7 @@ def ensure_present(module, iam):
     sync = PolicySync(iam, "role", name, module.check_mode)
     profile = get_instance_profile(iam, name)  # read once: for the result and for the profile's sync
     before = describe(iam, name, sync, profile)
+    sync.check_attachable(p["managed_policies"], exists=bool(before))  # before any change
     trust = trust_policy(p)
     wanted_tags, purge = desired_tags(p["tags"], p["cluster_name"], p["purge_tags"])
     if not before:
@@ -281,11 +284,18 @@ def ensure_present(module, iam):
         if wanted_tags:
             kwargs["Tags"] = boto3_tag_list(wanted_tags)
         role = iam.create_role(**kwargs)["Role"]
-        wait_with_waiter(iam, "role_exists", p["wait_timeout"], delay=1, RoleName=name)
-        sync.known_empty()  # a new role has no policies: nothing to read before attaching
-        sync.sync_managed(p["managed_policies"])
-        sync.sync_inline(p["inline_policies"])
-        _changed, profile = ensure_instance_profile(module, iam, name, p["path"], profile)
+        try:
+            wait_with_waiter(iam, "role_exists", p["wait_timeout"], delay=1, RoleName=name)
+            sync.known_empty()  # a new role has no policies: nothing to read before attaching
+            sync.sync_managed(p["managed_policies"])
+            sync.sync_inline(p["inline_policies"])
+            _changed, profile = ensure_instance_profile(module, iam, name, p["path"], profile)
+        except (ClientError, BotoCoreError, WaiterError):
+            # do not leave a role behind without the policies it was asked with: remove what this run made
+            delete_instance_profile(iam, name, get_instance_profile(iam, name))
+            sync.remove_all()
+            iam.delete_role(RoleName=name)
+            raise
         after = created(p, role, profile, trust, wanted_tags)
         return True, before, after, after
 

@@ -698,14 +698,14 @@ def check_mode_result(before, p):
     subnets = []
     for spec in p["subnets"]:
         found = existing.get(spec["cidr"])
-        subnet_id = found["subnet_id"] if found else placeholder("subnet-")
+        subnet_id = found["subnet_id"] if found else placeholder("subnet-", spec["cidr"])
         subnets.append({"subnet_id": subnet_id, "az": spec["az"], "cidr": spec["cidr"], "public": spec["public"]})
     groups = dict(before.get("security_group_ids") or {})
     for role in ("master", "worker"):
-        groups.setdefault(role, placeholder("sg-"))
+        groups.setdefault(role, placeholder("sg-", role))
     kinds = sorted(set("public" if s["public"] else "private" for s in p["subnets"]), reverse=True)
     tables = list(before.get("route_table_ids") or [])
-    tables += [placeholder("rtb-")] * (len(kinds) - len(tables))
+    tables += [placeholder("rtb-", kind) for kind in kinds[len(tables) :]]
     return dict(
         before,
         vpc_id=before.get("vpc_id") or placeholder("vpc-"),

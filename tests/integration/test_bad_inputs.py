@@ -63,6 +63,61 @@ CASES = [
     ("efs", dict(EFS, allowed_cidrs=["0.0.0.0"]), "needs a prefix length"),
     ("efs", dict(EFS, subnet_ids=[]), "at least one subnet"),
     ("private_zone", {"name": "ok.internal", "vpc_id": "subnet-1"}, "is not a VPC id"),
+    # value ranges
+    ("efs", dict(EFS, wait_timeout=-5), "wait_timeout must be at least 1 second"),
+    ("fsx_lustre", dict(FSX, wait_timeout=0), "wait_timeout must be at least 1 second"),
+    ("efs", dict(EFS, access_points=[{"name": "d", "path": "/data", "uid": -1}]), "uid -1 must be 0 to 4294967295"),
+    ("efs", dict(EFS, throughput_mode="provisioned", provisioned_throughput_in_mibps=0.5), "of at least 1"),
+    # option combinations the service rejects
+    ("efs", dict(EFS, provisioned_throughput_in_mibps=100), "applies only with throughput_mode=provisioned"),
+    ("efs", dict(EFS, access_points=[{"name": "d", "path": "/data/"}]), "without '//' or a trailing '/'"),
+    # policy documents and record values
+    (
+        "iam_group",
+        {"name": "g-nover", "inline_policies": {"p": {"Statement": [{"Effect": "Allow", "Action": "s3:*"}]}}},
+        'set "Version": "2012-10-17"',
+    ),
+    (
+        "private_zone",
+        {"name": "ok.internal", "vpc_id": "vpc-1", "records": [{"name": "api", "type": "A", "value": ["api.other"]}]},
+        "is not an IPv4 address, which an A record holds",
+    ),
+    (
+        "private_zone",
+        {
+            "name": "ok.internal",
+            "vpc_id": "vpc-1",
+            "records": [{"name": "w", "type": "CNAME", "value": ["a.b", "c.d"]}],
+        },
+        "a CNAME record holds exactly one value",
+    ),
+    # read-only existence checks before any change: a managed policy that does not exist
+    (
+        "iam_group",
+        {"name": "g-missing-policy", "managed_policies": ["arn:aws:iam::aws:policy/AmazonEC2FullAcess"]},
+        "AmazonEC2FullAcess does not exist; nothing was changed",
+    ),
+    (
+        "iam_role",
+        {
+            "name": "r-missing-policy",
+            "trusted_service": "ec2.amazonaws.com",
+            "managed_policies": ["arn:aws:iam::aws:policy/NoSuchPolicy"],
+            "instance_profile": True,
+        },
+        "NoSuchPolicy does not exist; nothing was changed",
+    ),
+    # refused by AWS after the group was created: the group this run made is removed again
+    (
+        "iam_group",
+        {
+            "name": "g-malformed",
+            "inline_policies": {
+                "p": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2", "Resource": "*"}]}
+            },
+        },
+        "MalformedPolicyDocument",
+    ),
 ]
 
 

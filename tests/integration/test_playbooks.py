@@ -114,8 +114,37 @@ def test_site_check_mode_on_an_empty_account_changes_nothing(ansible, boto, loca
     assert recap["changed"] > 0 and recap.get("failed", 0) == 0
     assert local_aws.changes(mark) == [], "a --check run only reads"
     assert tagged_leftovers(boto, cluster) == []
-    assert "vpc-(known after apply)" in output and "would be submitted after it starts" in output
+    flat = " ".join(output.split())
+    assert "vpc: vpc-(known after apply)" in flat and "jobs would be submitted after it starts" in flat
     assert not (tmp_path / "k8s").exists(), "check mode starts no control plane"
+
+
+def test_a_bad_variable_of_the_last_stage_leaves_the_account_untouched(ansible, boto, local_aws, tmp_path):
+    """Every stage's variables are checked before the first change: site.yml with a bad storage variable (and a
+    bad network and identity one) fails listing all of them, before a single AWS request."""
+    cluster = unique("bad")
+    extra = {
+        "trainkit_cluster_name": cluster,
+        "trainkit_credentials_dir": str(tmp_path),
+        "cluster_local_workdir": str(tmp_path / "k8s"),
+        "storage_fsx_storage_capacity": 1300,
+        "storage_efs_access_points": [{"name": "data", "path": "data"}],
+        "network_private_zone_records": [{"name": "api", "type": "A", "value": ["api.example.com"]}],
+        "identity_bucket_name": "Team_Bucket",
+    }
+    mark = local_aws.mark()
+    rc, output, _recap = ansible.playbook("site.yml", extra_vars=extra)
+    assert rc != 0
+    assert "Invalid inventory, nothing was changed" in output
+    for problem in (
+        "storage_fsx.storage_capacity 1300 is not allowed for SCRATCH_2",
+        "storage_efs.access point data: path 'data' must start with '/'",
+        "network_private_zone_records[0].value: 'api.example.com' is not an IPv4 address",
+        "identity_bucket_name: bucket name 'Team_Bucket' is not legal",
+    ):
+        assert problem in " ".join(output.split()), problem
+    assert local_aws.requests(mark) == [], "not one AWS request"
+    assert tagged_leftovers(boto, cluster) == []
 
 
 def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, local_aws, tmp_path):
@@ -156,7 +185,7 @@ def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, lo
     # teardown --check: runs to the end (storage still exists when the network step looks), reports the deletes
     rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra, check=True)
     assert rc == 0 and recap["changed"] > 0, output[-3000:]
-    assert "a real run deletes the network only once they are gone" in output
+    assert "a real run deletes the network only once they are gone" in " ".join(output.split())
     assert local_aws.changes(mark) == []
     assert sorted(tagged_leftovers(boto, cluster)) == built
 
