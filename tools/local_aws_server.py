@@ -642,10 +642,13 @@ class RealismMiddleware:
 
         chunks = list(self.app(environ, capture))
         if service is not None:
-            self.record(service, operation, seen.get("status", 0), started, None)
+            status = seen.get("status", 0)
+            self.record(
+                service, operation, status, started, None, error_of(b"".join(chunks)) if status >= 400 else None
+            )
         return chunks
 
-    def record(self, service, operation, status, started, note):
+    def record(self, service, operation, status, started, note, error=None):
         line = {
             "t": round(time.time(), 3),
             "service": service,
@@ -655,8 +658,17 @@ class RealismMiddleware:
         }
         if note:
             line["realism"] = note
+        if error:
+            line["error"] = error
         with self.log_lock:
             self.log.write(json.dumps(line) + "\n")
+
+
+def error_of(body):
+    """The error code in an AWS error body (XML <Code> or JSON __type/code), for the request log."""
+    text = body[:4096].decode("utf-8", "replace")
+    match = re.search(r"<Code>([^<]+)</Code>", text) or re.search(r'"(?:__type|code)"\s*:\s*"([^"]+)"', text)
+    return match.group(1).split("#")[-1] if match else None
 
 
 class _Body:

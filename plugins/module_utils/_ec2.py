@@ -8,12 +8,17 @@ A rule is a tuple (protocol, from_port, to_port, kind, source) with kind 'sg' (a
 
 from __future__ import annotations
 
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import error_code
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_visible
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_with_waiter
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import CLUSTER_TAG
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
+
+RULE_TIMEOUT = 120
 
 
 def current_rules(group):
@@ -55,12 +60,34 @@ def sync_rules(ec2, group, wanted, check_mode):
     missing, extra = sorted(wanted - current, key=str), sorted(current - wanted, key=str)
     if not check_mode:
         if extra:
-            ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in extra])
+            rule_call(ec2.revoke_security_group_ingress, group["GroupId"], extra, "InvalidPermission.NotFound")
         if missing:
-            ec2.authorize_security_group_ingress(
-                GroupId=group["GroupId"], IpPermissions=[ip_permission(r) for r in missing]
-            )
+            rule_call(ec2.authorize_security_group_ingress, group["GroupId"], missing, "InvalidPermission.Duplicate")
     return bool(missing or extra)
+
+
+def rule_call(call, group_id, rules, already):
+    """Authorize/revoke rules; a rule already there (or already gone) is what was wanted.
+
+    That happens when a request of an interrupted run was still in flight when the group was read again.
+    """
+    try:
+        # a group found by its tags may be moments old: calls by id can miss it for a while
+        wait_visible(
+            call,
+            RULE_TIMEOUT,
+            "security group {0} to be known".format(group_id),
+            ("InvalidGroup.NotFound",),
+            GroupId=group_id,
+            IpPermissions=[ip_permission(r) for r in rules],
+        )
+    except ClientError as exc:
+        if error_code(exc) != already or len(rules) == 1:
+            if error_code(exc) == already:
+                return
+            raise
+        for rule in rules:  # one at a time, so the others still happen
+            rule_call(call, group_id, [rule], already)
 
 
 def create_group(ec2, vpc_id, name, description, tags, timeout):

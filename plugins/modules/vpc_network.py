@@ -208,6 +208,13 @@ from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 KUBELET_PORT = 10250
+NOT_FOUND = (
+    "InvalidVpcID.NotFound",
+    "InvalidSubnetID.NotFound",
+    "InvalidRouteTableID.NotFound",
+    "InvalidInternetGatewayID.NotFound",
+    "InvalidGroup.NotFound",
+)
 ELB_ROLE_TAG = {True: "kubernetes.io/role/elb", False: "kubernetes.io/role/internal-elb"}
 ROLE_TAG = "trainkit:role"
 
@@ -337,6 +344,20 @@ class Network:
         tags.update(extra or {})
         return [{"ResourceType": resource_type, "Tags": boto3_tag_list(tags)}]
 
+    def use(self, call, **kwargs):
+        """Make a call that names resources of the network, retrying while EC2 does not see them yet.
+
+        A resource this run created was waited for already; one found by its tags may have been created moments
+        ago by a run that was interrupted, and EC2's describe-by-filter can list it before calls by id find it.
+        """
+        return wait_visible(
+            call,
+            self.module.params["wait_timeout"],
+            "EC2 to know the resources of {0}".format(call.__name__),
+            NOT_FOUND,
+            **kwargs,
+        )
+
     def mark(self, changed):
         """Record a change (made now, or just about to be): later lookups read AWS again."""
         if changed:
@@ -455,7 +476,7 @@ def ensure_internet_gateway(net, p):
             ("InvalidInternetGatewayID.NotFound", "InvalidInternetGateway.NotFound"),
             InternetGatewayIds=[igw["InternetGatewayId"]],
         )
-    net.ec2.attach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=net.vpc["VpcId"])
+    net.use(net.ec2.attach_internet_gateway, InternetGatewayId=igw["InternetGatewayId"], VpcId=net.vpc["VpcId"])
     return igw["InternetGatewayId"]
 
 
@@ -512,8 +533,10 @@ def ensure_subnets(net, p):
         if bool(subnet.get("MapPublicIpOnLaunch")) != spec["public"]:
             net.mark(True)
             if not net.module.check_mode:
-                net.ec2.modify_subnet_attribute(
-                    SubnetId=subnet["SubnetId"], MapPublicIpOnLaunch={"Value": spec["public"]}
+                net.use(
+                    net.ec2.modify_subnet_attribute,
+                    SubnetId=subnet["SubnetId"],
+                    MapPublicIpOnLaunch={"Value": spec["public"]},
                 )
         result[spec["cidr"]] = subnet
     if p["purge_subnets"]:
@@ -573,7 +596,9 @@ def ensure_route_tables(net, p, subnets, igw_id):
                 net.mark(True)
                 if not net.module.check_mode:
                     call = net.ec2.replace_route if default else net.ec2.create_route
-                    call(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+                    net.use(
+                        call, RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id
+                    )
     # associations: every listed subnet to the table of its kind
     _tables, all_tables = net.route_tables()
     associations = {}
@@ -593,9 +618,11 @@ def ensure_route_tables(net, p, subnets, igw_id):
         if net.module.check_mode:
             continue
         if current:
-            net.ec2.replace_route_table_association(AssociationId=current[1], RouteTableId=table["RouteTableId"])
+            net.use(
+                net.ec2.replace_route_table_association, AssociationId=current[1], RouteTableId=table["RouteTableId"]
+            )
         else:
-            net.ec2.associate_route_table(RouteTableId=table["RouteTableId"], SubnetId=subnet["SubnetId"])
+            net.use(net.ec2.associate_route_table, RouteTableId=table["RouteTableId"], SubnetId=subnet["SubnetId"])
     return [tables[k]["RouteTableId"] for k in kinds if k in tables]
 
 
