@@ -71,7 +71,7 @@ sanity: venv
 	tests/harness/sanity.sh
 
 lint: venv link
-	$(BIN)/black --check --quiet --line-length 120 plugins tools/local_aws.py tools/local_k8s.py tools/local_runner.py \
+	$(BIN)/black --check --quiet --line-length 120 plugins tools/local_aws.py tools/local_aws_server.py tools/local_k8s.py tools/local_runner.py \
 		roles/training_job/files bench tests
 	$(BIN)/ansible-lint --profile production --offline
 
@@ -79,6 +79,7 @@ build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path .tmp/dist
 
 bench: venv link
+	$(BIN)/python bench/aws_calls.py
 	$(BIN)/python bench/training_jobs.py
 
 clean: down

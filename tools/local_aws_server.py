@@ -497,7 +497,7 @@ class Services:
             routes = []
             for op_name in model.operation_names:
                 http = model.operation_model(op_name).http
-                path, _, query = http.get("requestUri", "/").partition("?")
+                path, _sep, query = http.get("requestUri", "/").partition("?")
                 pattern = re.sub(r"\\{[^}]+\\\+\\}", ".+", re.escape(path))
                 pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", pattern)
                 keys = set(k.split("=")[0] for k in query.split("&") if k)

@@ -59,8 +59,10 @@ options:
         elements: raw
 attributes:
   check_mode:
+    description: Can run in check_mode; it never changes anything.
     support: full
   diff_mode:
+    description: There is nothing to show a diff of.
     support: none
 """
 

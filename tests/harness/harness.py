@@ -71,8 +71,8 @@ class LocalAWS:
     def tool(self, *args):
         return run_tool("local-aws", list(args) + ["--state-dir", self.state_dir], timeout=120)
 
-    def start(self):
-        result = self.tool("start")
+    def start(self, realism=None):
+        result = self.tool("start", *(["--realism", realism] if realism else []))
         assert result.returncode == 0, result.stderr
         self.url = result.stdout.strip().splitlines()[-1]
         with open(os.path.join(self.state_dir, "pid")) as handle:
@@ -248,8 +248,8 @@ class LocalK8s:
         # a cold start builds the binaries first (minutes), or waits for another worker's build
         return run_tool("local-k8s", list(args) + ["--workdir", self.workdir], timeout=3000)
 
-    def start(self):
-        result = self.tool("start")
+    def start(self, realism=None):
+        result = self.tool("start", *(["--realism", realism] if realism else []))
         assert result.returncode == 0, result.stderr[-3000:]
         self.kubeconfig = result.stdout.strip().splitlines()[-1]
         return result

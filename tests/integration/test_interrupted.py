@@ -144,7 +144,7 @@ def counts(boto, cluster):
             ]
         ),
         "subnets": len(ec2.describe_subnets(Filters=in_vpc)["Subnets"]),
-        "route_tables": len([t for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]]),
+        "route_tables": len(ec2.describe_route_tables(Filters=tag)["RouteTables"]),
         "security_groups": sorted(
             g["GroupName"] for g in ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"]
         ),

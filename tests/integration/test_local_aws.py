@@ -112,7 +112,10 @@ def test_realism_default_life_cycles_and_consistency(tmp_path):
         with pytest.raises(ClientError) as early:
             efs.create_mount_target(FileSystemId=fs["FileSystemId"], SubnetId=subnet)
         assert early.value.response["Error"]["Code"] == "IncorrectFileSystemLifeCycleState"
-        state = lambda: efs.describe_file_systems(FileSystemId=fs["FileSystemId"])["FileSystems"][0]  # noqa: E731
+
+        def state():
+            return efs.describe_file_systems(FileSystemId=fs["FileSystemId"])["FileSystems"][0]
+
         eventually(lambda: state()["LifeCycleState"] == "available")
         target = efs.create_mount_target(FileSystemId=fs["FileSystemId"], SubnetId=subnet)
         assert target["LifeCycleState"] == "creating"
