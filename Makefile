@@ -8,7 +8,8 @@ INVENTORY ?= inventories/local
 PYTEST_ARGS ?=
 # The training environment the local cluster's pods run in (PaddlePaddle; PyTorch too for the tests): heavy, so
 # it lives in the user's cache, built once and shared by every checkout.
-TRAIN_ENV ?= $(or $(TRAINKIT_CACHE_DIR),$(HOME)/.cache/trainkit)/train-env
+CACHE_DIR := $(or $(TRAINKIT_CACHE_DIR),$(HOME)/.cache/trainkit)
+TRAIN_ENV ?= $(CACHE_DIR)/train-env
 TRAIN_PYTHON := $(TRAIN_ENV)/bin/python
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -55,9 +56,12 @@ demo: venv link train-env
 	AWS_ENDPOINT_URL=$$url $(BIN)/ansible-playbook -i $(INVENTORY) site.yml && \
 	echo "Run it again: nothing changes. Stop the local AWS endpoint and Kubernetes with: make down"
 
+# The local AWS endpoint keeps its state in memory, so once it stops the cluster's objects (volumes naming its file
+# systems) would point at nothing: forget them too. Training outputs stay in $(CACHE_DIR)/local-k8s/volumes.
 down:
 	@tools/local-k8s stop
 	@tools/local-aws stop
+	@rm -rf "$(CACHE_DIR)/local-k8s/etcd"
 
 test: venv link sanity lint unit integration
 

@@ -144,3 +144,40 @@ def test_rollout_needs_the_controller_to_have_looked():
         status={"observedGeneration": 1, "desiredNumberScheduled": 2, "numberReady": 2, "updatedNumberScheduled": 2},
     )
     assert k8s.ready(seen)
+
+
+def test_sync_tags_one_path_for_every_module():
+    from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
+
+    applied = []
+    changed, after = sync_tags(
+        False, {"a": "1", "old": "x", "aws:cf": "y"}, {"a": "2"}, True, lambda *c: applied.append(c)
+    )
+    assert changed and after == {"a": "2", "aws:cf": "y"}
+    assert applied == [({"a": "2"}, ["old"], {"a": "2", "aws:cf": "y"})]
+    applied.clear()
+    assert sync_tags(True, {"a": "1"}, {"a": "2"}, True, lambda *c: applied.append(c)) == (True, {"a": "2"})
+    assert applied == [], "check mode changes nothing"
+    assert sync_tags(False, {"a": "1"}, {"a": "1"}, True, lambda *c: applied.append(c)) == (False, {"a": "1"})
+
+
+def test_placeholders_are_clear_and_distinct():
+    from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_placeholder
+    from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
+
+    assert placeholder("vpc-") == "vpc-(known after apply)"
+    assert placeholder("subnet-", "172.20.1.0/24") != placeholder("subnet-", "172.20.2.0/24")
+    assert is_placeholder(placeholder("sg-", "worker")) and not is_placeholder("vpc-0abc") and not is_placeholder(None)
+
+
+def test_realism_profiles():
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+    import local_aws_server
+
+    off = local_aws_server.load_profile("off")
+    assert off["throttle"] == 0 and set(off["times"].values()) == {0.0}
+    default = local_aws_server.load_profile("default")
+    assert default["times"]["fsx_create"] > 0 and default["consistency"]["vpc"] > 0

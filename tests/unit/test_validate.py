@@ -116,3 +116,43 @@ def test_kms_alias_and_tags_and_keys():
     assert validate.cidr_list(["203.0.113.0/24", "0.0.0.0/0"], "ssh_cidrs") == []
     assert validate.cidr_list(["203.0.113.7"], "ssh_cidrs")
     assert validate.dns_name("paddle-demo.internal", "name") == [] and validate.dns_name("a..b", "name")
+
+
+def test_record_values_match_their_type():
+    assert validate.record_values({"type": "A", "value": ["172.20.1.10"]}, "r") == []
+    assert "IPv4" in validate.record_values({"type": "A", "value": ["api.internal"]}, "r")[0]
+    assert "IPv6" in validate.record_values({"type": "AAAA", "value": ["172.20.1.10"]}, "r")[0]
+    assert "exactly one value" in validate.record_values({"type": "CNAME", "value": ["a.b", "c.d"]}, "r")[0]
+    assert validate.record_values({"type": "MX", "value": ["10 mail.example.com"]}, "r") == []
+    assert "<priority> <host>" in validate.record_values({"type": "MX", "value": ["mail.example.com"]}, "r")[0]
+
+
+def test_policy_documents_need_version_and_effect():
+    good = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    assert validate.policy_document(good, "p") == []
+    assert "2012-10-17" in validate.policy_document(dict(good, Version="2020-01-01"), "p")[0]
+    assert "Effect" in validate.policy_document(dict(good, Statement={"Action": "s3:*"}), "p")[0]
+
+
+def test_efs_option_combinations():
+    assert validate.efs("bursting", None, True, None, []) == []
+    assert "applies only with throughput_mode=provisioned" in validate.efs("bursting", 100, True, None, [])[0]
+    assert "at least 1" in validate.efs("provisioned", 0.5, True, None, [])[0]
+    assert "needs encrypted=true" in validate.efs("bursting", None, False, "arn:aws:kms:x", [])[0]
+    point = {"name": "d", "path": "/d", "uid": 70000000000}
+    assert "uid" in validate.efs("bursting", None, True, None, [point])[0]
+    assert validate.efs("bursting", None, True, None, [], prefix="storage_efs.") == []
+
+
+def test_fsx_lustre_rules_and_prefix():
+    assert validate.fsx_lustre("SCRATCH_2", 1200, None, None, None) == []
+    assert validate.fsx_lustre("SCRATCH_2", 1300, None, None, None, prefix="storage_fsx.")[0].startswith(
+        "storage_fsx.storage_capacity 1300"
+    )
+    assert "same bucket" in validate.fsx_lustre("SCRATCH_2", 1200, None, "s3://a/x", "s3://b/y")[0]
+    assert "PERSISTENT_2 links S3" in validate.fsx_lustre("PERSISTENT_2", 1200, 125, "s3://a/x", None)[0]
+
+
+def test_positive():
+    assert validate.positive(5, "wait_timeout") == []
+    assert validate.positive(0, "wait_timeout") and validate.positive(-3, "x") and validate.positive(True, "x")
