@@ -9,6 +9,7 @@ import json
 
 from urllib.parse import unquote
 
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
@@ -50,6 +51,28 @@ def normalize_policy(doc):
 
 def policies_equal(first, second):
     return json.dumps(normalize_policy(first), sort_keys=True) == json.dumps(normalize_policy(second), sort_keys=True)
+
+
+def policy_hint(exc):
+    """A hint for an IAM error: NoSuchEntity while attaching names a managed policy that does not exist."""
+    if (
+        isinstance(exc, ClientError)
+        and exc.response.get("Error", {}).get("Code") == "NoSuchEntity"
+        and exc.operation_name.startswith("Attach")
+    ):
+        return "a policy ARN in managed_policies does not exist; check the ARN"
+    return None
+
+
+def undo(module, what, *steps):
+    """Remove what a failed run created, step by step; a step that fails is reported, not raised, so the error
+    that made the run fail is the one the user sees."""
+    for step in steps:
+        try:
+            step()
+        except (ClientError, BotoCoreError) as exc:
+            module.warn("Could not remove {0} created by this failed run ({1}); run state=absent.".format(what, exc))
+            return
 
 
 class PolicySync:

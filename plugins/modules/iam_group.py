@@ -131,6 +131,8 @@ import os
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import PolicySync
+from ansible_collections.trainkit.aws.plugins.module_utils._iam import policy_hint
+from ansible_collections.trainkit.aws.plugins.module_utils._iam import undo
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
@@ -257,8 +259,7 @@ def ensure_present(module, iam):
         changed |= sync.sync_inline(p["inline_policies"])
     except (ClientError, BotoCoreError):
         if not before:  # the group this run created would be left without its policies: remove it again
-            sync.remove_all()
-            iam.delete_group(GroupName=name)
+            undo(module, "group " + name, sync.remove_all, lambda: iam.delete_group(GroupName=name))
         raise
     created_users = set()
     if p["users"] is not None:
@@ -332,12 +333,6 @@ def ensure_absent(module, iam):
     return True, before, {}, dict(access_key_files=[])
 
 
-def missing_policy_hint(exc):
-    if is_not_found(exc, "NoSuchEntity"):
-        return "a policy ARN in managed_policies does not exist; check the ARN"
-    return None
-
-
 def main():
     argument_spec = dict(
         name=dict(type="str", required=True),
@@ -364,7 +359,7 @@ def main():
         problems.append("access_keys_path {0} exists and is not a directory".format(p["access_keys_path"]))
     module.fail_on_problems(problems)
     iam = module.client("iam")
-    module.run(ensure_present, ensure_absent, "IAM group " + p["name"], iam, hint_for=missing_policy_hint)
+    module.run(ensure_present, ensure_absent, "IAM group " + p["name"], iam, hint_for=policy_hint)
 
 
 if __name__ == "__main__":

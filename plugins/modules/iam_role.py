@@ -127,6 +127,8 @@ from ansible_collections.trainkit.aws.plugins.module_utils._iam import PolicySyn
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import load_policy
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import normalize_policy
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import policies_equal
+from ansible_collections.trainkit.aws.plugins.module_utils._iam import policy_hint
+from ansible_collections.trainkit.aws.plugins.module_utils._iam import undo
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import account_id
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
@@ -292,9 +294,13 @@ def ensure_present(module, iam):
             _changed, profile = ensure_instance_profile(module, iam, name, p["path"], profile)
         except (ClientError, BotoCoreError, WaiterError):
             # do not leave a role behind without the policies it was asked with: remove what this run made
-            delete_instance_profile(iam, name, get_instance_profile(iam, name))
-            sync.remove_all()
-            iam.delete_role(RoleName=name)
+            undo(
+                module,
+                "role " + name,
+                lambda: delete_instance_profile(iam, name, get_instance_profile(iam, name)),
+                sync.remove_all,
+                lambda: iam.delete_role(RoleName=name),
+            )
             raise
         after = created(p, role, profile, trust, wanted_tags)
         return True, before, after, after
@@ -348,12 +354,6 @@ def ensure_absent(module, iam):
     return True, before, {}, {}
 
 
-def missing_policy_hint(exc):
-    if is_not_found(exc, "NoSuchEntity"):
-        return "a policy ARN in managed_policies does not exist; check the ARN"
-    return None
-
-
 def main():
     argument_spec = dict(
         name=dict(type="str", required=True),
@@ -390,9 +390,7 @@ def main():
     if not (p["path"].startswith("/") and p["path"].endswith("/")):
         problems.append("path {0!r} must start and end with '/'".format(p["path"]))
     module.fail_on_problems(problems)
-    module.run(
-        ensure_present, ensure_absent, "IAM role " + p["name"], module.client("iam"), hint_for=missing_policy_hint
-    )
+    module.run(ensure_present, ensure_absent, "IAM role " + p["name"], module.client("iam"), hint_for=policy_hint)
 
 
 if __name__ == "__main__":
