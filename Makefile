@@ -15,7 +15,7 @@ TRAIN_PYTHON := $(TRAIN_ENV)/bin/python
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export TRAINKIT_TRAIN_PYTHON := $(TRAIN_PYTHON)
 
-.PHONY: bench help venv train-env train-env-torch link demo down test unit integration sanity lint build clean
+.PHONY: bench help venv train-env train-env-torch link demo down test unit integration throttled sanity lint build clean
 
 help:
 	@echo "make demo    - the whole pipeline locally: AWS (local endpoint), Kubernetes, data split, real training"
@@ -70,6 +70,10 @@ unit: venv link
 
 integration: venv link train-env-torch
 	$(BIN)/pytest -q -n 2 tests/integration $(PYTEST_ARGS)
+
+# The throttled lane alone: identity -> network -> storage -> teardown with 30% of requests throttled (also in make test)
+throttled: venv link
+	$(BIN)/pytest -q tests/integration/test_throttled.py $(PYTEST_ARGS)
 
 sanity: venv
 	tests/harness/sanity.sh
