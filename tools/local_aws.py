@@ -93,6 +93,14 @@ def start(args):
     found = running(args.state_dir)
     if found:
         print("local-aws: reusing the endpoint already running (pid {0})".format(found[0]), file=sys.stderr)
+        running_profile = read(os.path.join(args.state_dir, "realism")) or "default"
+        if running_profile not in (args.realism, os.path.abspath(args.realism)):
+            print(
+                "local-aws: it runs with realism {0}, not {1}; `tools/local-aws stop` first to change it".format(
+                    running_profile, args.realism
+                ),
+                file=sys.stderr,
+            )
         print(found[1])
         return 0
     if args.realism not in PROFILES:
