@@ -82,12 +82,11 @@ def rule_call(call, group_id, rules, already):
             IpPermissions=[ip_permission(r) for r in rules],
         )
     except ClientError as exc:
-        if error_code(exc) != already or len(rules) == 1:
-            if error_code(exc) == already:
-                return
+        if error_code(exc) != already:
             raise
-        for rule in rules:  # one at a time, so the others still happen
-            rule_call(call, group_id, [rule], already)
+        if len(rules) > 1:  # one of them was done already: the others one at a time, so they still happen
+            for rule in rules:
+                rule_call(call, group_id, [rule], already)
 
 
 def create_group(ec2, vpc_id, name, description, tags, timeout):

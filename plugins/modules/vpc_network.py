@@ -486,6 +486,15 @@ def ensure_subnets(net, p):
     wanted_cidrs = set(spec["cidr"] for spec in p["subnets"])
     result = {}
     new = {}
+    for spec in p["subnets"]:  # before any change: a subnet cannot move
+        subnet = existing.get(spec["cidr"])
+        if subnet is not None and subnet["AvailabilityZone"] != spec["az"]:
+            raise TrainkitError(
+                "Subnet {0} ({1}) is in {2}, not {3}; a subnet cannot move.".format(
+                    subnet["SubnetId"], spec["cidr"], subnet["AvailabilityZone"], spec["az"]
+                ),
+                hint="set az to {0}, or give the new subnet another CIDR".format(subnet["AvailabilityZone"]),
+            )
     for spec in p["subnets"]:
         subnet = existing.get(spec["cidr"])
         if subnet is None:
@@ -512,16 +521,7 @@ def ensure_subnets(net, p):
         subnet = existing.get(spec["cidr"]) or new.get(spec["cidr"])
         if subnet is None:  # check mode
             continue
-        if spec["cidr"] in new:
-            pass
-        elif subnet["AvailabilityZone"] != spec["az"]:
-            raise TrainkitError(
-                "Subnet {0} ({1}) is in {2}, not {3}; a subnet cannot move.".format(
-                    subnet["SubnetId"], spec["cidr"], subnet["AvailabilityZone"], spec["az"]
-                ),
-                hint="set az to {0}, or give the new subnet another CIDR".format(subnet["AvailabilityZone"]),
-            )
-        else:
+        if spec["cidr"] not in new:  # an existing subnet: its tags may need mending
             net.mark(
                 net.ensure_tags(
                     subnet["SubnetId"],
