@@ -195,6 +195,28 @@ def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, lo
     assert tagged_leftovers(boto, cluster) == []
 
 
+def test_a_role_in_a_play_of_your_own_uses_the_inventory_region(ansible, boto, tmp_path):
+    """No module_defaults in the play and the environment pointing at another region: the role's own AWS settings
+    (network_region from the inventory) decide where the network is built."""
+    cluster = unique("own")
+    playbook = tmp_path / "own-play.yml"
+    playbook.write_text("""
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: trainkit.aws.network
+""")
+    extra = {"trainkit_cluster_name": cluster, "network_private_zone_name": ""}
+    elsewhere = {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1"}
+    rc, output, _recap = ansible.playbook(str(playbook), extra_vars=extra, env=elsewhere)
+    assert rc == 0, output[-3000:]
+    assert len(vpcs_of(boto("ec2"), cluster)) == 1, "built in the inventory's region, us-west-2"
+    rc, output, _recap = ansible.playbook(str(playbook), extra_vars=dict(extra, network_state="absent"), env=elsewhere)
+    assert rc == 0, output[-3000:]
+    assert vpcs_of(boto("ec2"), cluster) == []
+
+
 def test_module_defaults_action_group(ansible, boto, local_aws, tmp_path):
     """group/trainkit.aws.aws sets the AWS options of every module: here the environment points nowhere."""
     alias = unique("grouped")
