@@ -611,7 +611,12 @@ class RealismMiddleware:
     def __call__(self, environ, start_response):
         started = time.monotonic()
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        if length:
+            body = environ["wsgi.input"].read(length)
+        elif environ.get("wsgi.input_terminated") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            body = environ["wsgi.input"].read()  # a chunked upload without Content-Length
+        else:
+            body = b""
         environ["wsgi.input"] = _Body(body)
         self.realism.clock.run_due()
         service, protocol, operation, params = self.services.identify(environ, body)
