@@ -151,14 +151,23 @@ def name_tag(cluster):
     return cluster + "-lustre"
 
 
-def find_fs(fsx, cluster):
-    found = [
+def cluster_file_systems(fsx, cluster):
+    """Every Lustre file system tagged for the cluster, whatever its life cycle (one listing)."""
+    return [
         fs
         for fs in paginate(fsx, "describe_file_systems", "FileSystems")
         if fs.get("FileSystemType") == "LUSTRE"
         and tag_dict(fs.get("Tags")).get("trainkit:cluster") == cluster
         and tag_dict(fs.get("Tags")).get("Name") == name_tag(cluster)
-        and fs.get("Lifecycle") not in ("DELETING", "DELETED")
+    ]
+
+
+def find_fs(fsx, cluster, listed=None):
+    """The cluster's file system that is not being deleted, from ``listed`` or a new listing."""
+    found = [
+        fs
+        for fs in (cluster_file_systems(fsx, cluster) if listed is None else listed)
+        if fs.get("Lifecycle") not in ("DELETING", "DELETED")
     ]
     if len(found) > 1:
         raise TrainkitError(
@@ -168,17 +177,6 @@ def find_fs(fsx, cluster):
             hint="delete the extra ones",
         )
     return found[0] if found else None
-
-
-def deleting_fs(fsx, cluster):
-    """The cluster's Lustre file systems still DELETING (an earlier absent, or this one)."""
-    return [
-        fs
-        for fs in paginate(fsx, "describe_file_systems", "FileSystems")
-        if tag_dict(fs.get("Tags")).get("Name") == name_tag(cluster)
-        and tag_dict(fs.get("Tags")).get("trainkit:cluster") == cluster
-        and fs.get("Lifecycle") == "DELETING"
-    ]
 
 
 def gone(fsx, fs_id):
@@ -330,7 +328,10 @@ def ensure_absent(module, fsx):
     p = module.params
     cluster = p["cluster_name"]
     ec2 = module.client("ec2")
-    fs = find_fs(fsx, cluster)
+    listed = cluster_file_systems(fsx, cluster)
+    fs = find_fs(fsx, cluster, listed)
+    # DELETING ones too (an earlier absent): their network interfaces hold the group until they are gone
+    deleting = [f["FileSystemId"] for f in listed if f.get("Lifecycle") == "DELETING"]
     vpc_id = None
     if fs is not None:
         vpc_id = ec2.describe_subnets(SubnetIds=fs["SubnetIds"][:1])["Subnets"][0]["VpcId"]
@@ -346,13 +347,14 @@ def ensure_absent(module, fsx):
         return True, before, {}, {}
     if fs is not None:
         fsx.delete_file_system(FileSystemId=fs["FileSystemId"])
-    for deleting in deleting_fs(fsx, cluster):  # always: until then the group cannot be deleted
+        deleting.append(fs["FileSystemId"])
+    for fs_id in deleting:  # always: until then the group cannot be deleted
         # DELETING lasts minutes and the file system's network interfaces keep its security group in use until it
-        # is gone: follow it by id until FSx no longer knows it (find_fs already skips it).
+        # is gone: follow it by id until FSx no longer knows it (find_fs skips it).
         wait_for(
-            lambda fs_id=deleting["FileSystemId"]: gone(fsx, fs_id),
+            lambda fs_id=fs_id: gone(fsx, fs_id),
             p["wait_timeout"],
-            "Lustre file system {0} to be deleted".format(deleting["FileSystemId"]),
+            "Lustre file system {0} to be deleted".format(fs_id),
             delay=2,
             max_delay=30,
         )
