@@ -312,11 +312,7 @@ def converge(module, efs, created):
     fs = find_fs(efs, cluster)
     if fs is not None and fs["LifeCycleState"] in ("deleting", "deleted") and not module.check_mode:
         # an earlier absent is still deleting it: the creation token is taken until it is gone
-        wait_for(
-            lambda: find_fs(efs, cluster) is None,
-            p["wait_timeout"],
-            "file system {0} to be deleted".format(fs["FileSystemId"]),
-        )
+        wait_deleted(efs, cluster, fs["FileSystemId"], p["wait_timeout"])
         fs = None
     elif fs is not None and fs["LifeCycleState"] == "creating" and not module.check_mode:
         wait_state(efs, fs["FileSystemId"], "available", p["wait_timeout"])  # a run interrupted while it was new
@@ -441,13 +437,12 @@ def remove_file_system(module, efs, fs_id, wait_gone=True):
         if error_code(exc) != "FileSystemNotFound":  # an interrupted earlier run already deleted it
             raise
     if wait_gone:
-        wait_for(
-            lambda: not paginate(
-                efs, "describe_file_systems", "FileSystems", CreationToken=token(module.params["cluster_name"])
-            ),
-            timeout,
-            "file system {0} to be deleted".format(fs_id),
-        )
+        wait_deleted(efs, module.params["cluster_name"], fs_id, timeout)
+
+
+def wait_deleted(efs, cluster, fs_id, timeout):
+    """Until EFS no longer lists the cluster's file system (DeleteFileSystem returns while it is deleting)."""
+    wait_for(lambda: find_fs(efs, cluster) is None, timeout, "file system {0} to be deleted".format(fs_id))
 
 
 def ensure_absent(module, efs):
