@@ -9,7 +9,6 @@ import json
 
 from urllib.parse import unquote
 
-from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
@@ -62,17 +61,6 @@ def policy_hint(exc):
     ):
         return "a policy ARN in managed_policies does not exist; check the ARN"
     return None
-
-
-def undo(module, what, *steps):
-    """Remove what a failed run created, step by step; a step that fails is reported, not raised, so the error
-    that made the run fail is the one the user sees."""
-    for step in steps:
-        try:
-            step()
-        except (ClientError, BotoCoreError) as exc:
-            module.warn("Could not remove {0} created by this failed run ({1}); run state=absent.".format(what, exc))
-            return
 
 
 class PolicySync:

@@ -210,6 +210,17 @@ class AWSModule(AnsibleModule):
         )
 
 
+def undo(module, what, *steps):
+    """Remove what a failed run created, step by step; a step that fails is reported, not raised, so the error
+    that made the run fail is the one the user sees."""
+    for step in steps:
+        try:
+            step()
+        except (ClientError, BotoCoreError, TrainkitError) as exc:
+            module.warn("Could not remove {0} created by this failed run ({1}); run state=absent.".format(what, exc))
+            return
+
+
 def explain(exc, hint=None):
     """(error code, operation, text, hint, request id) of any boto error, for one error path."""
     request_id = None

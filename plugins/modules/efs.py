@@ -184,6 +184,7 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitEr
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import error_code
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import undo
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_for
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
@@ -276,14 +277,7 @@ def ensure_present(module, efs):
         return converge(module, efs, created)
     except (ClientError, BotoCoreError, TrainkitError):
         if created:
-            try:
-                remove_file_system(module, efs, created[0], wait_gone=False)
-            except (ClientError, BotoCoreError, TrainkitError) as cleanup_error:
-                module.warn(
-                    "Could not remove file system {0} created by this failed run: {1}; run state=absent.".format(
-                        created[0], cleanup_error
-                    )
-                )
+            undo(module, "file system " + created[0], lambda: remove_file_system(module, efs, created[0], False))
         raise
 
 

@@ -128,7 +128,6 @@ from ansible_collections.trainkit.aws.plugins.module_utils._iam import load_poli
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import normalize_policy
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import policies_equal
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import policy_hint
-from ansible_collections.trainkit.aws.plugins.module_utils._iam import undo
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import account_id
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
@@ -136,6 +135,7 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientErro
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import WaiterError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import undo
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_with_waiter
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag_list
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_tags

@@ -196,6 +196,7 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientErro
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import undo
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_visible
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import CLUSTER_TAG
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
@@ -780,14 +781,7 @@ def ensure_present(module):
         ensure_security_groups(net, p)
     except (ClientError, BotoCoreError, TrainkitError):
         if creating:  # do not leave a half-built network behind
-            try:
-                delete_network(net)
-            except (ClientError, BotoCoreError) as cleanup_error:
-                module.warn(
-                    "Could not remove the half-built network of {0}: {1}; run state=absent.".format(
-                        net.cluster, cleanup_error
-                    )
-                )
+            undo(module, "the network of " + net.cluster, lambda: delete_network(net))
         raise
     if module.check_mode:
         return net.changed, before, predicted(before, p, net), check_mode_result(before, p)
