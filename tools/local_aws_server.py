@@ -46,6 +46,9 @@ from moto.server import DomainDispatcherApplication  # noqa: E402
 from moto.server import create_backend_app  # noqa: E402
 from werkzeug.serving import run_simple  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import local_eks  # noqa: E402
+
 # Seconds, scaled down from AWS's minutes; a profile file overrides any of them.
 DEFAULT_TIMES = {
     "efs_file_system_create": 1.5,
@@ -411,6 +414,7 @@ def patch_eks():
 
 
 def patch_cloudformation():
+    """Stacks take time: creating (longer with an EKS cluster or node group in them) and deleting."""
     from moto.cloudformation.models import CloudFormationBackend
 
     def become(stack, state):
@@ -420,10 +424,23 @@ def patch_cloudformation():
     @patch(CloudFormationBackend, "create_stack")
     def create_stack(original, self, *args, **kwargs):
         stack = original(self, *args, **kwargs)
-        if REALISM.time("cloudformation_stack_create") > 0 and stack.status == "CREATE_COMPLETE":
+        seconds = REALISM.time("cloudformation_stack_create") + local_eks.stack_times(stack)[0]
+        if seconds > 0 and stack.status == "CREATE_COMPLETE":
             stack.status = "CREATE_IN_PROGRESS"
-            REALISM.clock.later(REALISM.time("cloudformation_stack_create"), lambda: become(stack, "CREATE_COMPLETE"))
+            REALISM.clock.later(seconds, lambda: become(stack, "CREATE_COMPLETE"))
         return stack
+
+    @patch(CloudFormationBackend, "delete_stack")
+    def delete_stack(original, self, name_or_stack_id):
+        stack = self.stacks.get(name_or_stack_id) or next(
+            (s for s in self.stacks.values() if s.name == name_or_stack_id), None
+        )
+        seconds = REALISM.time("cloudformation_stack_delete") + (local_eks.stack_times(stack)[1] if stack else 0)
+        if stack is None or seconds <= 0:
+            return original(self, name_or_stack_id)
+        if stack.status != "DELETE_IN_PROGRESS":
+            become(stack, "DELETE_IN_PROGRESS")
+            REALISM.clock.later(seconds, lambda: stack.stack_id in self.stacks and original(self, stack.stack_id))
 
 
 def patch_consistency():
@@ -601,9 +618,10 @@ def throttle_error(service, protocol):
 class RealismMiddleware:
     """WSGI: runs due life cycle steps, throttles, enforces the consistency window, logs every request."""
 
-    def __init__(self, app, realism, log_path):
+    def __init__(self, app, realism, log_path, extra=None):
         self.app = app
         self.realism = realism
+        self.extra = extra  # serves what moto lacks (local_eks.LocalEKS)
         self.services = Services()
         self.log = open(log_path, "a", buffering=1)
         self.log_lock = threading.Lock()
@@ -618,6 +636,7 @@ class RealismMiddleware:
         else:
             body = b""
         environ["wsgi.input"] = _Body(body)
+        presigned(environ)
         self.realism.clock.run_due()
         service, protocol, operation, params = self.services.identify(environ, body)
         request_id = str(uuid.uuid4())
@@ -631,6 +650,14 @@ class RealismMiddleware:
                 code, status, value = hidden
                 message = "The resource '{0}' does not exist (not yet visible)".format(value)
                 outcome = ("consistency",) + error_response(service, protocol, code, message, status, request_id)
+        if outcome is None and service is not None and self.extra is not None:
+            served = self.extra.answer(service, operation, environ, body, request_id)
+            if served is not None:
+                status_line, headers, payload = served
+                start_response(status_line, headers + [("Content-Length", str(len(payload)))])
+                status = int(status_line.split()[0])
+                self.record(service, operation, status, started, None, error_of(payload) if status >= 400 else None)
+                return [payload]
         if outcome is not None:
             note, status_line, headers, payload = outcome
             start_response(status_line, headers + [("Content-Length", str(len(payload)))])
@@ -667,6 +694,18 @@ class RealismMiddleware:
             line["error"] = error
         with self.log_lock:
             self.log.write(json.dumps(line) + "\n")
+
+
+def presigned(environ):
+    """A presigned URL (signature in the query, e.g. an EKS token's GetCallerIdentity) names its service in
+    X-Amz-Credential: give moto's dispatcher, which reads the Authorization header, the same credential scope."""
+    query = environ.get("QUERY_STRING", "")
+    if environ.get("HTTP_AUTHORIZATION") or "X-Amz-Credential=" not in query:
+        return
+    fields = dict(urllib.parse.parse_qsl(query))
+    environ["HTTP_AUTHORIZATION"] = "AWS4-HMAC-SHA256 Credential={0}, SignedHeaders={1}, Signature={2}".format(
+        fields.get("X-Amz-Credential", ""), fields.get("X-Amz-SignedHeaders", ""), fields.get("X-Amz-Signature", "")
+    )
 
 
 def error_of(body):
@@ -712,6 +751,11 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--profile", default="default", help="default, off, or a JSON profile file")
     parser.add_argument("--log", required=True, help="the request log (JSON lines)")
+    parser.add_argument(
+        "--control-plane",
+        default=os.environ.get("TRAINKIT_LOCAL_K8S_DIR"),
+        help="the local control plane's work directory (tools/local-k8s): EKS clusters point at it",
+    )
     args = parser.parse_args()
     if not args.host.startswith("127."):
         sys.exit("local_aws_server: serves loopback only")
@@ -725,7 +769,8 @@ def main():
     os.environ.setdefault("MOTO_PORT", str(args.port))
     app = DomainDispatcherApplication(create_backend_app)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    run_simple(args.host, args.port, RealismMiddleware(app, REALISM, args.log), threaded=True)
+    eks = local_eks.install(REALISM, args.control_plane)
+    run_simple(args.host, args.port, RealismMiddleware(app, REALISM, args.log, eks), threaded=True)
 
 
 if __name__ == "__main__":

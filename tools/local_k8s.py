@@ -394,6 +394,8 @@ class ControlPlane:
     def healthy(self, state=None):
         state = state or self.state()
         procs = state.get("processes", {})
+        if "token-webhook" not in procs:  # started by an older version: restart it with the webhook
+            return False
         if not procs or not all(process_is(p["pid"], p["binary"], p.get("script")) for p in procs.values()):
             return False
         try:
@@ -446,8 +448,31 @@ class ControlPlane:
         server = "https://127.0.0.1:{0}".format(api_port)
         write_kubeconfig(self.kubeconfig, server, self.pki)
         pki = self.pki
+        # EKS-style tokens (aws eks get-token) authenticate through this webhook (tools/local_token_webhook.py)
+        webhook_port = free_port()
+        webhook_config = os.path.join(self.workdir, "token-webhook.kubeconfig")
+        with open(webhook_config, "w") as handle:
+            json.dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {"name": "eks-tokens", "cluster": {"server": "http://127.0.0.1:{0}/".format(webhook_port)}}
+                    ],
+                    "users": [{"name": "kube-apiserver", "user": {}}],
+                    "contexts": [{"name": "webhook", "context": {"cluster": "eks-tokens", "user": "kube-apiserver"}}],
+                    "current-context": "webhook",
+                },
+                handle,
+            )
         b = dict((name, os.path.join(binaries, name)) for name in BINARIES)
         procs = {}
+        procs["token-webhook"] = self.spawn(
+            "token-webhook",
+            sys.executable,
+            ["--port={0}".format(webhook_port)],
+            script=os.path.join(HERE, "local_token_webhook.py"),
+        )
         procs["etcd"] = self.spawn(
             "etcd",
             b["etcd"],
@@ -486,6 +511,9 @@ class ControlPlane:
                 "--service-account-signing-key-file=" + os.path.join(pki, "sa.key"),
                 "--service-cluster-ip-range=" + SERVICE_CIDR,
                 "--authorization-mode=RBAC",
+                "--authentication-token-webhook-config-file=" + webhook_config,
+                "--authentication-token-webhook-version=v1",
+                "--authentication-token-webhook-cache-ttl=30s",
                 "--allow-privileged=true",
                 "--cert-dir=" + os.path.join(self.workdir, "apiserver-certs"),
                 "--enable-priority-and-fairness=false",

@@ -46,3 +46,49 @@ def capacity(instance_type, gpus=None, max_pods=110):
     if count:
         result["nvidia.com/gpu"] = str(count)
     return result
+
+
+def node_object(
+    cluster,
+    region,
+    group,
+    instance_type,
+    name,
+    zone,
+    pod_cidr,
+    address,
+    labels=None,
+    taints=None,
+    gpus=None,
+    extra_labels=None,
+):
+    """A simulated (kwok) Node of one node group: the labels EKS gives its nodes, the instance type's capacity."""
+    node_labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node.kubernetes.io/instance-type": instance_type,
+        "topology.kubernetes.io/zone": zone,
+        "topology.kubernetes.io/region": region,
+        "eks.amazonaws.com/nodegroup": group,
+        "type": "kwok",
+    }
+    node_labels.update(extra_labels or {})
+    node_labels.update(dict((k, str(v)) for k, v in (labels or {}).items()))
+    cap = capacity(instance_type, gpus)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": node_labels, "annotations": {"kwok.x-k8s.io/node": "fake"}},
+        "spec": {
+            "podCIDR": pod_cidr,
+            "podCIDRs": [pod_cidr],
+            "providerID": "kwok://{0}/{1}".format(zone, name),
+            "taints": [dict((k, v) for k, v in t.items() if v is not None) for t in taints or []],
+        },
+        "status": {
+            "capacity": cap,
+            "allocatable": dict(cap),
+            "addresses": [{"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}],
+        },
+    }

@@ -130,7 +130,7 @@ from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import INSTANCE_TYPES
-from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import capacity
+from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import node_object as instance_node
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
 
@@ -152,35 +152,20 @@ def wanted_nodes(params):
 
 
 def node_object(params, name, group, zone, pod_cidr, address):
-    labels = {
-        "kubernetes.io/hostname": name,
-        "kubernetes.io/os": "linux",
-        "kubernetes.io/arch": "amd64",
-        "node.kubernetes.io/instance-type": group["instance_type"],
-        "topology.kubernetes.io/zone": zone,
-        "topology.kubernetes.io/region": params["region"],
-        GROUP_LABEL: group["name"],
-        CLUSTER_LABEL: params["cluster_name"],
-        "type": "kwok",
-    }
-    labels.update(dict((k, str(v)) for k, v in group["labels"].items()))
-    cap = capacity(group["instance_type"], group["gpus"])
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": name, "labels": labels, "annotations": {"kwok.x-k8s.io/node": "fake"}},
-        "spec": {
-            "podCIDR": pod_cidr,
-            "podCIDRs": [pod_cidr],
-            "providerID": "kwok://{0}/{1}".format(zone, name),
-            "taints": [dict((k, v) for k, v in t.items() if v is not None) for t in group["taints"]],
-        },
-        "status": {
-            "capacity": cap,
-            "allocatable": dict(cap),
-            "addresses": [{"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}],
-        },
-    }
+    return instance_node(
+        params["cluster_name"],
+        params["region"],
+        group["name"],
+        group["instance_type"],
+        name,
+        zone,
+        pod_cidr,
+        address,
+        labels=group["labels"],
+        taints=group["taints"],
+        gpus=group["gpus"],
+        extra_labels={CLUSTER_LABEL: params["cluster_name"]},
+    )
 
 
 def projection(node):
