@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Start or stop the local AWS endpoint (moto's server behind the realism layer) on 127.0.0.1.
 
-    tools/local-aws start [--state-dir DIR] [--port N] [--realism default|off|FILE]   # prints the URL last
+    tools/local-aws start [--state-dir DIR] [--port N] [--realism default|off|FILE] [--control-plane DIR]
+                                                  # prints the URL last
     tools/local-aws status [--state-dir DIR]      # the realism profile in force, then the URL
     tools/local-aws summary [--state-dir DIR] [--since N] [--json]   # requests by service and operation
     tools/local-aws stop [--state-dir DIR]
@@ -117,7 +118,8 @@ def start(args):
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             server_command()
-            + ["--port", str(port), "--profile", args.realism, "--log", os.path.join(args.state_dir, "requests.jsonl")],
+            + ["--port", str(port), "--profile", args.realism, "--log", os.path.join(args.state_dir, "requests.jsonl")]
+            + (["--control-plane", os.path.abspath(args.control_plane)] if args.control_plane else []),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -229,6 +231,12 @@ def main():
         "--realism",
         default=os.environ.get("TRAINKIT_LOCAL_AWS_REALISM", "default"),
         help="start: default (AWS-like life cycles and consistency, scaled-down times), off, or a JSON profile",
+    )
+    parser.add_argument(
+        "--control-plane",
+        default=os.environ.get("TRAINKIT_LOCAL_K8S_DIR"),
+        help="start: the local control plane's work directory (tools/local-k8s) that EKS clusters point at "
+        "(default: its default one)",
     )
     parser.add_argument("--since", type=int, default=0, help="summary: skip the request log's first N lines")
     parser.add_argument("--json", action="store_true", help="summary: as JSON")

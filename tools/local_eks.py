@@ -460,6 +460,11 @@ def account_of(environ):
     return DEFAULT_ACCOUNT_ID
 
 
+def cluster_version(region, name):
+    cluster = eks_backend(region).clusters.get(name)
+    return cluster.version if cluster is not None else None
+
+
 def eks_backend(region):
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.eks.models import eks_backends
@@ -595,7 +600,7 @@ def models():
                 tags=tag_dict(props.get("Tags")),
                 launch_template=lower_keys(template) if template else None,
                 capacity_type=props.get("CapacityType"),
-                version=props.get("Version"),
+                version=props.get("Version") or cluster_version(region_name, props["ClusterName"]),
                 release_version=props.get("ReleaseVersion"),
             )
             return cls(group, region_name)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import os
 import re
 import signal
@@ -32,10 +33,31 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "plugins", "module_utils"))
 
-from k8s import Client  # noqa: E402  (the collection's own client, stdlib + PyYAML)
-from k8s import K8sError  # noqa: E402
+
+def collection_path():
+    """A directory where this checkout imports as ansible_collections.trainkit.aws (a symlink in the cache)."""
+    root = os.path.join(
+        os.environ.get("TRAINKIT_CACHE_DIR")
+        or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "trainkit"),
+        "collections",
+        hashlib.sha256(os.path.realpath(os.path.join(HERE, "..")).encode()).hexdigest()[:12],
+    )
+    link = os.path.join(root, "ansible_collections", "trainkit", "aws")
+    if not os.path.islink(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        try:
+            os.symlink(os.path.realpath(os.path.join(HERE, "..")), link)
+        except FileExistsError:  # another runner made it meanwhile
+            pass
+    return root
+
+
+sys.path.insert(0, collection_path())
+
+# the collection's own client (the official kubernetes client underneath)
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client  # noqa: E402
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError  # noqa: E402
 
 ANNOTATION = "trainkit.io/runner"
 FIELD = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")

@@ -161,7 +161,9 @@ results:
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_YAML
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import MISSING_LIBRARY
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import describe
@@ -235,6 +237,8 @@ def main():
     )
     if not HAS_YAML:
         module.fail_json(msg="PyYAML is required (it comes with ansible-core)")
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=MISSING_LIBRARY)
     p = module.params
     if p["template"] is not None:
         module.fail_json(

@@ -131,6 +131,8 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import INSTANCE_TYPES
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import node_object as instance_node
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import MISSING_LIBRARY
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
 
@@ -324,6 +326,8 @@ def main():
     if problems:
         module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
 
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=MISSING_LIBRARY)
     client = None
     try:
         client = Client(p["kubeconfig"], p["context"])

@@ -365,7 +365,9 @@ from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.trainkit.aws.plugins.module_utils import launcher
 from ansible_collections.trainkit.aws.plugins.module_utils import training
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_YAML
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import MISSING_LIBRARY
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import NOT_SERVED
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
@@ -549,6 +551,8 @@ def main():
     )
     if not HAS_YAML:
         module.fail_json(msg="PyYAML is required (it comes with ansible-core)")
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=MISSING_LIBRARY)
     p = module.params
     spec = dict((k, p[k]) for k in SPEC_KEYS)
     if p["state"] == "absent":

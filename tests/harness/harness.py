@@ -15,6 +15,11 @@ from botocore.config import Config
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 REGION = "us-west-2"
+# The aws CLI (for the exec section of EKS kubeconfigs: aws eks get-token) lives in a virtualenv of its own, because
+# awscli pins a botocore of its own: `make awscli` builds it into the cache.
+AWSCLI_BIN = os.path.join(
+    os.environ.get("TRAINKIT_CACHE_DIR") or os.path.join(os.path.expanduser("~/.cache"), "trainkit"), "awscli", "bin"
+)
 READ_ONLY = ("Describe", "List", "Get", "Head", "Lookup")
 
 
@@ -71,8 +76,11 @@ class LocalAWS:
     def tool(self, *args):
         return run_tool("local-aws", list(args) + ["--state-dir", self.state_dir], timeout=120)
 
-    def start(self, realism=None):
-        result = self.tool("start", *(["--realism", realism] if realism else []))
+    def start(self, realism=None, control_plane=None):
+        extra = (["--realism", realism] if realism else []) + (
+            ["--control-plane", control_plane] if control_plane else []
+        )
+        result = self.tool("start", *extra)
         assert result.returncode == 0, result.stderr
         self.url = result.stdout.strip().splitlines()[-1]
         with open(os.path.join(self.state_dir, "pid")) as handle:
@@ -159,7 +167,7 @@ class Ansible:
             ANSIBLE_CALLBACKS_ENABLED="result_file",
             ANSIBLE_LOAD_CALLBACK_PLUGINS="true",
             ANSIBLE_FORCE_COLOR="false",
-            PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
+            PATH=os.pathsep.join([BIN, AWSCLI_BIN, os.environ.get("PATH", "")]),
         )
         env.update(extra or {})
         return env

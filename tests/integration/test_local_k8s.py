@@ -44,7 +44,15 @@ def test_stop_ends_every_process_it_started(tmp_path):
     plane = LocalK8s(str(tmp_path / "k8s"))
     plane.start()
     pids = plane.pids()
-    assert set(pids) == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "pod-runner"}
+    assert set(pids) == {
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+        "pod-runner",
+        "token-webhook",
+    }
     assert plane.tool("status").returncode == 0
     stopped = plane.stop()
     assert stopped.returncode == 0

@@ -1,0 +1,722 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: eksctl_cluster
+short_description: An EKS cluster and its node groups, built by eksctl from a rendered ClusterConfig
+version_added: 0.1.0
+description:
+  - Renders a ClusterConfig (C(eksctl.io/v1alpha5)) from the options - the cluster in an existing VPC and subnets,
+    its security groups, SSH access with an EC2 key pair, OIDC, addons, managed and self-managed node groups and
+    tags - and drives C(eksctl) with it.
+  - The config is first checked against eksctl's own JSON schema (C(pkg/apis/eksctl.io/v1alpha5/assets/schema.json)
+    of the eksctl version in use, found in Go's module cache or given with O(schema_path)); a bad option fails
+    there, with the schema's message, before eksctl runs. eksctl itself stays the authority.
+  - A missing cluster is created (C(eksctl create cluster), 10 to 15 minutes on AWS; run the task with C(async) to
+    see its progress). An existing one is found with C(eksctl get cluster) and its node groups with
+    C(eksctl get nodegroup); node groups that are missing are created, those no longer listed deleted (with
+    O(purge_nodegroups)), and sizes that differ scaled. Other settings of an existing cluster are not changed;
+    a difference is reported as a warning.
+  - The kubeconfig is written to O(kubeconfig) (eksctl's, with an C(exec) section that runs C(aws eks get-token)).
+  - In check mode, a missing cluster is checked with C(eksctl create cluster --dry-run) and nothing is created; the
+    diff shows the rendered config.
+  - O(state=absent) deletes the cluster with its node groups (C(eksctl delete cluster --wait)).
+  - AWS credentials, region and endpoint come from the usual options and reach eksctl as its environment.
+author:
+  - trainkit.aws contributors (@trainkit)
+options:
+  name:
+    description: The cluster's name.
+    type: str
+    required: true
+  state:
+    description: Whether the cluster should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  version:
+    description: Kubernetes version of a new cluster, for example C(1.34). Default - eksctl's default.
+    type: str
+  vpc_id:
+    description: An existing VPC to build the cluster in (for example C(trainkit_network.vpc_id)).
+    type: str
+  subnets:
+    description:
+      - The cluster's subnets in O(vpc_id), as subnet ids or as dicts with C(id), C(az) and C(private).
+      - Without them eksctl builds a VPC of its own.
+    type: list
+    elements: raw
+    default: []
+  security_group_id:
+    description: Security group for the control plane's network interfaces (the network step's C(master) group).
+    type: str
+  node_security_group_ids:
+    description: Security groups attached to every node group's instances (the network step's C(worker) group).
+    type: list
+    elements: str
+    default: []
+  ssh_key_name:
+    description: EC2 key pair that allows SSH to the nodes (the identity step's key pair).
+    type: str
+  with_oidc:
+    description: Create the cluster's IAM OIDC provider (for IAM roles for service accounts).
+    type: bool
+    default: false
+  addons:
+    description: EKS addons, each C(name) and optionally C(version).
+    type: list
+    elements: dict
+    default: []
+  nodegroups:
+    description: The node groups.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Node group name.
+        type: str
+        required: true
+      managed:
+        description: An EKS managed node group (C(managedNodeGroups)), else a self-managed one (C(nodeGroups)).
+        type: bool
+        default: true
+      instance_type:
+        description: EC2 instance type, for example C(g5.xlarge) for one NVIDIA A10G.
+        type: str
+        required: true
+      min_size:
+        description: Smallest size. Default - O(nodegroups[].desired_capacity).
+        type: int
+      max_size:
+        description: Largest size. Default - O(nodegroups[].desired_capacity).
+        type: int
+      desired_capacity:
+        description: Number of nodes.
+        type: int
+        default: 1
+      labels:
+        description: Kubernetes labels of the nodes.
+        type: dict
+        default: {}
+      taints:
+        description: Taints of the nodes, each C(key), C(value) and C(effect) (C(NoSchedule), C(NoExecute), C(PreferNoSchedule)).
+        type: list
+        elements: dict
+        default: []
+      volume_size:
+        description: Root volume size in GiB.
+        type: int
+      ami_family:
+        description: AMI family, for example C(AmazonLinux2023) (eksctl picks the GPU image for GPU instance types).
+        type: str
+      private_networking:
+        description: Nodes get private addresses only.
+        type: bool
+        default: false
+      tags:
+        description: Tags of the node group's resources.
+        type: dict
+        default: {}
+  purge_nodegroups:
+    description: Delete the cluster's node groups that O(nodegroups) does not list.
+    type: bool
+    default: true
+  tags:
+    description: Tags of the cluster and everything eksctl creates for it.
+    type: dict
+    default: {}
+  extra_config:
+    description:
+      - More ClusterConfig, merged over the rendered one (dicts merge, the rest replaces); checked by the schema too.
+    type: dict
+    default: {}
+  kubeconfig:
+    description: Where the cluster's kubeconfig is written. Default - C(~/.kube/eksctl/clusters/<name>), as C(--auto-kubeconfig) does.
+    type: path
+  eksctl_path:
+    description: The eksctl binary. Default - C(eksctl) on E(PATH).
+    type: path
+  schema_path:
+    description: eksctl's ClusterConfig JSON schema. Default - the one in Go's module cache for the eksctl version in use; without it the check is left to eksctl.
+    type: path
+  timeout:
+    description: Minutes eksctl waits for CloudFormation and the nodes (its C(--timeout)).
+    type: int
+    default: 40
+extends_documentation_fragment:
+  - trainkit.aws.aws
+notes:
+  - Supports check mode and diff. p2 instances (NVIDIA K80) are not supported by current NVIDIA drivers; use g4dn, g5 or p3 and newer.
+  - Requires the C(eksctl) binary; the C(exec) section of its kubeconfig needs the C(aws) CLI where the kubeconfig is used.
+"""
+
+EXAMPLES = r"""
+- name: Cluster | EKS with one GPU node group in the collection's network
+  trainkit.aws.eksctl_cluster:
+    name: paddle-demo
+    version: "1.34"
+    vpc_id: "{{ trainkit_network.vpc_id }}"
+    subnets: "{{ trainkit_network.subnets | map(attribute='subnet_id') | list }}"
+    security_group_id: "{{ trainkit_network.security_group_ids.master }}"
+    node_security_group_ids: ["{{ trainkit_network.security_group_ids.worker }}"]
+    ssh_key_name: paddle-demo
+    nodegroups:
+      - {name: gpu, instance_type: g5.xlarge, desired_capacity: 2, labels: {accelerator: nvidia}}
+    kubeconfig: "{{ trainkit_credentials_dir }}/kubeconfig"
+  async: 3600
+  poll: 15
+
+- name: Cluster | Delete it
+  trainkit.aws.eksctl_cluster:
+    name: paddle-demo
+    state: absent
+"""
+
+RETURN = r"""
+kubeconfig:
+  description: Path of the kubeconfig written for the cluster.
+  returned: when state is present
+  type: str
+endpoint:
+  description: The cluster's API server URL.
+  returned: when state is present and the cluster exists
+  type: str
+oidc_issuer:
+  description: The cluster's OIDC issuer URL.
+  returned: when state is present and the cluster exists
+  type: str
+nodegroups:
+  description: The cluster's node groups as eksctl reports them (C(name), C(type), C(instance_type), C(min_size), C(max_size), C(desired_capacity), C(status)).
+  returned: when state is present
+  type: list
+  elements: dict
+config:
+  description: The rendered ClusterConfig, as YAML.
+  returned: always
+  type: str
+commands:
+  description: The eksctl commands this run made (or, in check mode, would make) that change something.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import copy
+import glob
+import json
+import os
+import re
+import shutil
+import tempfile
+
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
+    yaml = None
+
+try:
+    import jsonschema
+
+    HAS_JSONSCHEMA = True
+except ImportError:
+    HAS_JSONSCHEMA = False
+
+API_VERSION = "eksctl.io/v1alpha5"
+UNSUPPORTED_GPU = ("p2.",)  # NVIDIA K80: current drivers and the EKS GPU AMIs no longer support it
+NAME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]{0,99}$")
+
+
+# -- the ClusterConfig ----------------------------------------------------------------------------------------
+def subnet_entries(subnets):
+    """vpc.subnets of a ClusterConfig from ids or {id, az, private} dicts: public/private maps keyed by az or id."""
+    result = {}
+    for entry in subnets:
+        spec = {"id": entry} if isinstance(entry, str) else dict(entry)
+        kind = "private" if spec.get("private") else "public"
+        key = spec.get("az") or spec["id"]
+        result.setdefault(kind, {})[key] = {"id": spec["id"]}
+    return result
+
+
+def nodegroup_config(group, p):
+    desired = group["desired_capacity"]
+    config = {
+        "name": group["name"],
+        "instanceType": group["instance_type"],
+        "desiredCapacity": desired,
+        "minSize": group["min_size"] if group["min_size"] is not None else desired,
+        "maxSize": group["max_size"] if group["max_size"] is not None else desired,
+    }
+    if group["labels"]:
+        config["labels"] = dict((k, str(v)) for k, v in group["labels"].items())
+    if group["taints"]:
+        config["taints"] = [dict((k, v) for k, v in t.items() if v is not None) for t in group["taints"]]
+    if group["volume_size"]:
+        config["volumeSize"] = group["volume_size"]
+    if group["ami_family"]:
+        config["amiFamily"] = group["ami_family"]
+    if group["private_networking"]:
+        config["privateNetworking"] = True
+    if group["tags"]:
+        config["tags"] = dict((k, str(v)) for k, v in group["tags"].items())
+    if p["node_security_group_ids"]:
+        config["securityGroups"] = {"attachIDs": list(p["node_security_group_ids"])}
+    if p["ssh_key_name"]:
+        config["ssh"] = {"allow": True, "publicKeyName": p["ssh_key_name"]}
+    return config
+
+
+def merge(base, extra):
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def render(p, region):
+    metadata = {"name": p["name"], "region": region}
+    if p["version"]:
+        metadata["version"] = str(p["version"])
+    if p["tags"]:
+        metadata["tags"] = dict((k, str(v)) for k, v in p["tags"].items())
+    config = {"apiVersion": API_VERSION, "kind": "ClusterConfig", "metadata": metadata}
+    vpc = {}
+    if p["vpc_id"]:
+        vpc["id"] = p["vpc_id"]
+    if p["subnets"]:
+        vpc["subnets"] = subnet_entries(p["subnets"])
+    if p["security_group_id"]:
+        vpc["securityGroup"] = p["security_group_id"]
+    if vpc:
+        config["vpc"] = vpc
+    if p["with_oidc"]:
+        config["iam"] = {"withOIDC": True}
+    if p["addons"]:
+        config["addons"] = [
+            dict((k, v) for k, v in (("name", a.get("name")), ("version", a.get("version"))) if v) for a in p["addons"]
+        ]
+    managed = [nodegroup_config(g, p) for g in p["nodegroups"] if g["managed"]]
+    unmanaged = [nodegroup_config(g, p) for g in p["nodegroups"] if not g["managed"]]
+    if managed:
+        config["managedNodeGroups"] = managed
+    if unmanaged:
+        config["nodeGroups"] = unmanaged
+    return merge(config, p["extra_config"] or {})
+
+
+def to_yaml(config):
+    return yaml.safe_dump(config, default_flow_style=False, sort_keys=False)
+
+
+def problems_of(p):
+    problems = []
+    if not NAME.match(p["name"] or ""):
+        problems.append("name must start with a letter and hold only letters, digits and '-' (at most 100)")
+    problems += validate.tags(p["tags"])
+    for entry in p["subnets"]:
+        if not isinstance(entry, (str, dict)) or (isinstance(entry, dict) and not entry.get("id")):
+            problems.append("subnets: each entry is a subnet id or a dict with id (got {0!r})".format(entry))
+    if p["subnets"] and not p["vpc_id"]:
+        problems.append("subnets need vpc_id")
+    if p["timeout"] < 1:
+        problems.append("timeout must be at least 1 minute")
+    names = [g["name"] for g in p["nodegroups"]]
+    for name in sorted(set(n for n in names if names.count(n) > 1)):
+        problems.append("node group {0} is listed twice".format(name))
+    for group in p["nodegroups"]:
+        label = "node group {0}".format(group["name"])
+        low = group["min_size"] if group["min_size"] is not None else group["desired_capacity"]
+        high = group["max_size"] if group["max_size"] is not None else group["desired_capacity"]
+        if group["desired_capacity"] < 0 or not low <= group["desired_capacity"] <= high:
+            problems.append(
+                "{0}: need 0 <= min_size <= desired_capacity <= max_size (got {1} <= {2} <= {3})".format(
+                    label, low, group["desired_capacity"], high
+                )
+            )
+        for taint in group["taints"]:
+            if taint.get("effect") not in ("NoSchedule", "NoExecute", "PreferNoSchedule") or not taint.get("key"):
+                problems.append(
+                    "{0}: a taint needs key and effect NoSchedule, NoExecute or PreferNoSchedule".format(label)
+                )
+    return problems
+
+
+def schema_problems(config, schema_path):
+    """The schema's messages for the config, one per error (empty when it validates or no schema is at hand)."""
+    with open(schema_path) as handle:
+        schema = json.load(handle)
+    validator = jsonschema.Draft7Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
+        where = ".".join(str(part) for part in error.absolute_path) or "(top)"
+        problems.append("ClusterConfig {0}: {1}".format(where, error.message))
+    return problems
+
+
+# -- eksctl ---------------------------------------------------------------------------------------------------
+class Eksctl:
+    """The eksctl binary, run with the module's AWS settings as its environment."""
+
+    def __init__(self, module, path, region):
+        self.module = module
+        self.path = path
+        self.region = region
+        p = module.params
+        env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+        for option, variable in (
+            ("profile", "AWS_PROFILE"),
+            ("access_key", "AWS_ACCESS_KEY_ID"),
+            ("secret_key", "AWS_SECRET_ACCESS_KEY"),
+            ("session_token", "AWS_SESSION_TOKEN"),
+            ("endpoint_url", "AWS_ENDPOINT_URL"),
+            ("aws_ca_bundle", "AWS_CA_BUNDLE"),
+        ):
+            if p.get(option):
+                env[variable] = p[option]
+        self.env = env
+        self.commands = []
+        self.log = []
+
+    def version(self):
+        rc, out, err = self.module.run_command([self.path, "version"], environ_update=self.env)
+        return out.strip() if rc == 0 else None
+
+    def run(self, *args, changes=True, check=True):
+        argv = [self.path] + list(args)
+        if changes:
+            self.commands.append(" ".join(argv[1:]))
+        rc, out, err = self.module.run_command(argv, environ_update=self.env)
+        self.log.extend(line for line in (out + err).splitlines() if line.strip())
+        if check and rc != 0:
+            raise TrainkitError(
+                "eksctl {0} failed (rc {1}): {2}".format(" ".join(args[:2]), rc, last_error(err or out)),
+                hint="the log holds eksctl's own output; CloudFormation's events say more (eksctl utils describe-stacks)",
+                log=self.log[-40:],
+            )
+        return rc, out, err
+
+    def cluster(self, name):
+        """eksctl's view of the cluster, or None when EKS does not know it."""
+        rc, out, err = self.run(
+            "get", "cluster", "--name", name, "--region", self.region, "-o", "json", changes=False, check=False
+        )
+        if rc != 0:
+            if "ResourceNotFoundException" in err or "No cluster found" in err:
+                return None
+            raise TrainkitError("eksctl get cluster failed (rc {0}): {1}".format(rc, last_error(err or out)))
+        found = json.loads(out or "[]")
+        return found[0] if found else None
+
+    def nodegroups(self, name):
+        rc, out, err = self.run(
+            "get", "nodegroup", "--cluster", name, "--region", self.region, "-o", "json", changes=False
+        )
+        return dict((g["Name"], g) for g in json.loads(out or "[]"))
+
+
+def last_error(text):
+    lines = [line for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "[✖]" in line]
+    return (errors or lines or ["no output"])[-1].strip()
+
+
+def summary(group):
+    return {
+        "name": group.get("Name"),
+        "type": group.get("Type"),
+        "instance_type": group.get("InstanceType"),
+        "min_size": group.get("MinSize"),
+        "max_size": group.get("MaxSize"),
+        "desired_capacity": group.get("DesiredCapacity"),
+        "status": group.get("Status"),
+    }
+
+
+def write_config(config):
+    handle, path = tempfile.mkstemp(prefix="trainkit-eksctl-", suffix=".yaml")
+    with os.fdopen(handle, "w") as out:
+        out.write(to_yaml(config))
+    return path
+
+
+def write_kubeconfig(module, eksctl, name, path):
+    """Write the kubeconfig through eksctl; True when the file changed."""
+    before = read(path)
+    if module.check_mode:
+        return before is None
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    eksctl.run(
+        "utils", "write-kubeconfig", "--cluster", name, "--region", eksctl.region, "--kubeconfig", path, changes=False
+    )
+    os.chmod(path, 0o600)
+    return read(path) != before
+
+
+def read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+# -- states ---------------------------------------------------------------------------------------------------
+def ensure_present(module, eksctl, config, config_path):
+    p = module.params
+    cluster = eksctl.cluster(p["name"])
+    kubeconfig = p["kubeconfig"]
+    result = {"kubeconfig": kubeconfig}
+    if cluster is None:
+        if module.check_mode:
+            eksctl.run("create", "cluster", "-f", config_path, "--dry-run")
+            return True, None, to_yaml(config), dict(result, nodegroups=[])
+        os.makedirs(os.path.dirname(kubeconfig), mode=0o700, exist_ok=True)
+        eksctl.run(
+            "create", "cluster", "-f", config_path, "--kubeconfig", kubeconfig, "--timeout", "{0}m".format(p["timeout"])
+        )
+        os.chmod(kubeconfig, 0o600)
+        cluster = eksctl.cluster(p["name"])
+        groups = eksctl.nodegroups(p["name"])
+        return True, None, to_yaml(config), dict(result, **described(cluster, groups))
+
+    groups = eksctl.nodegroups(p["name"])
+    before = dict((n, summary(g)) for n, g in groups.items())
+    wanted = dict((g["name"], g) for g in config.get("managedNodeGroups", []) + config.get("nodeGroups", []))
+    changed = False
+    if p["version"] and cluster.get("Version") and str(p["version"]) != cluster["Version"]:
+        module.warn(
+            "cluster {0} runs Kubernetes {1}, not {2}: this module does not upgrade clusters (eksctl upgrade "
+            "cluster)".format(p["name"], cluster["Version"], p["version"])
+        )
+    missing = sorted(set(wanted) - set(groups))
+    if missing:
+        changed = True
+        if not module.check_mode:
+            eksctl.run(
+                "create",
+                "nodegroup",
+                "-f",
+                config_path,
+                "--include",
+                ",".join(missing),
+                "--timeout",
+                "{0}m".format(p["timeout"]),
+            )
+        else:
+            eksctl.commands.append("create nodegroup --include " + ",".join(missing))
+    for name in sorted(set(wanted) & set(groups)):
+        want, have = wanted[name], groups[name]
+        sizes = (want["minSize"], want["maxSize"], want["desiredCapacity"])
+        if sizes != (have.get("MinSize"), have.get("MaxSize"), have.get("DesiredCapacity")):
+            changed = True
+            args = [
+                "scale",
+                "nodegroup",
+                "--cluster",
+                p["name"],
+                "--region",
+                eksctl.region,
+                "--name",
+                name,
+                "--nodes",
+                str(sizes[2]),
+                "--nodes-min",
+                str(sizes[0]),
+                "--nodes-max",
+                str(sizes[1]),
+                "--wait",
+            ]
+            if module.check_mode:
+                eksctl.commands.append(" ".join(args))
+            else:
+                eksctl.run(*args)
+        if want["instanceType"] != have.get("InstanceType"):
+            module.warn(
+                "node group {0} runs {1}, not {2}: instance types of a node group cannot change; add a new node "
+                "group and remove this one".format(name, have.get("InstanceType"), want["instanceType"])
+            )
+    extra = sorted(set(groups) - set(wanted)) if p["purge_nodegroups"] else []
+    for name in extra:
+        changed = True
+        args = ["delete", "nodegroup", "--cluster", p["name"], "--region", eksctl.region, "--name", name, "--wait"]
+        if module.check_mode:
+            eksctl.commands.append(" ".join(args))
+        else:
+            eksctl.run(*args)
+    if changed and not module.check_mode:
+        groups = eksctl.nodegroups(p["name"])
+    if write_kubeconfig(module, eksctl, p["name"], kubeconfig):
+        changed = True
+    after = dict((n, summary(g)) for n, g in groups.items())
+    if module.check_mode:
+        after = dict((n, planned(wanted[n], groups.get(n))) for n in wanted)
+        after.update((n, before[n]) for n in groups if n not in wanted and not p["purge_nodegroups"])
+    result.update(described(cluster, groups))
+    return changed, {"nodegroups": before}, {"nodegroups": after}, result
+
+
+def planned(want, have):
+    found = summary(have) if have else {"name": want["name"], "type": None, "status": None}
+    found.update(
+        instance_type=want["instanceType"],
+        min_size=want["minSize"],
+        max_size=want["maxSize"],
+        desired_capacity=want["desiredCapacity"],
+    )
+    return found
+
+
+def described(cluster, groups):
+    return {
+        "endpoint": cluster.get("Endpoint"),
+        "oidc_issuer": ((cluster.get("Identity") or {}).get("Oidc") or {}).get("Issuer"),
+        "nodegroups": [summary(g) for _n, g in sorted(groups.items())],
+    }
+
+
+def ensure_absent(module, eksctl, config, config_path):
+    p = module.params
+    cluster = eksctl.cluster(p["name"])
+    if cluster is None:
+        return False, None, None, {}
+    args = [
+        "delete",
+        "cluster",
+        "--name",
+        p["name"],
+        "--region",
+        eksctl.region,
+        "--wait",
+        "--timeout",
+        "{0}m".format(p["timeout"]),
+    ]
+    if module.check_mode:
+        eksctl.commands.append(" ".join(args))
+    else:
+        eksctl.run(*args)
+    return True, {"name": p["name"], "endpoint": cluster.get("Endpoint")}, None, {}
+
+
+def find_schema(eksctl):
+    """eksctl's schema.json for the version in use, from Go's module cache (None when it is not there)."""
+    version = (eksctl.version() or "").split("-")[0]
+    if not re.match(r"^\d+\.\d+\.\d+$", version):
+        return None
+    roots = [os.environ.get("GOMODCACHE"), os.path.join(os.environ.get("GOPATH") or "~/go", "pkg", "mod")]
+    for root in [os.path.expanduser(r) for r in roots if r]:
+        pattern = os.path.join(
+            root,
+            "github.com",
+            "weaveworks",
+            "eksctl@v" + version,
+            "pkg",
+            "apis",
+            "eksctl.io",
+            "v1alpha5",
+            "assets",
+            "schema.json",
+        )
+        for found in glob.glob(pattern):
+            return found
+    return None
+
+
+def main():
+    nodegroup = dict(
+        name=dict(type="str", required=True),
+        managed=dict(type="bool", default=True),
+        instance_type=dict(type="str", required=True),
+        min_size=dict(type="int"),
+        max_size=dict(type="int"),
+        desired_capacity=dict(type="int", default=1),
+        labels=dict(type="dict", default={}),
+        taints=dict(type="list", elements="dict", default=[]),
+        volume_size=dict(type="int"),
+        ami_family=dict(type="str"),
+        private_networking=dict(type="bool", default=False),
+        tags=dict(type="dict", default={}),
+    )
+    module = AWSModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            version=dict(type="str"),
+            vpc_id=dict(type="str"),
+            subnets=dict(type="list", elements="raw", default=[]),
+            security_group_id=dict(type="str"),
+            node_security_group_ids=dict(type="list", elements="str", default=[]),
+            ssh_key_name=dict(type="str", no_log=False),
+            with_oidc=dict(type="bool", default=False),
+            addons=dict(type="list", elements="dict", default=[]),
+            nodegroups=dict(type="list", elements="dict", default=[], options=nodegroup),
+            purge_nodegroups=dict(type="bool", default=True),
+            tags=dict(type="dict", default={}),
+            extra_config=dict(type="dict", default={}),
+            kubeconfig=dict(type="path"),
+            eksctl_path=dict(type="path"),
+            schema_path=dict(type="path"),
+            timeout=dict(type="int", default=40),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    region = module.region
+    if not p["kubeconfig"]:
+        p["kubeconfig"] = os.path.expanduser(os.path.join("~/.kube/eksctl/clusters", p["name"]))
+    config = render(p, region)
+    problems = problems_of(p)
+    for group in p["nodegroups"]:
+        if group["instance_type"].startswith(UNSUPPORTED_GPU):
+            module.warn(
+                "node group {0}: {1} has NVIDIA K80 GPUs, which current NVIDIA drivers and the EKS GPU images no "
+                "longer support; use g4dn, g5 or p3 and newer".format(group["name"], group["instance_type"])
+            )
+    path = p["eksctl_path"] or shutil.which("eksctl")
+    if not path or not os.access(path, os.X_OK):
+        problems.append(
+            "no eksctl binary: install eksctl, or build the one the tests use with tools/eksctl-build, and set "
+            "eksctl_path"
+        )
+        module.fail_on_problems(problems)
+    eksctl = Eksctl(module, path, region)
+    module.fail_on_problems(problems)
+    if p["state"] == "present":
+        schema = p["schema_path"] or find_schema(eksctl)
+        if schema and not HAS_JSONSCHEMA:
+            module.warn("the jsonschema library is missing: the ClusterConfig is left to eksctl to check")
+        elif schema:
+            module.fail_on_problems(schema_problems(config, schema))
+    config_path = write_config(config)
+    try:
+        ensure = ensure_present if p["state"] == "present" else ensure_absent
+        changed, before, after, result = ensure(module, eksctl, config, config_path)
+    except TrainkitError as exc:
+        module.fail_json(msg=exc.msg, hint=exc.hint, commands=eksctl.commands, config=to_yaml(config), **exc.extra)
+    finally:
+        os.unlink(config_path)
+    result.update(config=to_yaml(config), commands=eksctl.commands, log=eksctl.log[-60:])
+    if module._diff:
+        result["diff"] = {
+            "before": to_text(before if isinstance(before, str) else yaml.safe_dump(before) if before else ""),
+            "after": to_text(after if isinstance(after, str) else yaml.safe_dump(after) if after else ""),
+        }
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()

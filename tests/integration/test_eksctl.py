@@ -1,0 +1,184 @@
+# -*- coding: utf-8 -*-
+"""eksctl_cluster with the real eksctl binary (tools/eksctl-build) against the local AWS endpoint.
+
+The endpoint's EKS clusters point at a real local control plane, and an EKS kubeconfig's exec token
+(`aws eks get-token`) authenticates there through the token webhook. One slow test (eksctl's own fixed waits are
+about 150 s of it) walks a cluster through its whole life.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from harness import LocalAWS
+from harness import REPO
+from harness import Ansible
+from harness import eventually
+from harness import unique
+
+
+@pytest.fixture(scope="module")
+def eksctl_path():
+    result = subprocess.run(
+        [os.path.join(REPO, "tools", "eksctl-build")], capture_output=True, text=True, timeout=3000, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def eks_aws(local_k8s, tmp_path_factory):
+    """A local AWS endpoint of this module's own, whose EKS clusters live on the local control plane."""
+    endpoint = LocalAWS(str(tmp_path_factory.mktemp("eks-aws")))
+    endpoint.start(control_plane=local_k8s.workdir)
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture(scope="module")
+def eks_ansible(eks_aws, tmp_path_factory):
+    return Ansible(eks_aws.url, str(tmp_path_factory.mktemp("eks-ansible")))
+
+
+def nodes_of(client, cluster, group):
+    _status, listing = client.request(
+        "GET",
+        "/api/v1/nodes",
+        query={
+            "labelSelector": "alpha.eksctl.io/cluster-name={0},eks.amazonaws.com/nodegroup={1}".format(cluster, group)
+        },
+    )
+    return listing["items"]
+
+
+def test_bad_cluster_config_fails_before_eksctl_runs(eks_ansible, eks_aws, eksctl_path, tmp_path):
+    mark = eks_aws.mark()
+    result = eks_ansible.module(
+        "eksctl_cluster",
+        {
+            "name": unique("bad"),
+            "eksctl_path": eksctl_path,
+            "nodegroups": [{"name": "gpu", "instance_type": "g5.xlarge"}],
+            "extra_config": {"managedNodeGroups": [{"name": "gpu", "instanceType": "g5.xlarge", "volumeSize": "big"}]},
+            "kubeconfig": str(tmp_path / "kubeconfig"),
+        },
+    )
+    assert result.failed
+    assert "ClusterConfig managedNodeGroups.0.volumeSize: 'big' is not of type 'integer'" in result["msg"], result[
+        "msg"
+    ]
+    assert eks_aws.requests(mark) == []  # not even a read: eksctl never ran
+
+    crossed = eks_ansible.module(
+        "eksctl_cluster",
+        {
+            "name": unique("bad"),
+            "eksctl_path": eksctl_path,
+            "nodegroups": [{"name": "gpu", "instance_type": "g5.xlarge", "min_size": 3, "desired_capacity": 1}],
+        },
+    )
+    assert crossed.failed and "min_size <= desired_capacity" in crossed["msg"]
+
+
+def test_eksctl_cluster_life(eks_ansible, eks_aws, local_k8s, eksctl_path, tmp_path):
+    ec2 = eks_aws.client("ec2")
+    name = unique("eks")
+    network = eks_ansible.module(
+        "vpc_network",
+        {
+            "cluster_name": name,
+            "cidr_block": "172.20.0.0/16",
+            "subnets": [{"az": "us-west-2a", "cidr": "172.20.1.0/24"}, {"az": "us-west-2b", "cidr": "172.20.2.0/24"}],
+        },
+    )
+    assert not network.failed, network.output
+    kubeconfig = tmp_path / "kube" / "config"
+    args = {
+        "name": name,
+        "version": "1.34",
+        "eksctl_path": eksctl_path,
+        "vpc_id": network["vpc_id"],
+        "subnets": [{"id": s["subnet_id"], "az": s["az"]} for s in network["subnets"]],
+        "security_group_id": network["security_group_ids"]["master"],
+        "node_security_group_ids": [network["security_group_ids"]["worker"]],
+        "nodegroups": [
+            {
+                "name": "gpu",
+                "instance_type": "g4dn.xlarge",
+                "desired_capacity": 1,
+                "max_size": 2,
+                "labels": {"accelerator": "nvidia"},
+            }
+        ],
+        "tags": {"team": "ml"},
+        "kubeconfig": str(kubeconfig),
+    }
+
+    mark = eks_aws.mark()
+    checked = eks_ansible.module("eksctl_cluster", args, check=True, diff=True)
+    assert checked.changed and not checked.failed, checked.output
+    assert "instanceType: g4dn.xlarge" in checked["diff"]["after"] and checked["diff"]["before"] == ""
+    assert [c for c in eks_aws.changes(mark) if c.startswith(("cloudformation", "eks"))] == []
+    assert not kubeconfig.exists()
+
+    created = eks_ansible.module("eksctl_cluster", args)
+    assert created.changed and not created.failed, created.output
+    config = yaml.safe_load(created["config"])
+    assert config["vpc"]["id"] == network["vpc_id"] and config["managedNodeGroups"][0]["name"] == "gpu"
+    with open(local_k8s.kubeconfig) as handle:
+        server = yaml.safe_load(handle)["clusters"][0]["cluster"]["server"]
+    assert created["endpoint"] == server
+    assert [g["name"] for g in created["nodegroups"]] == ["gpu"]
+    written = yaml.safe_load(kubeconfig.read_text())
+    assert written["users"][0]["user"]["exec"]["command"] in ("aws", "aws-iam-authenticator", "eksctl")
+    client = local_k8s.client()
+    [node] = nodes_of(client, name, "gpu")
+    assert node["status"]["capacity"]["nvidia.com/gpu"] == "1"
+    assert node["metadata"]["labels"]["accelerator"] == "nvidia"
+    assert node["metadata"]["labels"]["node.kubernetes.io/instance-type"] == "g4dn.xlarge"
+    cluster_vpc = eks_aws.client("eks").describe_cluster(name=name)["cluster"]["resourcesVpcConfig"]
+    assert sorted(cluster_vpc["subnetIds"]) == sorted(network["subnet_ids"])
+
+    again = eks_ansible.module("eksctl_cluster", args)
+    assert not again.changed and not again.failed, again.output
+
+    # the kubeconfig eksctl wrote (exec: aws eks get-token) reaches the control plane through the token webhook
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+            },
+        },
+    }
+    applied = eks_ansible.module("k8s_apply", {"kubeconfig": str(kubeconfig), "definition": deployment})
+    assert applied.changed and not applied.failed, applied.output
+    found = client.get(deployment)
+    assert found["metadata"]["managedFields"][0]["manager"] == "trainkit"
+
+    scaled_args = json.loads(json.dumps(args))
+    scaled_args["nodegroups"][0]["desired_capacity"] = 2
+    scaled = eks_ansible.module("eksctl_cluster", scaled_args)
+    assert scaled.changed and not scaled.failed, scaled.output
+    assert [g["desired_capacity"] for g in scaled["nodegroups"]] == [2]
+    eventually(lambda: len(nodes_of(client, name, "gpu")) == 2, what="the second node")
+
+    removed = eks_ansible.module("eksctl_cluster", dict(args, state="absent"))
+    assert removed.changed and not removed.failed, removed.output
+    assert name not in eks_aws.client("eks").list_clusters()["clusters"]
+    assert nodes_of(client, name, "gpu") == []
+    gone = eks_ansible.module("eksctl_cluster", dict(args, state="absent"))
+    assert not gone.changed and not gone.failed, gone.output
+
+    client.delete(deployment)
+    deleted = eks_ansible.module("vpc_network", {"cluster_name": name, "state": "absent"})
+    assert not deleted.failed, deleted.output
+    assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [network["vpc_id"]]}])["Vpcs"] == []
