@@ -11,11 +11,13 @@ PYTEST_ARGS ?=
 CACHE_DIR := $(or $(TRAINKIT_CACHE_DIR),$(HOME)/.cache/trainkit)
 TRAIN_ENV ?= $(CACHE_DIR)/train-env
 TRAIN_PYTHON := $(TRAIN_ENV)/bin/python
+# The aws CLI that EKS kubeconfigs run (aws eks get-token): a virtualenv of its own, since awscli pins its botocore.
+AWSCLI_ENV ?= $(CACHE_DIR)/awscli
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export TRAINKIT_TRAIN_PYTHON := $(TRAIN_PYTHON)
 
-.PHONY: bench help venv train-env train-env-torch link demo down test unit integration throttled sanity lint build clean
+.PHONY: bench help venv train-env train-env-torch awscli binaries link demo down test unit integration throttled sanity lint build clean
 
 help:
 	@echo "make demo    - the whole pipeline locally: AWS (local endpoint), Kubernetes, data split, real training"
@@ -46,11 +48,25 @@ $(TRAIN_ENV)/.torch-installed: tests/requirements-train-torch.txt $(TRAIN_ENV)/.
 	$(TRAIN_PYTHON) -m pip install --quiet -r tests/requirements-train-torch.txt
 	touch $@
 
+awscli: $(AWSCLI_ENV)/.installed
+
+$(AWSCLI_ENV)/.installed:
+	test -x $(AWSCLI_ENV)/bin/python || $(PYTHON) -m venv $(AWSCLI_ENV)
+	$(AWSCLI_ENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AWSCLI_ENV)/bin/python -m pip install --quiet awscli
+	touch $@
+
+# The local binaries, built once into the cache from their Go modules, with their progress on the terminal:
+# the control plane (kube-apiserver, etcd, kwok, ...) and eksctl.
+binaries: venv
+	@tools/local-k8s build >/dev/null
+	@tools/eksctl-build >/dev/null
+
 link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@ln -sfn ../../../.. $(COLLECTION_LINK)
 
-demo: venv link train-env
+demo: venv link train-env binaries
 	@url=$$(tools/local-aws start | tail -n 1) && \
 	echo "Local AWS endpoint: $$url" && \
 	AWS_ENDPOINT_URL=$$url $(BIN)/ansible-playbook -i $(INVENTORY) site.yml && \
@@ -68,7 +84,7 @@ test: venv link sanity lint unit integration
 unit: venv link
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
-integration: venv link train-env-torch
+integration: venv link train-env-torch binaries awscli
 	$(BIN)/pytest -q -n 2 tests/integration $(PYTEST_ARGS)
 
 # The throttled lane alone: identity -> network -> storage -> teardown with 30% of requests throttled (also in make test)

@@ -52,6 +52,7 @@ def build():
             env=env,
             capture_output=True,
             text=True,
+            check=False,
         )
         try:
             source = json.loads(out.stdout)["Dir"]

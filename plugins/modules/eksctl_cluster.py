@@ -46,7 +46,8 @@ options:
     type: str
   subnets:
     description:
-      - The cluster's subnets in O(vpc_id), as subnet ids or as dicts with C(id), C(az) and C(private).
+      - The cluster's subnets in O(vpc_id), as subnet ids or as dicts with C(id) (or C(subnet_id)), C(az) and
+        C(private) - the C(subnets) of the C(trainkit_network) fact fit as they are.
       - Without them eksctl builds a VPC of its own.
     type: list
     elements: raw
@@ -99,6 +100,17 @@ options:
         description: Number of nodes.
         type: int
         default: 1
+        aliases: [count]
+      zones:
+        description: Availability zones of the node group (C(availabilityZones)). Default - the cluster's.
+        type: list
+        elements: str
+        default: []
+      gpus:
+        description:
+          - Accepted so that the cluster role's node groups fit every provider; EKS nodes have the GPUs of their
+            instance type, so it is not used here.
+        type: int
       labels:
         description: Kubernetes labels of the nodes.
         type: dict
@@ -142,7 +154,9 @@ options:
     description: The eksctl binary. Default - C(eksctl) on E(PATH).
     type: path
   schema_path:
-    description: eksctl's ClusterConfig JSON schema. Default - the one in Go's module cache for the eksctl version in use; without it the check is left to eksctl.
+    description:
+      - eksctl's ClusterConfig JSON schema. Default - the one in Go's module cache for the eksctl version in use;
+        without it the check is left to eksctl.
     type: path
   timeout:
     description: Minutes eksctl waits for CloudFormation and the nodes (its C(--timeout)).
@@ -204,6 +218,11 @@ commands:
   returned: always
   type: list
   elements: str
+log:
+  description: The last lines eksctl printed (its phases, for a create - stacks, addons, node groups, nodes).
+  returned: always
+  type: list
+  elements: str
 """
 
 import copy
@@ -243,9 +262,9 @@ def subnet_entries(subnets):
     result = {}
     for entry in subnets:
         spec = {"id": entry} if isinstance(entry, str) else dict(entry)
+        subnet_id = spec.get("id") or spec.get("subnet_id")
         kind = "private" if spec.get("private") else "public"
-        key = spec.get("az") or spec["id"]
-        result.setdefault(kind, {})[key] = {"id": spec["id"]}
+        result.setdefault(kind, {})[spec.get("az") or subnet_id] = {"id": subnet_id}
     return result
 
 
@@ -266,6 +285,8 @@ def nodegroup_config(group, p):
         config["volumeSize"] = group["volume_size"]
     if group["ami_family"]:
         config["amiFamily"] = group["ami_family"]
+    if group["zones"]:
+        config["availabilityZones"] = list(group["zones"])
     if group["private_networking"]:
         config["privateNetworking"] = True
     if group["tags"]:
@@ -327,7 +348,9 @@ def problems_of(p):
         problems.append("name must start with a letter and hold only letters, digits and '-' (at most 100)")
     problems += validate.tags(p["tags"])
     for entry in p["subnets"]:
-        if not isinstance(entry, (str, dict)) or (isinstance(entry, dict) and not entry.get("id")):
+        if not isinstance(entry, (str, dict)) or (
+            isinstance(entry, dict) and not (entry.get("id") or entry.get("subnet_id"))
+        ):
             problems.append("subnets: each entry is a subnet id or a dict with id (got {0!r})".format(entry))
     if p["subnets"] and not p["vpc_id"]:
         problems.append("subnets need vpc_id")
@@ -617,8 +640,12 @@ def find_schema(eksctl):
     version = (eksctl.version() or "").split("-")[0]
     if not re.match(r"^\d+\.\d+\.\d+$", version):
         return None
-    roots = [os.environ.get("GOMODCACHE"), os.path.join(os.environ.get("GOPATH") or "~/go", "pkg", "mod")]
-    for root in [os.path.expanduser(r) for r in roots if r]:
+    home = os.environ.get("HOME", "")
+    roots = [
+        os.environ.get("GOMODCACHE"),
+        os.path.join(os.environ.get("GOPATH") or os.path.join(home, "go"), "pkg", "mod"),
+    ]
+    for root in [r for r in roots if r]:
         pattern = os.path.join(
             root,
             "github.com",
@@ -643,7 +670,9 @@ def main():
         instance_type=dict(type="str", required=True),
         min_size=dict(type="int"),
         max_size=dict(type="int"),
-        desired_capacity=dict(type="int", default=1),
+        desired_capacity=dict(type="int", default=1, aliases=["count"]),
+        zones=dict(type="list", elements="str", default=[]),
+        gpus=dict(type="int"),
         labels=dict(type="dict", default={}),
         taints=dict(type="list", elements="dict", default=[]),
         volume_size=dict(type="int"),
@@ -677,7 +706,7 @@ def main():
     p = module.params
     region = module.region
     if not p["kubeconfig"]:
-        p["kubeconfig"] = os.path.expanduser(os.path.join("~/.kube/eksctl/clusters", p["name"]))
+        p["kubeconfig"] = os.path.join(os.environ.get("HOME", ""), ".kube", "eksctl", "clusters", p["name"])
     config = render(p, region)
     problems = problems_of(p)
     for group in p["nodegroups"]:

@@ -18,6 +18,7 @@ from harness import REPO
 from harness import Ansible
 from harness import eventually
 from harness import unique
+from test_playbooks import tagged_leftovers
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +183,32 @@ def test_eksctl_cluster_life(eks_ansible, eks_aws, local_k8s, eksctl_path, tmp_p
     deleted = eks_ansible.module("vpc_network", {"cluster_name": name, "state": "absent"})
     assert not deleted.failed, deleted.output
     assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [network["vpc_id"]]}])["Vpcs"] == []
+
+
+def test_site_with_the_eksctl_provider_trains_and_tears_down(eks_ansible, eks_aws, local_k8s, tmp_path):
+    """site.yml with trainkit_cluster_provider=eksctl on the local endpoint: identity -> network -> EKS by the real
+    eksctl (its cluster on the local control plane, its node groups as simulated nodes) -> storage -> training;
+    then teardown.yml leaves nothing tagged, the EKS cluster included."""
+    cluster = unique("ekss")
+    extra = {
+        "trainkit_cluster_name": cluster,
+        "trainkit_cluster_provider": "eksctl",
+        "trainkit_credentials_dir": str(tmp_path),
+        "trainkit_storage_backend": "efs",
+        "cluster_local_workdir": local_k8s.workdir,
+    }
+    rc, output, recap = eks_ansible.playbook("site.yml", extra_vars=extra)
+    assert rc == 0 and recap["changed"] > 0, output[-5000:]
+    eks = eks_aws.client("eks")
+    assert cluster in eks.list_clusters()["clusters"]
+    groups = eks.list_nodegroups(clusterName=cluster)["nodegroups"]
+    assert sorted(groups) == ["cpu", "gpu"]
+    summary = output.split("Summary |", 1)[-1]
+    # the data split and the 3-worker PaddlePaddle job ran on the EKS node groups' simulated nodes
+    assert "status: succeeded" in summary and summary.count(": Succeeded'") == 3, summary[-3000:]
+    assert (tmp_path / (cluster + ".kubeconfig")).exists()
+
+    rc, output, recap = eks_ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
+    assert rc == 0, output[-5000:]
+    assert cluster not in eks.list_clusters()["clusters"]
+    assert tagged_leftovers(eks_aws.client, cluster) == []
