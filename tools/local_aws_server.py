@@ -18,7 +18,9 @@ does not. The layer, with times scaled down, gives:
 - a request log, one JSON line per request (service, operation, status, latency), that
   ``tools/local-aws summary`` reads.
 
-Gaps of moto that real AWS does not have are filled whatever the profile: FSx reports ``Lifecycle`` and
+EKS as eksctl needs it (the calls moto lacks, EKS resources in CloudFormation stacks, clusters on the local control
+plane, node groups as simulated nodes) comes from tools/local_eks.py. Gaps of moto that real AWS does not have are
+filled whatever the profile: FSx reports ``Lifecycle`` and
 ``NetworkInterfaceIds``, and DescribeFileSystems of an FSx id that does not exist fails with FileSystemNotFound.
 The profile is JSON: ``{"name": ..., "times": {...}, "consistency": {...}, "throttle": fraction, "seed": n}``;
 ``off`` is every time 0, no consistency window, no throttling.

@@ -6,9 +6,10 @@
 
 An EKS token is ``k8s-aws-v1.`` + the base64url of a presigned STS ``GetCallerIdentity`` URL whose signature covers
 the ``x-k8s-aws-id`` header (the cluster's name). Like aws-iam-authenticator, the webhook checks the URL's form and
-age, then sends the request: STS answers with the caller's ARN only when the signature is good. Only a URL on a
-loopback address is sent (the local AWS endpoint); any other is refused without a connection. The identity is
-mapped as EKS maps a cluster's creator: user name the ARN, group ``system:masters``.
+age, then sends the request, and STS answers with the caller's ARN (AWS only for a good signature; moto, the local
+endpoint, does not check signatures). Only a URL on a loopback address is sent (the local AWS endpoint); any other
+is refused without a connection. The identity is mapped as EKS maps a cluster's creator: user name the ARN, group
+``system:masters``.
 """
 
 import argparse

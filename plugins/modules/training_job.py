@@ -494,6 +494,135 @@ def terminal(obj):
     return training.outcome(obj) in ("succeeded", "failed")
 
 
+class TrainingJob:
+    """One run of the module, in its steps: remove, submit (recreating when asked), wait, report, exit."""
+
+    def __init__(self, module, spec, objects):
+        self.module = module
+        self.params = module.params
+        self.spec = spec
+        self.namespace = spec["namespace"]
+        self.objects = objects
+        self.work = training.workloads(objects)
+        self.diffs = []
+        self.result = dict(
+            changed=False,
+            job=dict((k, spec[k]) for k in ("name", "namespace", "framework", "workers", "pservers")),
+            objects=[{"kind": o["kind"], "name": o["metadata"]["name"]} for o in objects],
+        )
+        if spec["data_pvc"]:
+            root = posixpath.join(spec["mount_path"], spec["output_path"].split("{rank}")[0].format(job=spec["name"]))
+            self.result["output_path"] = (
+                posixpath.dirname(root.rstrip("/")) if "{rank}" in spec["output_path"] else root
+            )
+
+    def remove(self, client):
+        """state=absent: every object deleted (workloads first), then followed until gone."""
+        present = [(o, existing(client, o, self.namespace)) for o in reversed(self.objects)]
+        present = [(o, before) for o, before in present if before is not None]
+        for obj, before in present:
+            client.delete(obj, self.namespace, dry_run=self.module.check_mode, propagation="Foreground")
+            self.diffs.append({"before": stripped(before), "after": {}, "before_header": describe(obj)})
+        if present and not self.module.check_mode:
+            wait_gone(client, [o for o, _b in present], self.namespace, self.params["wait_timeout"])
+        self.result.update(changed=bool(present), status="absent")
+
+    def submit(self, client):
+        """Apply every object; a finished job is reported, not started again, unless recreate is set."""
+        current = [client.get(o, self.namespace) for o in self.work]
+        if all(c is not None for c in current) and not self.params["recreate"] and all(terminal(c) for c in current):
+            return
+        known = dict((id(o), c) for o, c in zip(self.work, current))
+        if self.params["recreate"] and any(c is not None for c in current):
+            self.recreate(client, [o for o, c in zip(self.work, current) if c is not None])
+        for obj in self.objects:
+            before = known[id(obj)] if id(obj) in known else client.get(obj, self.namespace)
+            if self.params["recreate"] and id(obj) in known:
+                if self.module.check_mode and before is not None:
+                    continue  # the dry-run delete left it in place: a dry-run apply could not replace it
+                before = None
+            self.apply(client, obj, before)
+
+    def recreate(self, client, stale):
+        for obj in stale:
+            client.delete(obj, self.namespace, dry_run=self.module.check_mode, propagation="Foreground")
+        if not self.module.check_mode:
+            wait_gone(client, stale, self.namespace, self.params["wait_timeout"])
+        self.result["changed"] = True
+
+    def apply(self, client, obj, before):
+        try:
+            after = client.apply(obj, self.namespace, dry_run=self.module.check_mode)
+        except K8sError as exc:
+            if exc.status == 422 and obj["kind"] == "Job" and before is not None:
+                raise K8sError(
+                    "{0} exists with a different pod template, which Kubernetes does not allow to "
+                    "change: {1}".format(describe(obj), exc.msg),
+                    status=exc.status,
+                    hint="set recreate: true to delete the job and submit it again",
+                )
+            if self.module.check_mode and exc.status == 404 and before is None:
+                after = obj  # its namespace does not exist yet: the dry run cannot see it
+            else:
+                raise
+        if stripped(before) != stripped(after):
+            self.result["changed"] = True
+            self.diffs.append(
+                {
+                    "before": stripped(before) or {},
+                    "after": stripped(after) or {},
+                    "before_header": describe(obj),
+                    "after_header": describe(obj),
+                }
+            )
+
+    def wait(self, client):
+        """Follow every workload until it finished; a failure fails the module with the pods' report."""
+        deadline = time.monotonic() + self.params["wait_timeout"]
+        for obj in self.work:
+            try:
+                client.wait(
+                    obj,
+                    self.namespace,
+                    lambda c: c is None or terminal(c),
+                    max(1, deadline - time.monotonic()),
+                    describe(obj) + " to finish",
+                )
+            except K8sError as exc:
+                pods, failed = report(client, self.spec, self.params["log_lines"])
+                now = [training.outcome(client.get(o, self.namespace)) for o in self.work]
+                self.module.fail_json(
+                    msg=exc.msg + " Hint: " + str(exc.hint),
+                    status=training.combined(now),
+                    pods=pods,
+                    failed_pods=failed,
+                    **dict((k, v) for k, v in self.result.items() if k != "status"),
+                )
+
+    def report(self, client):
+        current = [client.get(o, self.namespace) for o in self.work]
+        self.result["status"] = training.combined([training.outcome(c) for c in current])
+        if self.module.check_mode and self.result["status"] == "absent":
+            self.result["status"] = "pending"
+        self.result["pods"], self.result["failed_pods"] = report(client, self.spec, self.params["log_lines"])
+
+    def exit(self):
+        result = self.result
+        if self.module._diff:
+            result["diff"] = self.diffs
+        if self.params["wait"] and result.get("status") == "failed":
+            first = result["failed_pods"][0] if result["failed_pods"] else None
+            detail = ""
+            if first:
+                # the last line that says something (tracebacks end in rules of '=' or '-')
+                last = [line for line in (first["log_tail"] or "").split("\n") if any(c.isalpha() for c in line)]
+                detail = ": pod {0} exited {1}{2}".format(
+                    first["name"], first["exit_code"], " (" + last[-1].strip() + ")" if last else ""
+                )
+            self.module.fail_json(msg="Training job {0} failed{1}".format(self.spec["name"], detail), **result)
+        self.module.exit_json(**result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -565,117 +694,24 @@ def main():
         module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(found), problems=found)
 
     objects = training.render(spec, inspect.getsource(launcher))
-    work = training.workloads(objects)
-    result = dict(
-        changed=False,
-        job=dict((k, spec[k]) for k in ("name", "namespace", "framework", "workers", "pservers")),
-        objects=[{"kind": o["kind"], "name": o["metadata"]["name"]} for o in objects],
-    )
-    if spec["data_pvc"]:
-        root = posixpath.join(spec["mount_path"], spec["output_path"].split("{rank}")[0].format(job=spec["name"]))
-        result["output_path"] = posixpath.dirname(root.rstrip("/")) if "{rank}" in spec["output_path"] else root
-    diffs = []
+    job = TrainingJob(module, spec, objects)
     client = None
     try:
         client = Client(p["kubeconfig"], p["context"])
         if p["state"] == "absent":
-            present = [(o, existing(client, o, spec["namespace"])) for o in reversed(objects)]
-            present = [(o, before) for o, before in present if before is not None]
-            for obj, before in present:
-                client.delete(obj, spec["namespace"], dry_run=module.check_mode, propagation="Foreground")
-                diffs.append({"before": stripped(before), "after": {}, "before_header": describe(obj)})
-            if present and not module.check_mode:
-                wait_gone(client, [o for o, _b in present], spec["namespace"], p["wait_timeout"])
-            result.update(changed=bool(present), status="absent")
+            job.remove(client)
         else:
-            current = [client.get(o, spec["namespace"]) for o in work]
-            exists = all(c is not None for c in current)
-            known = dict((id(o), c) for o, c in zip(work, current))
-            if exists and not p["recreate"] and all(terminal(c) for c in current):
-                pass  # a finished job is reported, not started again
-            else:
-                if p["recreate"] and any(c is not None for c in current):
-                    stale = [o for o, c in zip(work, current) if c is not None]
-                    for obj in stale:
-                        client.delete(obj, spec["namespace"], dry_run=module.check_mode, propagation="Foreground")
-                    if not module.check_mode:
-                        wait_gone(client, stale, spec["namespace"], p["wait_timeout"])
-                    result["changed"] = True
-                for obj in objects:
-                    before = known[id(obj)] if id(obj) in known else client.get(obj, spec["namespace"])
-                    if p["recreate"] and id(obj) in known:
-                        if module.check_mode and before is not None:
-                            continue  # the dry-run delete left it in place: a dry-run apply could not replace it
-                        before = None
-                    try:
-                        after = client.apply(obj, spec["namespace"], dry_run=module.check_mode)
-                    except K8sError as exc:
-                        if exc.status == 422 and obj["kind"] == "Job" and before is not None:
-                            raise K8sError(
-                                "{0} exists with a different pod template, which Kubernetes does not allow to "
-                                "change: {1}".format(describe(obj), exc.msg),
-                                status=exc.status,
-                                hint="set recreate: true to delete the job and submit it again",
-                            )
-                        if module.check_mode and exc.status == 404 and before is None:
-                            after = obj  # its namespace does not exist yet: the dry run cannot see it
-                        else:
-                            raise
-                    if stripped(before) != stripped(after):
-                        result["changed"] = True
-                        diffs.append(
-                            {
-                                "before": stripped(before) or {},
-                                "after": stripped(after) or {},
-                                "before_header": describe(obj),
-                                "after_header": describe(obj),
-                            }
-                        )
+            job.submit(client)
             if p["wait"] and not module.check_mode:
-                deadline = time.monotonic() + p["wait_timeout"]
-                for obj in work:
-                    try:
-                        client.wait(
-                            obj,
-                            spec["namespace"],
-                            lambda c: c is None or terminal(c),
-                            max(1, deadline - time.monotonic()),
-                            describe(obj) + " to finish",
-                        )
-                    except K8sError as exc:
-                        pods, failed = report(client, spec, p["log_lines"])
-                        now = [training.outcome(client.get(o, spec["namespace"])) for o in work]
-                        module.fail_json(
-                            msg=exc.msg + " Hint: " + str(exc.hint),
-                            status=training.combined(now),
-                            pods=pods,
-                            failed_pods=failed,
-                            **dict((k, v) for k, v in result.items() if k != "status"),
-                        )
-            current = [client.get(o, spec["namespace"]) for o in work]
-            result["status"] = training.combined([training.outcome(c) for c in current])
-            if module.check_mode and result["status"] == "absent":
-                result["status"] = "pending"
-            result["pods"], result["failed_pods"] = report(client, spec, p["log_lines"])
+                job.wait(client)
+            job.report(client)
     except K8sError as exc:
         text = exc.msg + (" Hint: " + exc.hint if exc.hint else "")
-        module.fail_json(msg=text, hint=exc.hint, **result)
+        module.fail_json(msg=text, hint=exc.hint, **job.result)
     finally:
         if client is not None:
             client.close()
-    if module._diff:
-        result["diff"] = diffs
-    if p["wait"] and result.get("status") == "failed":
-        first = result["failed_pods"][0] if result["failed_pods"] else None
-        detail = ""
-        if first:
-            # the last line that says something (tracebacks end in rules of '=' or '-')
-            last = [line for line in (first["log_tail"] or "").split("\n") if any(c.isalpha() for c in line)]
-            detail = ": pod {0} exited {1}{2}".format(
-                first["name"], first["exit_code"], " (" + last[-1].strip() + ")" if last else ""
-            )
-        module.fail_json(msg="Training job {0} failed{1}".format(spec["name"], detail), **result)
-    module.exit_json(**result)
+    job.exit()
 
 
 if __name__ == "__main__":

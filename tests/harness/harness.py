@@ -172,7 +172,7 @@ class Ansible:
         env.update(extra or {})
         return env
 
-    def module(self, name, args, check=False, diff=False, env=None):
+    def module(self, name, args, check=False, diff=False, env=None, extra_vars=None):
         """Run trainkit.aws.<name> once on localhost; returns its result dict (diff included)."""
         handle, results = tempfile.mkstemp(dir=self.work_dir, prefix="result-", suffix=".jsonl")
         os.close(handle)
@@ -181,6 +181,8 @@ class Ansible:
             command.append("--check")
         if diff:
             command.append("--diff")
+        if extra_vars:
+            command += ["-e", json.dumps(extra_vars)]
         extra = dict(env or {}, TRAINKIT_TEST_RESULTS=results)
         proc = subprocess.run(
             command, capture_output=True, text=True, env=self.env(extra), cwd=self.work_dir, timeout=600, check=False

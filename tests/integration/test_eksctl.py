@@ -197,8 +197,15 @@ def test_site_with_the_eksctl_provider_trains_and_tears_down(eks_ansible, eks_aw
         "trainkit_storage_backend": "efs",
         "cluster_local_workdir": local_k8s.workdir,
     }
+    mark = eks_aws.mark()
     rc, output, recap = eks_ansible.playbook("site.yml", extra_vars=extra)
     assert rc == 0 and recap["changed"] > 0, output[-5000:]
+    # the EKS create ran in the background while storage was built: the EFS file system was created after the
+    # cluster's stack and before eksctl got to the node groups' stack
+    calls = [(r["service"], r["operation"]) for r in eks_aws.requests(mark) if r["status"] < 400]
+    stacks = [i for i, c in enumerate(calls) if c == ("cloudformation", "CreateStack")]
+    efs = calls.index(("efs", "CreateFileSystem"))
+    assert len(stacks) == 2 and stacks[0] < efs < stacks[1], (stacks, efs)
     eks = eks_aws.client("eks")
     assert cluster in eks.list_clusters()["clusters"]
     groups = eks.list_nodegroups(clusterName=cluster)["nodegroups"]
