@@ -201,11 +201,11 @@ def test_site_with_the_eksctl_provider_trains_and_tears_down(eks_ansible, eks_aw
     rc, output, recap = eks_ansible.playbook("site.yml", extra_vars=extra)
     assert rc == 0 and recap["changed"] > 0, output[-5000:]
     # the EKS create ran in the background while storage was built: the EFS file system was created after the
-    # cluster's stack and before eksctl got to the node groups' stack
+    # cluster's stack and before eksctl got to the stacks of the two node groups
     calls = [(r["service"], r["operation"]) for r in eks_aws.requests(mark) if r["status"] < 400]
     stacks = [i for i, c in enumerate(calls) if c == ("cloudformation", "CreateStack")]
     efs = calls.index(("efs", "CreateFileSystem"))
-    assert len(stacks) == 2 and stacks[0] < efs < stacks[1], (stacks, efs)
+    assert len(stacks) == 3 and stacks[0] < efs < stacks[1], (stacks, efs)
     eks = eks_aws.client("eks")
     assert cluster in eks.list_clusters()["clusters"]
     groups = eks.list_nodegroups(clusterName=cluster)["nodegroups"]
@@ -218,4 +218,44 @@ def test_site_with_the_eksctl_provider_trains_and_tears_down(eks_ansible, eks_aw
     rc, output, recap = eks_ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
     assert rc == 0, output[-5000:]
     assert cluster not in eks.list_clusters()["clusters"]
+    assert tagged_leftovers(eks_aws.client, cluster) == []
+
+
+def test_provider_checks_and_a_teardown_that_cannot_reach_the_cluster(eks_ansible, eks_aws, tmp_path):
+    cluster = unique("prov")
+    # the local provider with a real (non-loopback) AWS endpoint is refused before anything runs
+    mark = eks_aws.mark()
+    rc, output, _recap = eks_ansible.playbook(
+        "playbooks/network.yml",
+        extra_vars={
+            "trainkit_cluster_name": cluster,
+            "trainkit_local_aws": False,
+            "trainkit_aws_endpoint_url": "https://ec2.us-west-2.aws.invalid",
+        },
+    )
+    assert rc != 0 and "it cannot serve the VPC, EFS and FSx of a real account" in " ".join(output.split()), output[
+        -3000:
+    ]
+    assert eks_aws.requests(mark) == []
+
+    # no provider at all: the cluster role says which ones there are
+    rc, output, _recap = eks_ansible.playbook(
+        "playbooks/cluster.yml", extra_vars={"trainkit_cluster_name": cluster, "trainkit_cluster_provider": ""}
+    )
+    assert rc != 0 and "local" in output and "eksctl" in output, output[-3000:]
+
+    # a teardown whose cluster step fails (here: no eksctl binary) still removes storage, network and identity
+    extra = {
+        "trainkit_cluster_name": cluster,
+        "trainkit_cluster_provider": "eksctl",
+        "trainkit_credentials_dir": str(tmp_path),
+        "trainkit_storage_backend": "efs",
+        "cluster_eksctl_path": str(tmp_path / "no-eksctl"),
+    }
+    rc, output, _recap = eks_ansible.playbook("playbooks/identity.yml", "playbooks/network.yml", extra_vars=extra)
+    assert rc == 0, output[-3000:]
+    rc, output, _recap = eks_ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
+    assert rc == 0, output[-3000:]
+    flat = " ".join(output.split())
+    assert "the eksctl cluster {0} was not removed".format(cluster) in flat and "no eksctl binary" in flat
     assert tagged_leftovers(eks_aws.client, cluster) == []
