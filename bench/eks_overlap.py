@@ -101,7 +101,9 @@ def main():
     if args.json:
         print(json.dumps(figures))
     else:
-        print("identity -> network -> EKS -> FSx, EKS create {0:.0f} s, FSx create {1:.0f} s".format(args.eks, args.fsx))
+        print(
+            "identity -> network -> EKS -> FSx, EKS create {0:.0f} s, FSx create {1:.0f} s".format(args.eks, args.fsx)
+        )
         for key, value in figures.items():
             print("  {0:<11} {1:>7.1f} s".format(key, value))
 
