@@ -143,9 +143,22 @@ class Transport:
                     hint="check its current-context (or the context option), cluster and user entries",
                 )
             active = context or config_dict.get("current-context")
+            user_name = None
             for entry in config_dict.get("contexts") or []:
                 if entry["name"] == active:
                     self.namespace = (entry.get("context") or {}).get("namespace") or "default"
+                    user_name = (entry.get("context") or {}).get("user")
+            users = dict((u["name"], u.get("user") or {}) for u in config_dict.get("users") or [])
+            plugin = users.get(user_name, {}).get("exec")
+            if plugin and not configuration.api_key.get("authorization"):
+                # the client's loader only logs a failed plugin and goes on anonymous: say so instead
+                raise K8sError(
+                    "The kubeconfig's exec credential plugin ({0}) gave no token.".format(
+                        " ".join([plugin.get("command", "?")] + list(plugin.get("args") or []))
+                    ),
+                    hint="run that command by hand: it needs its own credentials (for EKS: the aws CLI on PATH "
+                    "and AWS credentials in the environment or the profile the kubeconfig names)",
+                )
         proxy = proxy_of(config_dict, context, configuration.host)
         if proxy:
             configuration.proxy = proxy

@@ -18,6 +18,7 @@ from harness import REPO
 from harness import Ansible
 from harness import eventually
 from harness import unique
+from test_k8s_access import deployment as a_deployment
 from test_playbooks import tagged_leftovers
 
 
@@ -147,19 +148,7 @@ def test_eksctl_cluster_life(eks_ansible, eks_aws, local_k8s, eksctl_path, tmp_p
     assert not again.changed and not again.failed, again.output
 
     # the kubeconfig eksctl wrote (exec: aws eks get-token) reaches the control plane through the token webhook
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": "busybox"}]},
-            },
-        },
-    }
+    deployment = a_deployment(name)
     applied = eks_ansible.module("k8s_apply", {"kubeconfig": str(kubeconfig), "definition": deployment})
     assert applied.changed and not applied.failed, applied.output
     found = client.get(deployment)
