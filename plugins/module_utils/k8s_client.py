@@ -150,7 +150,7 @@ class Transport:
                     user_name = (entry.get("context") or {}).get("user")
             users = dict((u["name"], u.get("user") or {}) for u in config_dict.get("users") or [])
             plugin = users.get(user_name, {}).get("exec")
-            if plugin and not configuration.api_key.get("authorization"):
+            if plugin and not any(configuration.api_key.get(k) for k in ("BearerToken", "authorization")):
                 # the client's loader only logs a failed plugin and goes on anonymous: say so instead
                 raise K8sError(
                     "The kubeconfig's exec credential plugin ({0}) gave no token.".format(

@@ -126,7 +126,36 @@ def test_exec_plugin_merged_kubeconfigs_and_context_switch(ansible, local_k8s, t
     assert unknown.failed and "Context 'nope' is not in kubeconfig" in unknown["msg"]
     assert "via-exec, viewer" in unknown["msg"]
 
-    gone = ansible.module("k8s_apply", {"definition": obj, "state": "absent", "wait": True}, env=merged)
+    # a plugin that fails is an error naming it, not an anonymous request
+    plugin.write_text("#!/bin/sh\necho 'no credentials' >&2\nexit 1\n")
+    broken = ansible.module("k8s_apply", {"definition": obj}, env=merged)
+    assert broken.failed and "exec credential plugin ({0}) gave no token".format(plugin) in broken["msg"], broken
+    assert "system:anonymous" not in broken["msg"]
+
+    gone = ansible.module(
+        "k8s_apply",
+        {"definition": obj, "state": "absent", "wait": True},
+        env=dict(
+            merged,
+            KUBECONFIG=os.pathsep.join(
+                [
+                    write(
+                        tmp_path / "admin.yaml",
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Config",
+                            "clusters": [cluster],
+                            "users": [admin_user],
+                            "contexts": [
+                                {"name": "a", "context": {"cluster": cluster["name"], "user": admin_user["name"]}}
+                            ],
+                            "current-context": "a",
+                        },
+                    )
+                ]
+            ),
+        ),
+    )
     assert gone.changed and not gone.failed, gone.output
     assert admin.get(obj) is None
 
