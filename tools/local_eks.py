@@ -321,6 +321,10 @@ class LocalEKS:
             )
         with self.lock:
             addons = self.addons.setdefault((region, name), {})
+            token = body.get("clientRequestToken")
+            if addon_name in addons and token and addons[addon_name].get("_token") == token:
+                # a retry of the same request (the SDK's idempotency token): EKS answers it again
+                return json_answer(200, {"addon": public(addons[addon_name])}, request_id)
             if addon_name in addons:
                 return json_error(
                     409, "ResourceInUseException", "Addon already exists with name: {0}".format(addon_name), request_id
@@ -338,8 +342,9 @@ class LocalEKS:
                 "tags": body.get("tags") or {},
                 "configurationValues": body.get("configurationValues") or "",
                 "podIdentityAssociations": [],
+                "_token": token,
             }
-            return json_answer(200, {"addon": addons[addon_name]}, request_id)
+            return json_answer(200, {"addon": public(addons[addon_name])}, request_id)
 
     def addon_or_error(self, region, path, request_id):
         parts = path.split("/")
@@ -355,7 +360,7 @@ class LocalEKS:
 
     def eks_DescribeAddon(self, region, path, query, body, request_id):
         addon, error = self.addon_or_error(region, path, request_id)
-        return error or json_answer(200, {"addon": addon}, request_id)
+        return error or json_answer(200, {"addon": public(addon)}, request_id)
 
     def eks_UpdateAddon(self, region, path, query, body, request_id):
         addon, error = self.addon_or_error(region, path, request_id)
@@ -374,7 +379,7 @@ class LocalEKS:
             return error
         with self.lock:
             self.addons[(region, path.split("/")[2])].pop(addon["addonName"], None)
-        return json_answer(200, {"addon": dict(addon, status="DELETING")}, request_id)
+        return json_answer(200, {"addon": dict(public(addon), status="DELETING")}, request_id)
 
     def eks_ListAddons(self, region, path, query, body, request_id):
         name = path.split("/")[2]
@@ -440,6 +445,11 @@ class LocalEKS:
             return None  # moto's own ValidationError for an unknown stack
         stack.enable_termination_protection = form.get("EnableTerminationProtection") == "true"
         return xml_answer("UpdateTerminationProtection", "<StackId>{0}</StackId>".format(stack.stack_id), request_id)
+
+
+def public(addon):
+    """An addon as EKS shows it (without what this layer keeps for itself)."""
+    return dict((k, v) for k, v in addon.items() if not k.startswith("_"))
 
 
 def load(body):
