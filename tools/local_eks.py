@@ -28,6 +28,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from local_k8s import cache_root  # the same cache directory tools/local-k8s uses (tools/ is on sys.path)
+
 
 def _load_instance_types():
     """plugins/module_utils/instance_types.py (pure Python): the node logic the local_cluster module uses too."""
@@ -99,11 +101,7 @@ class LocalEKS:
         self.lock = threading.Lock()
 
     def workdir(self):
-        return self.control_plane_dir or os.path.join(
-            os.environ.get("TRAINKIT_CACHE_DIR")
-            or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "trainkit"),
-            "local-k8s",
-        )
+        return self.control_plane_dir or os.path.join(cache_root(), "local-k8s")
 
     def control_plane(self):
         """(endpoint, base64 CA) of the local control plane when it runs, else an unreachable one."""

@@ -33,13 +33,14 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from local_k8s import cache_root  # noqa: E402  (the cache directory tools/local-k8s uses)
 
 
 def collection_path():
     """A directory where this checkout imports as ansible_collections.trainkit.aws (a symlink in the cache)."""
     root = os.path.join(
-        os.environ.get("TRAINKIT_CACHE_DIR")
-        or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "trainkit"),
+        cache_root(),
         "collections",
         hashlib.sha256(os.path.realpath(os.path.join(HERE, "..")).encode()).hexdigest()[:12],
     )
