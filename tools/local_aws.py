@@ -4,7 +4,8 @@
 
     tools/local-aws start [--state-dir DIR] [--port N] [--realism default|off|FILE] [--control-plane DIR]
                                                   # prints the URL last
-    tools/local-aws status [--state-dir DIR]      # the realism profile in force, then the URL
+    tools/local-aws status [--state-dir DIR]      # the realism profile, the proxy and its CA, then the URL
+    eval "$(tools/local-aws env)"                 # exports AWS_ENDPOINT_URL, TRAINKIT_LOCAL_AWS_PROXY/_CA_BUNDLE
     tools/local-aws summary [--state-dir DIR] [--since N] [--json]   # requests by service and operation
     tools/local-aws stop [--state-dir DIR]
 
@@ -12,7 +13,9 @@
 request log (requests.jsonl) are kept in the state directory (default: $TRAINKIT_STATE_DIR/local-aws, else
 ~/.local/state/trainkit/local-aws); `stop` ends that pid and nothing else. The realism layer
 (tools/local_aws_server.py) gives resources AWS's life cycles and eventual consistency with scaled-down
-times, and can throttle; `--realism off` keeps only the gaps of moto it fills.
+times, and can throttle; `--realism off` keeps only the gaps of moto it fills. The same server is also an HTTPS
+proxy (tools/local_proxy.py) for SDKs that ignore endpoint settings, such as kube-aws's: give them
+HTTPS_PROXY=<proxy> and AWS_CA_BUNDLE=<state dir>/ca.pem (`status` prints both).
 """
 
 import argparse
@@ -112,6 +115,7 @@ def start(args):
         args.realism = os.path.abspath(args.realism)
     os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
     port = args.port or free_port()
+    proxy_port = free_port()
     url = "http://127.0.0.1:{0}".format(port)
     env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
     log_path = os.path.join(args.state_dir, "server.log")
@@ -119,6 +123,7 @@ def start(args):
         proc = subprocess.Popen(
             server_command()
             + ["--port", str(port), "--profile", args.realism, "--log", os.path.join(args.state_dir, "requests.jsonl")]
+            + ["--proxy-port", str(proxy_port), "--state-dir", os.path.abspath(args.state_dir)]
             + (["--control-plane", os.path.abspath(args.control_plane)] if args.control_plane else []),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -142,6 +147,8 @@ def start(args):
         handle.write(url)
     with open(os.path.join(args.state_dir, "realism"), "w") as handle:
         handle.write(args.realism)
+    with open(os.path.join(args.state_dir, "proxy"), "w") as handle:
+        handle.write("http://127.0.0.1:{0}".format(proxy_port))
     print(
         "local-aws: started moto server (pid {0}, realism {1}), log {2}".format(proc.pid, args.realism, log_path),
         file=sys.stderr,
@@ -163,7 +170,7 @@ def stop(args):
         print("local-aws: stopped moto server (pid {0})".format(pid), file=sys.stderr)
     else:
         print("local-aws: no endpoint running for {0}".format(args.state_dir), file=sys.stderr)
-    for name in ("pid", "url", "realism"):
+    for name in ("pid", "url", "realism", "proxy"):
         try:
             os.unlink(os.path.join(args.state_dir, name))
         except FileNotFoundError:
@@ -177,7 +184,21 @@ def status(args):
         print("local-aws: not running", file=sys.stderr)
         return 1
     print("realism: {0}".format(read(os.path.join(args.state_dir, "realism")) or "default"))
+    print("proxy: {0}".format(read(os.path.join(args.state_dir, "proxy"))))
+    print("ca_bundle: {0}".format(os.path.join(os.path.abspath(args.state_dir), "ca.pem")))
     print(found[1])
+    return 0
+
+
+def env(args):
+    """Shell assignments for this endpoint: the endpoint URL, and the proxy + CA for SDKs that ignore it."""
+    found = running(args.state_dir)
+    if not found:
+        print("local-aws: not running", file=sys.stderr)
+        return 1
+    print("export AWS_ENDPOINT_URL={0}".format(found[1]))
+    print("export TRAINKIT_LOCAL_AWS_PROXY={0}".format(read(os.path.join(args.state_dir, "proxy"))))
+    print("export TRAINKIT_LOCAL_AWS_CA_BUNDLE={0}".format(os.path.join(os.path.abspath(args.state_dir), "ca.pem")))
     return 0
 
 
@@ -223,7 +244,7 @@ def summary(args):
 def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `summary | head` ends quietly
     parser = argparse.ArgumentParser(prog="local-aws", description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("command", choices=["start", "stop", "status", "summary"])
+    parser.add_argument("command", choices=["start", "stop", "status", "env", "summary"])
     parser.add_argument("--state-dir", default=default_state_dir(), help="where the pid, URL and log are kept")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server to answer")
@@ -241,7 +262,7 @@ def main():
     parser.add_argument("--since", type=int, default=0, help="summary: skip the request log's first N lines")
     parser.add_argument("--json", action="store_true", help="summary: as JSON")
     args = parser.parse_args()
-    return {"start": start, "stop": stop, "status": status, "summary": summary}[args.command](args)
+    return {"start": start, "stop": stop, "status": status, "env": env, "summary": summary}[args.command](args)
 
 
 if __name__ == "__main__":

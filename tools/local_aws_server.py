@@ -11,7 +11,8 @@ does not. The layer, with times scaled down, gives:
 - life cycles: EFS file systems and mount targets (creating -> available, deleting -> gone; DeleteFileSystem
   fails with FileSystemInUse while a mount target exists), FSx (CREATING -> AVAILABLE, DELETING -> gone, with its
   network interfaces in the subnet until it is gone), EKS clusters and node groups (CREATING -> ACTIVE,
-  DELETING -> gone), CloudFormation stacks (CREATE_IN_PROGRESS -> CREATE_COMPLETE);
+  DELETING -> gone), CloudFormation stacks (CREATE_IN_PROGRESS -> CREATE_COMPLETE, UPDATE_IN_PROGRESS -> UPDATE_COMPLETE,
+  DELETE_IN_PROGRESS -> gone);
 - eventual consistency: a new VPC, subnet, security group, internet gateway, route table, IAM role, instance
   profile or KMS alias is "not found" by calls that name it, for a short time after its creation;
 - throttling: a fraction of requests answered with the service's own throttling error in its protocol's shape;
@@ -49,7 +50,9 @@ from moto.server import create_backend_app  # noqa: E402
 from werkzeug.serving import run_simple  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import local_cfn  # noqa: E402
 import local_eks  # noqa: E402
+import local_proxy  # noqa: E402
 
 # Seconds, scaled down from AWS's minutes; a profile file overrides any of them.
 DEFAULT_TIMES = {
@@ -64,6 +67,7 @@ DEFAULT_TIMES = {
     "eks_nodegroup_create": 3.0,
     "eks_nodegroup_delete": 2.0,
     "cloudformation_stack_create": 2.0,
+    "cloudformation_stack_update": 2.0,
     "cloudformation_stack_delete": 2.0,
 }
 # How long a freshly created resource stays invisible to calls that name it.
@@ -349,7 +353,8 @@ def patch_fsx():
 
 
 def patch_ec2_dependencies():
-    """AWS refuses to delete a security group that a network interface (an FSx's, a mount target's) still uses."""
+    """AWS refuses to delete a security group that a network interface (an FSx's, a mount target's) still uses,
+    and deletes an instance's primary network interface when the instance terminates."""
     from moto.ec2.exceptions import DependencyViolationError
     from moto.ec2.models import EC2Backend
 
@@ -361,6 +366,17 @@ def patch_ec2_dependencies():
                     "resource {0} has a dependent object (network interface {1})".format(group_id, eni.id)
                 )
         return original(self, name=name, group_id=group_id)
+
+    from moto.ec2.models.instances import Instance
+
+    @patch(Instance, "terminate")
+    def terminate(original, self):
+        # An instance's primary interface goes with it; moto kept those of auto scaling instances, which then
+        # held their security groups forever.
+        primary = self.nics.get(0)
+        if primary is not None:
+            primary.delete_on_termination = True
+        return original(self)
 
 
 def patch_eks():
@@ -416,7 +432,7 @@ def patch_eks():
 
 
 def patch_cloudformation():
-    """Stacks take time: creating (longer with an EKS cluster or node group in them) and deleting."""
+    """Stacks take time: creating (longer with an EKS cluster or node group in them), updating and deleting."""
     from moto.cloudformation.models import CloudFormationBackend
 
     def become(stack, state):
@@ -432,6 +448,15 @@ def patch_cloudformation():
             REALISM.clock.later(seconds, lambda: become(stack, "CREATE_COMPLETE"))
         return stack
 
+    @patch(CloudFormationBackend, "update_stack")
+    def update_stack(original, self, *args, **kwargs):
+        stack = original(self, *args, **kwargs)
+        seconds = REALISM.time("cloudformation_stack_update")
+        if seconds > 0 and stack.status == "UPDATE_COMPLETE":
+            stack.status = "UPDATE_IN_PROGRESS"
+            REALISM.clock.later(seconds, lambda: become(stack, "UPDATE_COMPLETE"))
+        return stack
+
     @patch(CloudFormationBackend, "delete_stack")
     def delete_stack(original, self, name_or_stack_id):
         stack = self.stacks.get(name_or_stack_id) or next(
@@ -442,7 +467,22 @@ def patch_cloudformation():
             return original(self, name_or_stack_id)
         if stack.status != "DELETE_IN_PROGRESS":
             become(stack, "DELETE_IN_PROGRESS")
-            REALISM.clock.later(seconds, lambda: stack.stack_id in self.stacks and original(self, stack.stack_id))
+            REALISM.clock.later(seconds, lambda: finish_delete(original, self, stack, seconds, attempts=10))
+
+    def finish_delete(original, backend, stack, seconds, attempts):
+        # CloudFormation deletes a stack's resources after what depends on them; nested stacks deleted together
+        # here may meet a dependency (another stack's instances in a group) that goes a moment later: retry.
+        if stack.stack_id not in backend.stacks:
+            return
+        try:
+            original(backend, stack.stack_id)
+        except Exception as error:
+            backend.stacks[stack.stack_id] = stack  # moto forgot it before its resources were gone
+            if attempts <= 1:
+                become(stack, "DELETE_FAILED")
+                raise
+            REALISM.clock.later(seconds, lambda: finish_delete(original, backend, stack, seconds, attempts - 1))
+            raise RuntimeError("{0}: retrying the delete later ({1})".format(stack.name, error)) from error
 
 
 def patch_consistency():
@@ -674,7 +714,12 @@ class RealismMiddleware:
                 headers = list(headers) + [("x-amzn-RequestId", request_id)]
             return start_response(status_line, headers, exc_info)
 
-        chunks = list(self.app(environ, capture))
+        try:
+            chunks = list(self.app(environ, capture))
+        except Exception:
+            if service is not None:  # moto itself failed: the log says so before werkzeug answers 500
+                self.record(service, operation, 500, started, None, "InternalFailure")
+            raise
         if service is not None:
             status = seen.get("status", 0)
             self.record(
@@ -758,6 +803,8 @@ def main():
         default=os.environ.get("TRAINKIT_LOCAL_K8S_DIR"),
         help="the local control plane's work directory (tools/local-k8s): EKS clusters point at it",
     )
+    parser.add_argument("--proxy-port", type=int, help="also serve as an HTTPS proxy on this port (local_proxy.py)")
+    parser.add_argument("--state-dir", help="where the proxy keeps its CA (ca.pem, ca.key)")
     args = parser.parse_args()
     if not args.host.startswith("127."):
         sys.exit("local_aws_server: serves loopback only")
@@ -767,11 +814,14 @@ def main():
     patch_ec2_dependencies()
     patch_eks()
     patch_cloudformation()
+    local_cfn.install()
     patch_consistency()
     os.environ.setdefault("MOTO_PORT", str(args.port))
     app = DomainDispatcherApplication(create_backend_app)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     eks = local_eks.install(REALISM, args.control_plane)
+    if args.proxy_port:
+        local_proxy.serve_in_background(args.host, args.proxy_port, args.port, args.state_dir or os.getcwd())
     run_simple(args.host, args.port, RealismMiddleware(app, REALISM, args.log, eks), threaded=True)
 
 

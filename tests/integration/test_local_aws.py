@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 """tools/local-aws: start prints the URL last, reuses a running endpoint (state survives), stop ends its pid."""
 
+import http.client
 import json
 import os
+import ssl
 import subprocess
 
 import boto3
@@ -47,7 +49,18 @@ def test_start_reuse_stop(tmp_path):
         assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == url
         assert int((tmp_path / "pid").read_text()) == pid
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["kept"]
-        assert tool(tmp_path, "status").stdout.strip().splitlines() == ["realism: default", url]
+        proxy = (tmp_path / "proxy").read_text()
+        assert tool(tmp_path, "status").stdout.strip().splitlines() == [
+            "realism: default",
+            "proxy: " + proxy,
+            "ca_bundle: {0}".format(tmp_path / "ca.pem"),
+            url,
+        ]
+        assert tool(tmp_path, "env").stdout.splitlines() == [
+            "export AWS_ENDPOINT_URL=" + url,
+            "export TRAINKIT_LOCAL_AWS_PROXY=" + proxy,
+            "export TRAINKIT_LOCAL_AWS_CA_BUNDLE={0}".format(tmp_path / "ca.pem"),
+        ]
     finally:
         stopped = tool(tmp_path, "stop")
     assert stopped.returncode == 0
@@ -57,6 +70,53 @@ def test_start_reuse_stop(tmp_path):
     )
     assert tool(tmp_path, "status").returncode == 1
     assert tool(tmp_path, "stop").returncode == 0, "stop with nothing running is fine"
+
+
+def test_proxy_mode_serves_sdks_that_ignore_the_endpoint(local_aws):
+    """A client that calls the real AWS host names (no endpoint URL) through the proxy reaches the same state;
+    a tunnel carries several requests (Go's clients rely on it); anything but an AWS host is refused."""
+    proxy = local_aws.tool("status").stdout.splitlines()[1].split(": ", 1)[1]
+    ca_bundle = os.path.join(local_aws.state_dir, "ca.pem")
+    local_aws.client("s3").create_bucket(
+        Bucket="seen-through-proxy", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+    )
+    s3 = boto3.client(
+        "s3",
+        region_name="us-west-2",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        verify=ca_bundle,
+        config=Config(proxies={"https": proxy}),
+    )
+    assert "seen-through-proxy" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    s3.put_object(Bucket="seen-through-proxy", Key="k", Body=b"through the proxy")
+    assert (
+        local_aws.client("s3").get_object(Bucket="seen-through-proxy", Key="k")["Body"].read() == b"through the proxy"
+    )
+
+    host, port = proxy.rsplit("/", 1)[1].split(":")
+    context = ssl.create_default_context(cafile=ca_bundle)
+    connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=30)
+    connection.set_tunnel("sts.us-west-2.amazonaws.com", 443)
+    body = "Action=GetCallerIdentity&Version=2011-06-15"
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-west-2/sts/aws4_request, "
+        "SignedHeaders=host, Signature=0",
+    }
+    for _ in range(3):  # one tunnel, three requests
+        connection.request("POST", "/", body=body, headers=headers)
+        answer = connection.getresponse()
+        assert answer.status == 200 and b"<Account>123456789012</Account>" in answer.read()
+    connection.close()
+
+    refused = http.client.HTTPConnection(host, int(port), timeout=30)
+    refused.set_tunnel("example.com", 443)
+    with pytest.raises(OSError, match="403"):
+        refused.request("GET", "/")
+    plain = http.client.HTTPConnection(host, int(port), timeout=30)
+    plain.request("GET", "http://s3.amazonaws.com/")
+    assert plain.getresponse().status == 405, "plain HTTP is not proxied"
 
 
 def test_stop_never_kills_a_foreign_pid(tmp_path):
@@ -225,3 +285,81 @@ def test_realism_off_and_a_throttling_profile(tmp_path):
     bad.write_text(json.dumps({"times": {"efs_forever": 1}}))
     refused = tool(tmp_path / "bad", "start", "--realism", str(bad))
     assert refused.returncode != 0 and "efs_forever" in refused.stderr + (tmp_path / "bad" / "server.log").read_text()
+
+
+def test_cloudformation_as_kube_aws_needs_it(local_aws):
+    """Nested stacks: named like CloudFormation's, outputs readable by GetAtt, updated in place when the template
+    behind an unchanged URL changed; ValidateTemplate fails on errors only; deletes wait for what depends."""
+    s3, cfn, ec2 = local_aws.client("s3"), local_aws.client("cloudformation"), local_aws.client("ec2")
+    s3.create_bucket(Bucket="cfn-nested", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+
+    def child(description):
+        return json.dumps(
+            {
+                "Description": description,
+                "Parameters": {"Vpc": {"Type": "String"}},
+                "Resources": {
+                    "Group": {
+                        "Type": "AWS::EC2::SecurityGroup",
+                        "Properties": {"GroupDescription": description, "VpcId": {"Ref": "Vpc"}},
+                    }
+                },
+                "Outputs": {"GroupId": {"Value": {"Ref": "Group"}}},
+            }
+        )
+
+    s3.put_object(Bucket="cfn-nested", Key="child.json", Body=child("first").encode())
+    url = "https://cfn-nested.s3.us-west-2.amazonaws.com/child.json"
+    parent = {
+        "Resources": {
+            "Child": {
+                "Type": "AWS::CloudFormation::Stack",
+                "Properties": {"TemplateURL": url, "Parameters": {"Vpc": vpc}},
+            },
+            "Rule": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Properties": {
+                    "GroupId": {"Fn::GetAtt": ["Child", "Outputs.GroupId"]},
+                    "IpProtocol": "tcp",
+                    "FromPort": 443,
+                    "ToPort": 443,
+                    "SourceSecurityGroupId": {"Fn::GetAtt": ["Child", "Outputs.GroupId"]},
+                },
+            },
+        }
+    }
+    warned = dict(parent, Resources=dict(parent["Resources"]))
+    warned["Resources"]["Volume"] = {
+        "Type": "AWS::EC2::Volume",
+        "Properties": {"AvailabilityZone": "us-west-2a", "Size": 1},
+    }
+    cfn.validate_template(TemplateBody=json.dumps(warned))  # W3010: hard-coded zone, a warning only
+    with pytest.raises(ClientError, match="ValidationError"):
+        cfn.validate_template(TemplateBody=json.dumps({"Resources": {"X": {"Type": "AWS::EC2::Nothing"}}}))
+
+    cfn.create_stack(StackName="outer", TemplateBody=json.dumps(parent))
+    eventually(lambda: cfn.describe_stacks(StackName="outer")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE")
+    nested = cfn.describe_stack_resource(StackName="outer", LogicalResourceId="Child")["StackResourceDetail"]
+    name = (
+        nested["PhysicalResourceId"].split("/")[1]
+        if "/" in nested["PhysicalResourceId"]
+        else nested["PhysicalResourceId"]
+    )
+    assert name.startswith("outer-Child-")
+    group = ec2.describe_security_groups(Filters=[{"Name": "description", "Values": ["first"]}])["SecurityGroups"][0]
+    assert group["VpcId"] == vpc
+    assert group["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == group["GroupId"], "GetAtt Outputs.GroupId"
+    child_id = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackId"]
+
+    s3.put_object(Bucket="cfn-nested", Key="child.json", Body=child("second").encode())
+    cfn.update_stack(StackName="outer", TemplateBody=json.dumps(parent))
+    assert cfn.describe_stacks(StackName="outer")["Stacks"][0]["StackStatus"] == "UPDATE_IN_PROGRESS"
+    eventually(lambda: cfn.describe_stacks(StackName="outer")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE")
+    assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackId"] == child_id, "updated in place"
+    assert ec2.describe_security_groups(Filters=[{"Name": "description", "Values": ["second"]}])["SecurityGroups"]
+
+    cfn.delete_stack(StackName="outer")
+    eventually(lambda: not [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"] in ("outer", name)])
+    left = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+    assert [g["GroupName"] for g in left] == ["default"]

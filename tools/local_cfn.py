@@ -1,0 +1,156 @@
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""CloudFormation where moto differs from AWS in ways that break real tools (kube-aws), loaded by the server.
+
+- ValidateTemplate fails only on cfn-lint *errors*, as CloudFormation does; moto fails on the first match of any
+  level, so a warning (a hard-coded availability zone) rejected a valid template.
+- A nested stack (AWS::CloudFormation::Stack) answers ``Fn::GetAtt [Child, Outputs.Name]`` with the child's
+  output; moto's stack had no ``get_cfn_attribute`` and the parent failed.
+- A nested stack is named ``<parent>-<LogicalId>-<suffix>`` as CloudFormation names it, so two clusters' nested
+  stacks do not collide (moto named it by the logical id alone), and carries the parent's tags.
+- Updating the parent updates a nested stack in place (same name and id) when its parameters or the template at
+  its TemplateURL changed, as CloudFormation does; moto replaced it, and missed a changed template behind an
+  unchanged URL (kube-aws uploads each render to the same key).
+- A classic load balancer made by a stack goes into the stack's Subnets with its SecurityGroups; moto dropped
+  both, put it into the default VPC and gave it a new ``default_elb_*`` group there that nothing deleted. Its DNS
+  name is in the stack's region (moto: always us-east-1).
+"""
+
+import contextvars
+import random
+import string
+
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudformation import utils as cfn_utils
+
+NESTED = "AWS::CloudFormation::Stack"
+
+
+def install():
+    patch_validate()
+    patch_nested_stacks()
+    patch_nested_updates()
+    patch_load_balancers()
+
+
+def patch_validate():
+    original = cfn_utils.validate_template_cfn_lint
+
+    def errors_only(template):
+        return [match for match in original(template) if str(getattr(match.rule, "id", "E")).startswith("E")]
+
+    cfn_models.validate_template_cfn_lint = errors_only
+
+
+def patch_nested_stacks():
+    stack_class = cfn_models.Stack
+
+    def get_cfn_attribute(self, attribute_name):
+        prefix = "Outputs."
+        if attribute_name.startswith(prefix):
+            wanted = attribute_name[len(prefix) :]
+            for output in self.output_map.values():
+                if output and output.key == wanted:
+                    return output.value
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        raise UnformattedGetAttTemplateException()
+
+    stack_class.get_cfn_attribute = get_cfn_attribute
+    original_create = stack_class.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        backend = cfn_models.cloudformation_backends[account_id][region_name]
+        parent = backend.stacks.get(kwargs.get("StackId", ""))
+        if parent is None:
+            return original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        suffix = "".join(random.choice(string.ascii_uppercase + string.digits) for _ in range(12))
+        logical = kwargs.get("LogicalId") or resource_name
+        name = "{0}-{1}-{2}".format(parent.name, logical, suffix)[:128]
+        properties = cloudformation_json["Properties"]
+        template = cfn_utils.get_stack_from_s3_url(
+            properties["TemplateURL"], account_id=account_id, partition=parent.stack_id.split(":")[1]
+        )
+        return backend.create_stack(
+            name=name,
+            template=template,
+            parameters=properties.get("Parameters", {}),
+            tags=dict(parent.tags or {}),
+        )
+
+    stack_class.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+def _template_at(url, account_id, partition):
+    try:
+        return cfn_utils.get_stack_from_s3_url(url, account_id=account_id, partition=partition)
+    except Exception:  # an unreadable URL fails in the update itself, with moto's own error
+        return None
+
+
+def patch_nested_updates():
+    resource_map_class = cfn_parsing.ResourceMap
+    original_diff = resource_map_class.build_resource_diff
+
+    def build_resource_diff(self, other_template, parameters=None):
+        diff = original_diff(self, other_template, parameters)
+        for name, resource in other_template.get("Resources", {}).items():
+            if resource.get("Type") != NESTED or name in diff["Add"] or name in diff["Modify"]:
+                continue
+            child = self._parsed_resources.get(name)
+            url = resource.get("Properties", {}).get("TemplateURL")
+            if child is None or isinstance(child, str) or not isinstance(url, str):
+                continue
+            partition = child.stack_id.split(":")[1]
+            if _template_at(url, self._account_id, partition) not in (None, child.template):
+                diff["Modify"].append(name)
+        return diff
+
+    resource_map_class.build_resource_diff = build_resource_diff
+
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        backend = cfn_models.cloudformation_backends[account_id][region_name]
+        properties = cloudformation_json["Properties"]
+        template = cfn_utils.get_stack_from_s3_url(
+            properties["TemplateURL"], account_id=account_id, partition=original_resource.stack_id.split(":")[1]
+        )
+        parameters = [
+            {"ParameterKey": key, "ParameterValue": value} for key, value in properties.get("Parameters", {}).items()
+        ]
+        return backend.update_stack(original_resource.stack_id, template, None, parameters, None)
+
+    cfn_models.Stack.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+
+
+_ELB_PROPERTIES = contextvars.ContextVar("cfn_elb_properties", default=None)
+
+
+def patch_load_balancers():
+    from moto.elb import models as elb_models
+
+    balancer_class = elb_models.LoadBalancer
+    original_create = balancer_class.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        token = _ELB_PROPERTIES.set(cloudformation_json.get("Properties", {}))
+        try:
+            balancer = original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        finally:
+            _ELB_PROPERTIES.reset(token)
+        balancer.dns_name = balancer.dns_name.replace(".us-east-1.", "." + region_name + ".")
+        return balancer
+
+    balancer_class.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+    backend_class = elb_models.ELBBackend
+    original_backend_create = backend_class.create_load_balancer
+
+    def create_load_balancer(self, name, zones, ports, scheme="internet-facing", subnets=None, security_groups=None):
+        properties = _ELB_PROPERTIES.get() or {}
+        subnets = subnets or properties.get("Subnets") or None
+        security_groups = security_groups or properties.get("SecurityGroups") or None
+        return original_backend_create(self, name, zones, ports, scheme, subnets, security_groups)
+
+    backend_class.create_load_balancer = create_load_balancer
