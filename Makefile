@@ -57,10 +57,11 @@ $(AWSCLI_ENV)/.installed:
 	touch $@
 
 # The local binaries, built once into the cache from their Go modules, with their progress on the terminal:
-# the control plane (kube-apiserver, etcd, kwok, ...) and eksctl.
+# the control plane (kube-apiserver, etcd, kwok, ...), eksctl, and kube-aws when its source tarball is at hand.
 binaries: venv
 	@tools/local-k8s build >/dev/null
 	@tools/eksctl-build >/dev/null
+	@tools/kube-aws-build --if-source >/dev/null
 
 link:
 	@mkdir -p $(dir $(COLLECTION_LINK))

@@ -11,6 +11,8 @@
 - Updating the parent updates a nested stack in place (same name and id) when its parameters or the template at
   its TemplateURL changed, as CloudFormation does; moto replaced it, and missed a changed template behind an
   unchanged URL (kube-aws uploads each render to the same key).
+- A deleted stack shows no outputs and no resources; moto evaluated them again on DescribeStacks and
+  ListStackResources, and so made a deleted parent's nested stacks anew.
 - A classic load balancer made by a stack goes into the stack's Subnets with its SecurityGroups; moto dropped
   both, put it into the default VPC and gave it a new ``default_elb_*`` group there that nothing deleted. Its DNS
   name is in the stack's region (moto: always us-east-1).
@@ -32,6 +34,7 @@ def install():
     patch_nested_stacks()
     patch_nested_updates()
     patch_load_balancers()
+    patch_deleted_stacks()
 
 
 def patch_validate():
@@ -154,3 +157,15 @@ def patch_load_balancers():
         return original_backend_create(self, name, zones, ports, scheme, subnets, security_groups)
 
     backend_class.create_load_balancer = create_load_balancer
+
+
+def patch_deleted_stacks():
+    stack_class = cfn_models.Stack
+    for name in ("outputs", "stack_resources", "exports"):
+        original = getattr(stack_class, name)
+        empty = None if name == "outputs" else []
+
+        def getter(self, _original=original, _empty=empty):
+            return _empty if self.status == "DELETE_COMPLETE" else _original.fget(self)
+
+        setattr(stack_class, name, property(getter))

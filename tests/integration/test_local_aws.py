@@ -359,7 +359,11 @@ def test_cloudformation_as_kube_aws_needs_it(local_aws):
     assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackId"] == child_id, "updated in place"
     assert ec2.describe_security_groups(Filters=[{"Name": "description", "Values": ["second"]}])["SecurityGroups"]
 
+    outer_id = cfn.describe_stacks(StackName="outer")["Stacks"][0]["StackId"]
     cfn.delete_stack(StackName="outer")
     eventually(lambda: not [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"] in ("outer", name)])
+    assert cfn.describe_stacks(StackName=outer_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert not cfn.describe_stacks(StackName=outer_id)["Stacks"][0].get("Outputs")
+    assert not [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith("outer-")], "not made anew"
     left = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
     assert [g["GroupName"] for g in left] == ["default"]

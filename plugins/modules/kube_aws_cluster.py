@@ -1,0 +1,861 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: kube_aws_cluster
+short_description: A Kubernetes cluster built by kube-aws (CloudFormation stacks), from the identity and network steps
+version_added: 0.1.0
+description:
+  - B(kube-aws is archived.) Its last release, v0.16.4, deploys Kubernetes 1.16 on Container Linux/Flatcar AMIs, and
+    it receives no fixes. Use it for clusters that already run on it; build new ones with
+    M(trainkit.aws.eksctl_cluster).
+  - Drives the C(kube-aws) binary in O(asset_dir), the directory kube-aws keeps C(cluster.yaml), C(credentials/),
+    C(stack-templates/), C(userdata/) and C(kubeconfig) in, the way its guide does it by hand - C(init), C(render
+    credentials) (with C(--generate-ca) only while there is no CA yet), C(render stack), C(validate), C(apply).
+  - The module owns some keys of C(cluster.yaml) (cluster name, region, S3 URI, KMS key, key pair, AMI, API endpoint,
+    subnets and VPC, controller, etcd and node pools, stack tags) and sets them from its options; every other key,
+    and edits to C(stack-templates/) and C(userdata/), are kept and deployed. C(cluster.yaml) is rewritten as plain
+    YAML, so the comments C(kube-aws init) wrote are not kept.
+  - A re-run with nothing changed makes no change - the inputs of the deployment (C(cluster.yaml), the templates,
+    plugins and credentials) are fingerprinted and compared with the fingerprint the root stack carries as the tag
+    C(trainkit:kube-aws-config) (C(kube-aws diff) cannot tell, since its assets embed KMS ciphertexts that differ
+    on every render). A changed input, such as a worker count, re-applies (C(kube-aws apply), a stack update).
+  - Works around two kube-aws v0.16.4 defects - the dashboard plugin, on by default, needs a
+    C(credentials/dashboard.pem) nothing makes (it is disabled), and C(network.json.tmpl) defines
+    C(SecurityGroupControllerIngressFromControllerToController) twice (the first, 443-only rule is removed).
+  - Bad input fails before kube-aws runs, with every problem listed - names CloudFormation or kube-aws would reject,
+    stack or IAM role names CloudFormation would build past their limits (128 and 64 characters), a missing
+    O(ami_id) (without one kube-aws fetches the Flatcar AMI list from the internet), a KMS key or S3 bucket in
+    another region, a key pair that does not exist.
+  - In check mode, C(init) and the C(render) steps run in a temporary copy of O(asset_dir) and nothing is written,
+    uploaded or deployed; the diff is that of C(cluster.yaml). C(kube-aws validate) uploads the templates to S3, so
+    it runs in real runs only, before every apply.
+  - O(state=absent) runs C(kube-aws destroy) (or deletes the root stack when O(asset_dir) is gone) and, since
+    destroy does not wait, waits until the root and nested stacks are gone.
+  - kube-aws uses aws-sdk-go v1, which ignores O(endpoint_url). Against an endpoint that is not AWS (the local
+    rehearsal), give O(https_proxy) - C(tools/local-aws status) prints the local endpoint's proxy and CA bundle
+    (O(aws_ca_bundle)).
+author:
+  - trainkit.aws contributors (@trainkit)
+options:
+  cluster_name:
+    description:
+      - The cluster's name, also the root CloudFormation stack's. Letters, digits and C(-), starting with a letter,
+        at most 28 characters (IAM role and load balancer names are built from it).
+    type: str
+    required: true
+    aliases: [name]
+  state:
+    description: Whether the cluster should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  asset_dir:
+    description:
+      - Where C(cluster.yaml), C(credentials/) (files 0600), C(stack-templates/), C(userdata/) and C(kubeconfig) live.
+        Keep it - it holds the cluster's CA and admin credentials.
+    type: path
+    required: true
+  availability_zone:
+    description: The zone kube-aws builds its own subnet in, when O(subnets) is empty.
+    type: str
+  key_name:
+    description: EC2 key pair for SSH to the nodes (the identity step's). Required with O(state=present).
+    type: str
+    no_log: false
+  kms_key_arn:
+    description: ARN of the KMS key in the region that encrypts the cluster's TLS assets (the identity step's).
+    type: str
+    no_log: false
+  s3_uri:
+    description: C(s3://bucket/prefix) kube-aws uploads the stack templates and userdata to; the bucket must be in
+      the region.
+    type: str
+  external_dns_name:
+    description: The DNS name of the Kubernetes API endpoint (the controllers' load balancer).
+    type: str
+  hosted_zone_id:
+    description: Route53 hosted zone kube-aws creates the O(external_dns_name) record in. Give this or O(no_record_set).
+    type: str
+  no_record_set:
+    description: Do not manage a DNS record for the API endpoint (point O(external_dns_name) at the load balancer
+      yourself).
+    type: bool
+    default: false
+  ami_id:
+    description: The Container Linux/Flatcar AMI of every node, in the region. Required with O(state=present).
+    type: str
+  vpc_id:
+    description: An existing VPC (the network step's C(vpc_id)). Without it kube-aws builds a VPC of its own.
+    type: str
+  subnets:
+    description:
+      - Existing subnets in O(vpc_id) for the controllers, etcd, the load balancer and the node pools, as ids or as
+        dicts with C(id) (or C(subnet_id)) and C(az) - the C(subnets) of the C(trainkit_network) fact fit as they
+        are. Zones of bare ids are looked up.
+    type: list
+    elements: raw
+    default: []
+  controller_count:
+    description: Number of controller instances.
+    type: int
+    default: 1
+  controller_instance_type:
+    description: Controller instance type. Default - kube-aws's (C(t2.medium)).
+    type: str
+  etcd_count:
+    description: Number of etcd instances.
+    type: int
+    default: 1
+  worker_count:
+    description: Number of workers of the single node pool C(nodepool1), when O(node_pools) is empty.
+    type: int
+    default: 1
+  worker_instance_type:
+    description: Instance type of C(nodepool1), when O(node_pools) is empty.
+    type: str
+    default: t3.medium
+  node_pools:
+    description: The worker node pools (each a nested stack with an auto scaling group).
+    type: list
+    elements: dict
+    default: []
+    aliases: [nodegroups]
+    suboptions:
+      name:
+        description: Node pool name (letters, digits and C(-), starting with a letter).
+        type: str
+        required: true
+      instance_type:
+        description: EC2 instance type, for example C(p3.2xlarge) for one NVIDIA V100.
+        type: str
+        required: true
+      count:
+        description: Number of nodes.
+        type: int
+        default: 1
+        aliases: [desired_capacity]
+      zones:
+        description: Only the subnets of O(subnets) in these zones. Default - all of them.
+        type: list
+        elements: str
+        default: []
+      labels:
+        description: Kubernetes labels of the nodes.
+        type: dict
+        default: {}
+      taints:
+        description: Taints, each C(key), C(value) and C(effect) (C(NoSchedule), C(NoExecute), C(PreferNoSchedule)).
+        type: list
+        elements: dict
+        default: []
+      gpus:
+        description: Accepted so that the cluster role's node groups fit every provider; not used.
+        type: int
+      nvidia_driver:
+        description: Have kube-aws install this NVIDIA driver version on the nodes at boot (its C(gpu.nvidia)).
+        type: str
+  kubernetes_version:
+    description:
+      - Kubernetes version, for example C(v1.16.10). kube-aws v0.16 deploys 1.16 only; another minor version fails
+        before kube-aws runs. Default - the binary's (v1.16.10 for v0.16.4).
+    type: str
+  tags:
+    description: Stack tags (C(stackTags)) - CloudFormation puts them on the stacks and the resources in them.
+    type: dict
+    default: {}
+  extra_config:
+    description: Merged last into C(cluster.yaml), for kube-aws settings these options do not name.
+    type: dict
+    default: {}
+  kube_aws_path:
+    description: The kube-aws binary. Default - C(kube-aws) on PATH.
+    type: path
+  https_proxy:
+    description:
+      - Proxy for kube-aws's AWS calls (C(HTTPS_PROXY) and C(HTTP_PROXY) of its environment). Required when
+        O(endpoint_url) is set, since kube-aws ignores endpoint settings.
+    type: str
+  wait_timeout:
+    description: Seconds to wait for the stacks to be complete (apply) or gone (absent).
+    type: int
+    default: 1800
+extends_documentation_fragment:
+  - trainkit.aws.aws
+notes:
+  - Check mode supported; diff supported (C(cluster.yaml)).
+  - kube-aws's own progress is returned as RV(log).
+"""
+
+EXAMPLES = r"""
+- name: Cluster | kube-aws cluster from the identity and network steps
+  trainkit.aws.kube_aws_cluster:
+    cluster_name: paddle-demo
+    asset_dir: "{{ playbook_dir }}/.state/kube-aws/paddle-demo"
+    key_name: "{{ trainkit_identity.key_pair_name }}"
+    kms_key_arn: "{{ trainkit_identity.kms_key_arn }}"
+    s3_uri: "s3://{{ trainkit_identity.bucket }}/kube-aws"
+    external_dns_name: paddle-demo.k8s.example.internal
+    hosted_zone_id: "{{ trainkit_network.private_zone_id }}"
+    ami_id: ami-0123456789abcdef0   # a Flatcar AMI of the region
+    vpc_id: "{{ trainkit_network.vpc_id }}"
+    subnets: "{{ trainkit_network.subnets }}"
+    node_pools:
+      - {name: cpu, instance_type: m5.xlarge, count: 2}
+      - {name: gpu, instance_type: p3.2xlarge, count: 2, taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]}
+  register: cluster
+
+- name: Cluster | Scale the GPU pool (cluster.yaml is edited and the stacks updated)
+  trainkit.aws.kube_aws_cluster:
+    cluster_name: paddle-demo
+    asset_dir: "{{ playbook_dir }}/.state/kube-aws/paddle-demo"
+    # ... as above, with count: 4 for gpu
+
+- name: Cluster | Destroy it and wait until the stacks are gone
+  trainkit.aws.kube_aws_cluster:
+    cluster_name: paddle-demo
+    asset_dir: "{{ playbook_dir }}/.state/kube-aws/paddle-demo"
+    state: absent
+"""
+
+RETURN = r"""
+kubeconfig:
+  description: The kubeconfig kube-aws rendered (admin client certificate; paths relative to O(asset_dir)).
+  returned: when state=present
+  type: str
+  sample: /home/me/trainkit/.state/kube-aws/paddle-demo/kubeconfig
+stack_name:
+  description: The root CloudFormation stack.
+  returned: always
+  type: str
+  sample: paddle-demo
+controller_endpoint:
+  description: The Kubernetes API endpoint, C(https://) and O(external_dns_name).
+  returned: when state=present
+  type: str
+  sample: https://paddle-demo.k8s.example.internal
+asset_dir:
+  description: The asset directory.
+  returned: always
+  type: str
+stacks:
+  description: The root stack and its nested stacks, as CloudFormation reports them after the run.
+  returned: when state=present
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Stack name.
+      type: str
+    logical_id:
+      description: The nested stack's logical id in the root stack (C(null) for the root).
+      type: str
+    status:
+      description: Stack status, such as C(CREATE_COMPLETE).
+      type: str
+config_fingerprint:
+  description: The fingerprint of the deployment's inputs (the root stack's C(trainkit:kube-aws-config) tag).
+  returned: when state=present
+  type: str
+cluster_yaml:
+  description: C(cluster.yaml) as the module wrote it (or, in check mode, would).
+  returned: when state=present
+  type: str
+commands:
+  description: The kube-aws commands that change something, in order (in check mode, those a real run would run).
+  returned: always
+  type: list
+  elements: str
+  sample: [init, render credentials --generate-ca, render stack, validate, apply --force]
+log:
+  description: The last lines of kube-aws's output.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import re
+import shutil
+import tempfile
+
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.trainkit.aws.plugins.module_utils import _kube_aws as assets
+from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_for
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
+    yaml = None
+
+S3_URI = re.compile(r"^s3://([^/]+)(/.*)?$")
+KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/[A-Za-z0-9-]+$")
+AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+POOL_NAME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]*$")
+VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+BINARY_VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+STACK_NAME_MAX = 128
+COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+SETTLED_FAILED = ("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE", "DELETE_FAILED")
+CREDENTIALS = ("ca.pem", "admin.pem", "apiserver.pem", "worker.pem", "etcd.pem")
+
+
+# -- validation -----------------------------------------------------------------------------------------------
+def problems_of(p):
+    """Everything wrong with the options, without any call."""
+    problems = validate.cluster_name(p["cluster_name"])
+    if p["state"] == "absent":
+        return problems
+    for option in ("key_name", "kms_key_arn", "s3_uri", "external_dns_name", "ami_id"):
+        if not p[option]:
+            problems.append(
+                "{0} is required with state=present{1}".format(
+                    option,
+                    (
+                        " (without it kube-aws fetches the Flatcar AMI list from the internet)"
+                        if option == "ami_id"
+                        else ""
+                    ),
+                )
+            )
+    if p["ami_id"] and not AMI_ID.match(p["ami_id"]):
+        problems.append("ami_id {0!r} is not an AMI id such as 'ami-0123456789abcdef0'".format(p["ami_id"]))
+    match = S3_URI.match(p["s3_uri"] or "")
+    if p["s3_uri"] and not match:
+        problems.append("s3_uri {0!r} must look like 's3://bucket/prefix'".format(p["s3_uri"]))
+    elif match:
+        problems += validate.bucket_name(match.group(1))
+    match = KMS_ARN.match(p["kms_key_arn"] or "")
+    if p["kms_key_arn"] and not match:
+        problems.append(
+            "kms_key_arn {0!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>); an alias will not "
+            "do".format(p["kms_key_arn"])
+        )
+    elif match and match.group(1) != p["region_name"]:
+        problems.append(
+            "kms_key_arn is a key of {0}; kube-aws needs one in the cluster's region {1}".format(
+                match.group(1), p["region_name"]
+            )
+        )
+    if p["external_dns_name"]:
+        problems += validate.dns_name(p["external_dns_name"], "external_dns_name")
+    if p["hosted_zone_id"] and p["no_record_set"]:
+        problems.append("give hosted_zone_id or no_record_set, not both")
+    if not p["hosted_zone_id"] and not p["no_record_set"]:
+        problems.append("give hosted_zone_id (kube-aws creates the API endpoint's record there) or no_record_set: true")
+    if not p["subnets"] and not p["availability_zone"]:
+        problems.append("give subnets (the network step's) or availability_zone (kube-aws builds a subnet there)")
+    if p["subnets"] and p["availability_zone"]:
+        problems.append("availability_zone must be empty when subnets are given (kube-aws refuses both)")
+    if p["subnets"] and not p["vpc_id"]:
+        problems.append("subnets need vpc_id")
+    for entry in p["subnets"]:
+        if not isinstance(entry, (str, dict)) or (
+            isinstance(entry, dict) and not (entry.get("id") or entry.get("subnet_id"))
+        ):
+            problems.append("subnets: each entry is a subnet id or a dict with id (got {0!r})".format(entry))
+    for option in ("controller_count", "etcd_count"):
+        problems += validate.positive(p[option], option)
+    if p["wait_timeout"] < 1:
+        problems.append("wait_timeout must be at least 1 second")
+    problems += validate.tags(p["tags"])
+    problems += pool_problems(p["node_pools"])
+    if not problems:
+        pools = [g["name"] for g in p["node_pools"]]
+        problems += assets.role_name_problems(p["cluster_name"], pools, p["region_name"])
+        for name in assets.nested_stack_names(p["cluster_name"], pools):
+            if len(name) > STACK_NAME_MAX:
+                problems.append(
+                    "the nested stack name {0} would be {1} characters, over CloudFormation's {2}: shorten "
+                    "cluster_name or the node pool names".format(name, len(name), STACK_NAME_MAX)
+                )
+    if p["endpoint_url"] and not p["https_proxy"]:
+        problems.append(
+            "kube-aws ignores endpoint_url ({0}): give https_proxy, the endpoint's HTTPS proxy (tools/local-aws "
+            "status prints it for the local endpoint)".format(p["endpoint_url"])
+        )
+    if p["kubernetes_version"] and not VERSION.match(str(p["kubernetes_version"])):
+        problems.append("kubernetes_version {0!r} must look like v1.16.10".format(p["kubernetes_version"]))
+    return problems
+
+
+def pool_problems(pools):
+    problems = []
+    names = [g["name"] for g in pools]
+    for name in sorted(set(n for n in names if names.count(n) > 1)):
+        problems.append("node pool {0} is listed twice".format(name))
+    logicals = [assets.logical_name(n) for n in names]
+    for logical in sorted(set(n for n in logicals if logicals.count(n) > 1)):
+        if names.count(logical) < 2:
+            problems.append("node pool names that differ only by '-' make the same stack name ({0})".format(logical))
+    for pool in pools:
+        label = "node pool {0}".format(pool["name"])
+        if not POOL_NAME.match(pool["name"]):
+            problems.append("{0}: a name holds only letters, digits and '-', starting with a letter".format(label))
+        if pool["count"] < 0:
+            problems.append("{0}: count must be 0 or more".format(label))
+        for taint in pool["taints"]:
+            if taint.get("effect") not in ("NoSchedule", "NoExecute", "PreferNoSchedule") or not taint.get("key"):
+                problems.append(
+                    "{0}: a taint needs key and effect NoSchedule, NoExecute or PreferNoSchedule".format(label)
+                )
+    return problems
+
+
+def binary_problems(kube_aws, p):
+    """What the binary in use says against the options (its version decides the Kubernetes version)."""
+    version = kube_aws.version()
+    if version is None:
+        return ["{0} does not run (kube-aws version failed)".format(kube_aws.path)]
+    found = BINARY_VERSION.search(version)
+    wanted = VERSION.match(str(p["kubernetes_version"] or ""))
+    if found and wanted and found.group(1) == "0" and wanted.group(2) != found.group(2):
+        return [
+            "kube-aws {0} deploys Kubernetes 1.{1}; kubernetes_version {2} is not one it supports".format(
+                found.group(0), found.group(2), p["kubernetes_version"]
+            )
+        ]
+    return []
+
+
+def aws_problems(module, p, region):
+    """Read-only checks, before kube-aws runs: bucket region, KMS key, key pair, subnet zones."""
+    problems = []
+    bucket = S3_URI.match(p["s3_uri"]).group(1)
+    try:
+        location = module.client("s3").get_bucket_location(Bucket=bucket).get("LocationConstraint")
+        location = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+        if location != region:
+            problems.append(
+                "the bucket {0} of s3_uri is in {1}, not in the cluster's region {2}".format(bucket, location, region)
+            )
+    except ClientError as exc:
+        if not is_not_found(exc, "NoSuchBucket", "404"):
+            raise
+        problems.append("the bucket {0} of s3_uri does not exist (the identity step makes it)".format(bucket))
+    try:
+        key = module.client("kms").describe_key(KeyId=p["kms_key_arn"])["KeyMetadata"]
+        if key.get("KeyState") not in ("Enabled", None):
+            problems.append("the KMS key {0} is {1}".format(p["kms_key_arn"], key.get("KeyState")))
+    except ClientError as exc:
+        if not is_not_found(exc, "NotFoundException"):
+            raise
+        problems.append("the KMS key {0} does not exist".format(p["kms_key_arn"]))
+    try:
+        module.client("ec2").describe_key_pairs(KeyNames=[p["key_name"]])
+    except ClientError as exc:
+        if not is_not_found(exc, "InvalidKeyPair.NotFound"):
+            raise
+        problems.append("the key pair {0} does not exist in {1}".format(p["key_name"], region))
+    return problems
+
+
+def resolve_subnets(module, entries):
+    """[{id, az}] from ids or dicts; zones of bare ids come from EC2."""
+    subnets = []
+    for entry in entries:
+        spec = {"id": entry} if isinstance(entry, str) else dict(entry)
+        subnets.append(
+            {
+                "id": spec.get("id") or spec.get("subnet_id"),
+                "az": spec.get("az") or spec.get("availability_zone") or spec.get("zone"),
+            }
+        )
+    unknown = [s["id"] for s in subnets if not s["az"]]
+    if unknown:
+        found = paginate(module.client("ec2"), "describe_subnets", "Subnets", SubnetIds=unknown)
+        zones = dict((s["SubnetId"], s["AvailabilityZone"]) for s in found)
+        for subnet in subnets:
+            subnet["az"] = subnet["az"] or zones.get(subnet["id"])
+    return subnets
+
+
+# -- kube-aws -------------------------------------------------------------------------------------------------
+class KubeAws:
+    """The kube-aws binary, run in an asset directory with the module's AWS settings as its environment."""
+
+    def __init__(self, module, path, region):
+        self.module = module
+        self.path = path
+        p = module.params
+        env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_SDK_LOAD_CONFIG": "1"}
+        for option, variable in (
+            ("profile", "AWS_PROFILE"),
+            ("access_key", "AWS_ACCESS_KEY_ID"),
+            ("secret_key", "AWS_SECRET_ACCESS_KEY"),
+            ("session_token", "AWS_SESSION_TOKEN"),
+            ("aws_ca_bundle", "AWS_CA_BUNDLE"),
+        ):
+            if p.get(option):
+                env[variable] = p[option]
+        if p["https_proxy"]:
+            # every call goes to the proxy, which refuses anything but AWS hosts: nothing leaves for the internet
+            env.update(HTTPS_PROXY=p["https_proxy"], HTTP_PROXY=p["https_proxy"], NO_PROXY="")
+        self.env = env
+        self.commands = []
+        self.log = []
+
+    def version(self):
+        rc, out, err = self.module.run_command([self.path, "version"], environ_update=self.env)
+        return out.strip() if rc == 0 else None
+
+    def run(self, cwd, *args, changes=True):
+        argv = [self.path] + list(args)
+        if changes:
+            self.commands.append(" ".join(args))
+        rc, out, err = self.module.run_command(argv, cwd=cwd, environ_update=self.env)
+        self.log.extend(line for line in (out + err).splitlines() if line.strip() and not noise(line))
+        if rc != 0:
+            raise TrainkitError(
+                "kube-aws {0} failed (rc {1}): {2}".format(" ".join(args[:2]), rc, last_error(err or out)),
+                hint=hint_for(err or out),
+                log=self.log[-40:],
+            )
+        return out
+
+
+def noise(line):
+    """kube-aws repeats a warning about DNS names managed by the user for every node pool and command."""
+    return line.startswith(("WARN: the worker node pool", "Please never point the DNS", "kube-aws can't save"))
+
+
+def last_error(text):
+    lines = [line for line in text.splitlines() if line.strip() and not noise(line)]
+    errors = [line for line in lines if "rror" in line]
+    return (errors or lines or ["no output"])[-1].strip()
+
+
+def hint_for(text):
+    if "ROLLBACK_COMPLETE" in text or "ROLLBACK_FAILED" in text:
+        return "the stack failed and rolled back: run state=absent, fix the cause, and apply again"
+    if "AccessDenied" in text or "UnauthorizedOperation" in text:
+        return "the AWS identity lacks a permission kube-aws needs (see the log for the call)"
+    if "proxyconnect" in text or "certificate signed by unknown authority" in text:
+        return "kube-aws cannot reach AWS through https_proxy; check the proxy and aws_ca_bundle"
+    return "the log holds kube-aws's own output; CloudFormation's stack events say more"
+
+
+# -- the asset directory --------------------------------------------------------------------------------------
+def read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def to_yaml(config):
+    dumper = type("NoAliases", (yaml.SafeDumper,), {"ignore_aliases": lambda self, data: True})
+    return yaml.dump(config, Dumper=dumper, default_flow_style=False, sort_keys=False)
+
+
+HEADER = (
+    "# kube-aws cluster.yaml, managed by trainkit.aws.kube_aws_cluster: the keys it sets from its options are\n"
+    "# overwritten on every run; any other key you add or change here is kept and deployed.\n"
+)
+
+
+def prepare(kube_aws, work, p, region, subnets):
+    """Bring the asset directory ``work`` to the wanted state locally (no AWS call): init, cluster.yaml, credentials,
+    stack templates. Returns (cluster.yaml text before, the config dict, its fingerprint)."""
+    path = os.path.join(work, "cluster.yaml")
+    before = read(path)
+    if before is None:
+        args = ["init", "--cluster-name", p["cluster_name"], "--region", region, "--key-name", p["key_name"]]
+        args += ["--kms-key-arn", p["kms_key_arn"], "--s3-uri", p["s3_uri"], "--ami-id", p["ami_id"]]
+        args += ["--external-dns-name", p["external_dns_name"]]
+        args += ["--availability-zone", p["availability_zone"] or subnets[0]["az"]]
+        args += ["--hosted-zone-id", p["hosted_zone_id"]] if p["hosted_zone_id"] else ["--no-record-set"]
+        kube_aws.run(work, *args)
+        with open(path) as handle:
+            base = yaml.safe_load(handle)
+    else:
+        base = yaml.safe_load(before) or {}
+    config = assets.cluster_config(base, dict(p, region_name=region), subnets)
+    write(path, HEADER + to_yaml(config))  # the render steps read it; the fingerprint tag follows below
+    credentials = os.path.join(work, "credentials")
+    if not os.path.exists(os.path.join(credentials, "ca.pem")):
+        kube_aws.run(work, "render", "credentials", "--generate-ca")
+    elif not all(os.path.exists(os.path.join(credentials, name)) for name in CREDENTIALS):
+        kube_aws.run(work, "render", "credentials")
+    lock_down(credentials)
+    if not os.path.isdir(os.path.join(work, "stack-templates")):
+        kube_aws.run(work, "render", "stack")
+    assets.fix_templates(work)
+    fingerprint = assets.fingerprint(work, config)
+    config = assets.cluster_config(base, dict(p, region_name=region), subnets, fingerprint)
+    write(path, HEADER + to_yaml(config))
+    return before, config, fingerprint
+
+
+def write(path, text):
+    if read(path) != text:
+        with open(path, "w") as handle:
+            handle.write(text)
+
+
+def lock_down(credentials):
+    """Credentials are secrets: the directory 0700, its files 0600."""
+    if not os.path.isdir(credentials):
+        return
+    os.chmod(credentials, 0o700)
+    for name in os.listdir(credentials):
+        path = os.path.join(credentials, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.chmod(path, 0o600)
+
+
+# -- CloudFormation -------------------------------------------------------------------------------------------
+def root_stack(cfn, name):
+    try:
+        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ValidationError" and "does not exist" in str(exc):
+            return None
+        raise
+    live = [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"]
+    return live[0] if live else None
+
+
+def nested_stacks(cfn, root):
+    """[(logical id, stack id)] of the root's nested stacks."""
+    resources = paginate(cfn, "list_stack_resources", "StackResourceSummaries", StackName=root["StackId"])
+    return [
+        (r["LogicalResourceId"], r["PhysicalResourceId"])
+        for r in resources
+        if r["ResourceType"] == "AWS::CloudFormation::Stack" and r.get("PhysicalResourceId")
+    ]
+
+
+def stack_status(cfn, stack_id):
+    """The stack's status, or None once it is gone."""
+    try:
+        stacks = cfn.describe_stacks(StackName=stack_id)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+    status = stacks[0]["StackStatus"] if stacks else None
+    return None if status == "DELETE_COMPLETE" else status
+
+
+def stack_name_of(stack_id):
+    parts = stack_id.split("/")
+    return parts[1] if len(parts) > 2 else stack_id
+
+
+def describe_stacks(cfn, root):
+    found = [{"name": root["StackName"], "logical_id": None, "status": stack_status(cfn, root["StackId"])}]
+    for logical, stack_id in nested_stacks(cfn, root):
+        found.append({"name": stack_name_of(stack_id), "logical_id": logical, "status": stack_status(cfn, stack_id)})
+    return found
+
+
+def wait_complete(cfn, name, timeout):
+    """Until the root stack and its nested stacks are complete; a failed or rolled back stack fails the wait."""
+
+    def settled():
+        root = root_stack(cfn, name)
+        if root is None:
+            raise TrainkitError("the stack {0} is gone while it was being applied".format(name))
+        statuses = [s["status"] for s in describe_stacks(cfn, root)]
+        failed = [s for s in statuses if s in SETTLED_FAILED or (s or "").endswith("ROLLBACK_IN_PROGRESS")]
+        if failed:
+            raise TrainkitError(
+                "the stack {0} failed ({1})".format(name, ", ".join(failed)),
+                hint="see its events: aws cloudformation describe-stack-events --stack-name " + name,
+            )
+        return root if all(s in COMPLETE for s in statuses) else None
+
+    return wait_for(settled, timeout, "the stacks of {0} to be complete".format(name))
+
+
+def wait_gone(cfn, stack_ids, timeout, name):
+    def gone():
+        statuses = [stack_status(cfn, stack_id) for stack_id in stack_ids]
+        if "DELETE_FAILED" in statuses:
+            raise TrainkitError(
+                "deleting the stacks of {0} failed".format(name),
+                hint="see the events of the stack in DELETE_FAILED; remove what blocks it and run again",
+            )
+        return all(s is None for s in statuses)
+
+    wait_for(gone, timeout, "the stacks of {0} to be deleted".format(name))
+
+
+# -- states ---------------------------------------------------------------------------------------------------
+def ensure_present(module, kube_aws, region):
+    p = module.params
+    cfn = module.client("cloudformation")
+    subnets = resolve_subnets(module, p["subnets"])
+    missing = [s["id"] for s in subnets if not s["az"]]
+    problems = aws_problems(module, p, region)
+    if missing:
+        problems.append("subnets {0} do not exist".format(", ".join(missing)))
+    module.fail_on_problems(problems)
+    asset_dir = p["asset_dir"]
+    work = asset_dir
+    scratch = None
+    if module.check_mode:
+        scratch = tempfile.mkdtemp(prefix="trainkit-kube-aws-")
+        work = os.path.join(scratch, "assets")
+        if os.path.isdir(asset_dir):
+            shutil.copytree(asset_dir, work, symlinks=True)
+        else:
+            os.makedirs(work)
+    else:
+        os.makedirs(asset_dir, mode=0o700, exist_ok=True)
+    try:
+        before, config, fingerprint = prepare(kube_aws, work, p, region, subnets)
+        after = read(os.path.join(work, "cluster.yaml"))
+        root = root_stack(cfn, p["cluster_name"])
+        deployed = dict((t["Key"], t["Value"]) for t in (root or {}).get("Tags", [])).get(assets.FINGERPRINT_TAG)
+        pending = root is not None and root["StackStatus"].endswith("_IN_PROGRESS")
+        changed = before != after
+        if root is None or deployed != fingerprint:
+            changed = True
+            if module.check_mode:
+                kube_aws.commands += ["validate", "apply --force"]
+            else:
+                kube_aws.run(work, "validate")
+                kube_aws.run(work, "apply", "--force")
+                pending = True
+        if pending and not module.check_mode:
+            root = wait_complete(cfn, p["cluster_name"], p["wait_timeout"])
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    result = {
+        "kubeconfig": os.path.join(asset_dir, "kubeconfig"),
+        "controller_endpoint": "https://" + p["external_dns_name"],
+        "config_fingerprint": fingerprint,
+        "cluster_yaml": after,
+        "stacks": describe_stacks(cfn, root) if root is not None else [],
+    }
+    return changed, before or "", after, result
+
+
+def ensure_absent(module, kube_aws, region):
+    p = module.params
+    cfn = module.client("cloudformation")
+    root = root_stack(cfn, p["cluster_name"])
+    if root is None:
+        return False, None, None, {}
+    stack_ids = [root["StackId"]] + [stack_id for _l, stack_id in nested_stacks(cfn, root)]
+    if root["StackStatus"] != "DELETE_IN_PROGRESS":
+        if module.check_mode:
+            kube_aws.commands.append("destroy --force")
+            return True, root["StackName"], "", {}
+        if os.path.isfile(os.path.join(p["asset_dir"], "cluster.yaml")):
+            kube_aws.run(p["asset_dir"], "destroy", "--force")
+        else:
+            module.warn(
+                "{0} holds no cluster.yaml: the root stack {1} is deleted directly (what kube-aws destroy does)".format(
+                    p["asset_dir"], root["StackName"]
+                )
+            )
+            cfn.delete_stack(StackName=root["StackId"])
+    if not module.check_mode:
+        # kube-aws destroy only asks CloudFormation to delete the root stack
+        wait_gone(cfn, stack_ids, p["wait_timeout"], p["cluster_name"])
+    return True, root["StackName"], "", {}
+
+
+def main():
+    pool = dict(
+        name=dict(type="str", required=True),
+        instance_type=dict(type="str", required=True),
+        count=dict(type="int", default=1, aliases=["desired_capacity"]),
+        zones=dict(type="list", elements="str", default=[]),
+        labels=dict(type="dict", default={}),
+        taints=dict(type="list", elements="dict", default=[]),
+        gpus=dict(type="int"),
+        nvidia_driver=dict(type="str"),
+    )
+    module = AWSModule(
+        argument_spec=dict(
+            cluster_name=dict(type="str", required=True, aliases=["name"]),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            asset_dir=dict(type="path", required=True),
+            availability_zone=dict(type="str"),
+            key_name=dict(type="str", no_log=False),
+            kms_key_arn=dict(type="str", no_log=False),
+            s3_uri=dict(type="str"),
+            external_dns_name=dict(type="str"),
+            hosted_zone_id=dict(type="str"),
+            no_record_set=dict(type="bool", default=False),
+            ami_id=dict(type="str"),
+            vpc_id=dict(type="str"),
+            subnets=dict(type="list", elements="raw", default=[]),
+            controller_count=dict(type="int", default=1),
+            controller_instance_type=dict(type="str"),
+            etcd_count=dict(type="int", default=1),
+            worker_count=dict(type="int", default=1),
+            worker_instance_type=dict(type="str", default="t3.medium"),
+            node_pools=dict(type="list", elements="dict", default=[], options=pool, aliases=["nodegroups"]),
+            kubernetes_version=dict(type="str"),
+            tags=dict(type="dict", default={}),
+            extra_config=dict(type="dict", default={}),
+            kube_aws_path=dict(type="path"),
+            https_proxy=dict(type="str"),
+            wait_timeout=dict(type="int", default=1800),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not p["node_pools"]:
+        p["node_pools"] = [
+            dict(
+                name="nodepool1",
+                instance_type=p["worker_instance_type"],
+                count=p["worker_count"],
+                zones=[],
+                labels={},
+                taints=[],
+                gpus=None,
+                nvidia_driver=None,
+            )
+        ]
+    region = module.region
+    problems = problems_of(dict(p, region_name=region))
+    path = p["kube_aws_path"] or shutil.which("kube-aws")
+    if not path or not os.access(path, os.X_OK):
+        problems.append(
+            "no kube-aws binary: install kube-aws v0.16.4 (or build it with tools/kube-aws-build) and set "
+            "kube_aws_path"
+        )
+    module.fail_on_problems(problems)
+    kube_aws = KubeAws(module, path, region)
+    module.fail_on_problems(binary_problems(kube_aws, p))
+    ensure = ensure_present if p["state"] == "present" else ensure_absent
+    try:
+        changed, before, after, result = ensure(module, kube_aws, region)
+    except (ClientError, BotoCoreError, TrainkitError) as exc:
+        module.fail_aws(
+            exc,
+            msg="Failed to make the kube-aws cluster {0} {1}.".format(p["cluster_name"], p["state"]),
+            commands=kube_aws.commands,
+            log=kube_aws.log[-40:],
+        )
+    result.update(
+        stack_name=p["cluster_name"], asset_dir=p["asset_dir"], commands=kube_aws.commands, log=kube_aws.log[-60:]
+    )
+    if module._diff:
+        result["diff"] = {"before": to_text(before or ""), "after": to_text(after or "")}
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()

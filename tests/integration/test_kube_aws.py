@@ -1,0 +1,255 @@
+# -*- coding: utf-8 -*-
+"""kube_aws_cluster with the real kube-aws v0.16.4 (tools/kube-aws-build, from ../shared/third_party) against the
+local AWS endpoint, which kube-aws (aws-sdk-go v1, deaf to endpoint settings) reaches through its HTTPS proxy.
+
+The stacks are kube-aws's own: a root stack with nested network, etcd, control plane and node pool stacks
+(auto scaling groups, a load balancer, IAM roles), built from the identity and network modules' KMS key, bucket,
+key pair and VPC. Tests skip, saying why, when there is neither a kube-aws binary nor its source tarball.
+"""
+
+import json
+import os
+import stat
+import subprocess
+
+import boto3
+import pytest
+import yaml
+
+from harness import REPO
+from harness import unique
+
+KUBE_AWS = os.path.join(REPO, "tools", "kube-aws-build")
+AMI = "ami-0123456789abcdef0"
+
+
+@pytest.fixture(scope="module")
+def kube_aws_path():
+    result = subprocess.run([KUBE_AWS, "--if-source"], capture_output=True, text=True, timeout=1800, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    if not lines:
+        pytest.skip("no kube-aws: " + result.stderr.strip().splitlines()[-1])
+    return lines[-1]
+
+
+def proxy_args(local_aws):
+    """What kube-aws needs to reach the local endpoint: its HTTPS proxy and that proxy's CA."""
+    with open(os.path.join(local_aws.state_dir, "proxy")) as handle:
+        proxy = handle.read().strip()
+    return {"https_proxy": proxy, "aws_ca_bundle": os.path.join(local_aws.state_dir, "ca.pem")}
+
+
+@pytest.fixture(scope="module")
+def footing(ansible, local_aws, tmp_path_factory):
+    """The identity and network steps' KMS key, bucket, key pair and VPC that a kube-aws cluster is built on."""
+    cluster = unique("ka")
+    keys = tmp_path_factory.mktemp("keys")
+    kms = ansible.module("kms_key", {"alias": cluster + "-assets", "cluster_name": cluster})
+    bucket = ansible.module("s3_bucket", {"name": cluster + "-assets", "cluster_name": cluster})
+    pair = ansible.module("key_pair", {"name": cluster, "private_key_path": str(keys / "key.pem")})
+    network = ansible.module(
+        "vpc_network",
+        {
+            "cluster_name": cluster,
+            "cidr_block": "172.20.0.0/16",
+            "subnets": [{"az": "us-west-2a", "cidr": "172.20.1.0/24"}, {"az": "us-west-2b", "cidr": "172.20.2.0/24"}],
+        },
+    )
+    for step in (kms, bucket, pair, network):
+        assert not step.failed, step.output
+    yield {
+        "cluster": cluster,
+        "kms_key_arn": kms["key_arn"],
+        "bucket": cluster + "-assets",
+        "key_name": cluster,
+        "vpc_id": network["vpc_id"],
+        "subnets": network["subnets"],
+    }
+    ansible.module("vpc_network", {"cluster_name": cluster, "state": "absent"})
+    ansible.module("s3_bucket", {"name": cluster + "-assets", "state": "absent", "force": True})
+    ansible.module("key_pair", {"name": cluster, "state": "absent"})
+    ansible.module("kms_key", {"alias": cluster + "-assets", "state": "absent"})
+
+
+def cluster_args(footing, local_aws, kube_aws_path, asset_dir, name=None, **extra):
+    name = name or footing["cluster"]
+    args = {
+        "cluster_name": name,
+        "asset_dir": str(asset_dir),
+        "key_name": footing["key_name"],
+        "kms_key_arn": footing["kms_key_arn"],
+        "s3_uri": "s3://{0}/kube-aws".format(footing["bucket"]),
+        "external_dns_name": name + ".k8s.example.internal",
+        "no_record_set": True,
+        "ami_id": AMI,
+        "vpc_id": footing["vpc_id"],
+        "subnets": footing["subnets"],
+        "node_pools": [
+            {"name": "cpu", "instance_type": "m5.xlarge", "count": 2},
+            {
+                "name": "gpu",
+                "instance_type": "p3.2xlarge",
+                "count": 1,
+                "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+            },
+        ],
+        "tags": {"team": "ml"},
+        "kube_aws_path": kube_aws_path,
+    }
+    args.update(proxy_args(local_aws))
+    args.update(extra)
+    return args
+
+
+def stacks_of(cfn, cluster):
+    return dict(
+        (s["StackName"], s)
+        for s in cfn.describe_stacks()["Stacks"]
+        if s["StackName"] == cluster or s["StackName"].startswith(cluster + "-")
+    )
+
+
+def groups_of(autoscaling, cluster):
+    return dict(
+        (g["AutoScalingGroupName"], g)
+        for g in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
+        if g["AutoScalingGroupName"].startswith(cluster + "-")
+    )
+
+
+def test_bad_input_fails_before_kube_aws_runs(ansible, local_aws, footing, kube_aws_path, tmp_path):
+    asset_dir = tmp_path / "assets"
+    mark = local_aws.mark()
+    underscore = ansible.module(
+        "kube_aws_cluster", cluster_args(footing, local_aws, kube_aws_path, asset_dir, name="bad_name")
+    )
+    assert underscore.failed and "must start with a letter and hold only letters, digits and '-'" in underscore["msg"]
+    long_pool = cluster_args(footing, local_aws, kube_aws_path, asset_dir)
+    long_pool["node_pools"] = [{"name": "p" + "x" * 100, "instance_type": "m5.large"}]
+    too_long = ansible.module("kube_aws_cluster", long_pool)
+    assert too_long.failed and "over IAM's 64: shorten cluster_name or the node pool name" in too_long["msg"]
+    no_ami = cluster_args(footing, local_aws, kube_aws_path, asset_dir)
+    del no_ami["ami_id"]
+    missing = ansible.module("kube_aws_cluster", no_ami)
+    assert missing.failed and "ami_id is required" in missing["msg"]
+    deaf = cluster_args(footing, local_aws, kube_aws_path, asset_dir)
+    del deaf["https_proxy"]
+    unproxied = ansible.module("kube_aws_cluster", deaf)
+    assert unproxied.failed and "kube-aws ignores endpoint_url" in unproxied["msg"]
+    assert local_aws.requests(mark) == [], "nothing was asked of AWS"
+
+    # an S3 URI of another region, found by a read before kube-aws runs
+    elsewhere = unique("ka-east")
+    east = boto3.client(
+        "s3",
+        endpoint_url=local_aws.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    east.create_bucket(Bucket=elsewhere)
+    mark = local_aws.mark()
+    crossed = ansible.module(
+        "kube_aws_cluster",
+        cluster_args(footing, local_aws, kube_aws_path, asset_dir, s3_uri="s3://{0}/kube-aws".format(elsewhere)),
+    )
+    assert crossed.failed and "is in us-east-1, not in the cluster's region us-west-2" in crossed["msg"]
+    assert local_aws.changes(mark) == [] and not [
+        r for r in local_aws.requests(mark) if r["service"] == "cloudformation"
+    ]
+    assert not asset_dir.exists(), "kube-aws never ran"
+    east.delete_bucket(Bucket=elsewhere)
+
+
+def test_kube_aws_cluster_life(ansible, local_aws, footing, kube_aws_path, tmp_path):
+    cfn, autoscaling, elb = local_aws.client("cloudformation"), local_aws.client("autoscaling"), local_aws.client("elb")
+    cluster = footing["cluster"]
+    asset_dir = tmp_path / "assets"
+    args = cluster_args(footing, local_aws, kube_aws_path, asset_dir)
+
+    mark = local_aws.mark()
+    checked = ansible.module("kube_aws_cluster", args, check=True, diff=True)
+    assert checked.changed and not checked.failed, checked.output
+    assert checked["diff"]["before"] == "" and "instanceType: p3.2xlarge" in checked["diff"]["after"]
+    assert checked["commands"][0].startswith("init ") and checked["commands"][-2:] == ["validate", "apply --force"]
+    assert local_aws.changes(mark) == [], "check mode changes nothing"
+    assert not asset_dir.exists()
+
+    created = ansible.module("kube_aws_cluster", args)
+    assert created.changed and not created.failed, created.output
+    assert created["stack_name"] == cluster and created[
+        "controller_endpoint"
+    ] == "https://{0}.k8s.example.internal".format(cluster)
+    stacks = stacks_of(cfn, cluster)
+    logical = sorted(s["logical_id"] for s in created["stacks"] if s["logical_id"])
+    assert logical == ["Controlplane", "Etcd", "Network", "NodepoolCpu", "NodepoolGpu"] or logical == [
+        "Controlplane",
+        "Cpu",
+        "Etcd",
+        "Gpu",
+        "Network",
+    ], logical
+    assert len(stacks) == 6 and all(s["StackStatus"] == "CREATE_COMPLETE" for s in stacks.values()), stacks
+    assert {"Key": "team", "Value": "ml"} in stacks[cluster]["Tags"]
+    groups = groups_of(autoscaling, cluster)
+    by_size = sorted((g["DesiredCapacity"], g["VPCZoneIdentifier"]) for g in groups.values())
+    assert [size for size, _ in by_size] == [1, 1, 1, 2], groups  # etcd, controller, gpu, cpu
+    subnets = sorted(s["subnet_id"] for s in footing["subnets"])
+    assert all(set(zone.split(",")) <= set(subnets) for _, zone in by_size), "in the network step's subnets"
+    workers = [g for name, g in groups.items() if "-Nodepool" in name or "-Cpu-" in name or "-Gpu-" in name]
+    assert len(workers) == 2 and all(sorted(g["VPCZoneIdentifier"].split(",")) == subnets for g in workers), groups
+    [balancer] = [
+        b
+        for b in elb.describe_load_balancers()["LoadBalancerDescriptions"]
+        if b["LoadBalancerName"].startswith(cluster + "-")
+    ]
+    assert balancer["VPCId"] == footing["vpc_id"] and sorted(balancer["Subnets"]) == subnets
+    config = yaml.safe_load((asset_dir / "cluster.yaml").read_text())
+    assert config["kmsKeyArn"] == footing["kms_key_arn"] and config["keyName"] == footing["key_name"]
+    assert config["kubeAwsPlugins"]["dashboard"]["enabled"] is False
+    credentials = asset_dir / "credentials"
+    assert stat.S_IMODE(os.stat(credentials).st_mode) == 0o700
+    assert all(
+        stat.S_IMODE(os.lstat(credentials / name).st_mode) == 0o600
+        for name in os.listdir(credentials)
+        if not os.path.islink(credentials / name)
+    )
+    assert "PRIVATE KEY" not in json.dumps(created)
+    kubeconfig = yaml.safe_load(open(created["kubeconfig"]))
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == created["controller_endpoint"]
+
+    mark = local_aws.mark()
+    again = ansible.module("kube_aws_cluster", args)
+    assert not again.changed and not again.failed, again.output
+    assert again["commands"] == [] and local_aws.changes(mark) == []
+
+    scaled_args = json.loads(json.dumps(args))
+    scaled_args["node_pools"][0]["count"] = 3
+    mark = local_aws.mark()
+    preview = ansible.module("kube_aws_cluster", scaled_args, check=True, diff=True)
+    assert preview.changed and "count: 3" in preview["diff"]["after"] and "count: 3" not in preview["diff"]["before"]
+    assert local_aws.changes(mark) == [] and "count: 2" in (asset_dir / "cluster.yaml").read_text()
+    scaled = ansible.module("kube_aws_cluster", scaled_args)
+    assert scaled.changed and not scaled.failed, scaled.output
+    assert scaled["commands"] == ["validate", "apply --force"]
+    assert sorted(g["DesiredCapacity"] for g in groups_of(autoscaling, cluster).values()) == [1, 1, 1, 3]
+    assert stacks_of(cfn, cluster)[cluster]["StackStatus"] == "UPDATE_COMPLETE", "waited for the update"
+    assert "count: 3" in (asset_dir / "cluster.yaml").read_text()
+    assert not ansible.module("kube_aws_cluster", scaled_args).changed
+
+    assert ansible.module("kube_aws_cluster", dict(args, state="absent"), check=True).changed
+    assert stacks_of(cfn, cluster)[cluster]["StackStatus"] == "UPDATE_COMPLETE"
+    removed = ansible.module("kube_aws_cluster", dict(args, state="absent"))
+    assert removed.changed and not removed.failed, removed.output
+    assert removed["commands"] == ["destroy --force"]
+    # kube-aws destroy returns at once; the stacks (nested ones last) take their time: the module waited
+    assert stacks_of(cfn, cluster) == {}
+    assert groups_of(autoscaling, cluster) == {}
+    vpc_groups = local_aws.client("ec2").describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [footing["vpc_id"]]}]
+    )["SecurityGroups"]
+    nested = [s["name"] for s in created["stacks"] if s["logical_id"]]
+    assert not [g["GroupName"] for g in vpc_groups if g["GroupName"].startswith(tuple(nested))], "nothing left"
+    gone = ansible.module("kube_aws_cluster", dict(args, state="absent"))
+    assert not gone.changed and not gone.failed, gone.output
