@@ -68,9 +68,9 @@ link:
 	@ln -sfn ../../../.. $(COLLECTION_LINK)
 
 demo: venv link train-env binaries
-	@url=$$(tools/local-aws start | tail -n 1) && \
-	echo "Local AWS endpoint: $$url" && \
-	AWS_ENDPOINT_URL=$$url $(BIN)/ansible-playbook -i $(INVENTORY) site.yml && \
+	@tools/local-aws start >/dev/null && eval "$$(tools/local-aws env)" && \
+	echo "Local AWS endpoint: $$AWS_ENDPOINT_URL" && \
+	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml && \
 	echo "Run it again: nothing changes. Stop the local AWS endpoint and Kubernetes with: make down"
 
 # The local AWS endpoint keeps its state in memory, so once it stops the cluster's objects (volumes naming its file

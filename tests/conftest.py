@@ -50,5 +50,5 @@ def boto(local_aws):
 
 @pytest.fixture
 def inventory_env(local_aws):
-    """Environment for playbooks over inventories/local against this test's endpoint."""
-    return {"AWS_ENDPOINT_URL": local_aws.url}
+    """Environment for playbooks over inventories/local against this test's endpoint (and its HTTPS proxy)."""
+    return local_aws.env()

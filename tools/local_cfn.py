@@ -68,7 +68,7 @@ def patch_nested_stacks():
         parent = backend.stacks.get(kwargs.get("StackId", ""))
         if parent is None:
             return original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        suffix = "".join(random.choice(string.ascii_uppercase + string.digits) for _ in range(12))
+        suffix = "".join(random.choice(string.ascii_uppercase + string.digits) for _position in range(12))
         logical = kwargs.get("LogicalId") or resource_name
         name = "{0}-{1}-{2}".format(parent.name, logical, suffix)[:128]
         properties = cloudformation_json["Properties"]

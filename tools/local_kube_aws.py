@@ -18,7 +18,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 

@@ -136,7 +136,7 @@ class _Handler(socketserver.BaseRequestHandler):
         parts = line.split()
         if len(parts) != 3 or parts[0].upper() != "CONNECT":
             return self.reply(client, 405, "the local AWS proxy only tunnels HTTPS (CONNECT host:443)")
-        host, _, port = parts[1].rpartition(":")
+        host, _colon, port = parts[1].rpartition(":")
         if not is_aws_host(host) or port != "443":
             return self.reply(client, 403, "the local AWS proxy serves AWS service hosts only, not " + parts[1])
         client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
@@ -173,7 +173,7 @@ def relay(tls, upstream, idle=120):
     while True:
         readable = [tls] if tls.pending() else []
         if not readable:
-            readable, _, broken = select.select(sockets, [], sockets, idle)
+            readable, _writable, broken = select.select(sockets, [], sockets, idle)
             if broken or not readable:
                 return
         for sock in readable:

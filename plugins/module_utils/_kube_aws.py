@@ -22,6 +22,8 @@ import json
 import os
 import re
 
+from ansible_collections.trainkit.aws.plugins.module_utils.tags import cluster_tags
+
 FINGERPRINT_TAG = "trainkit:kube-aws-config"
 DUPLICATE_KEYS = {"network.json.tmpl": ["SecurityGroupControllerIngressFromControllerToController"]}
 # files under credentials/ that kube-aws derives (KMS ciphertexts and their cache keys) are not inputs
@@ -96,7 +98,11 @@ def cluster_config(base, p, subnets, fingerprint=None):
     plugins = dict(config.get("kubeAwsPlugins") or {})
     plugins["dashboard"] = dict(plugins.get("dashboard") or {}, enabled=False)
     config["kubeAwsPlugins"] = plugins
-    stack_tags = dict((k, str(v)) for k, v in (p["tags"] or {}).items())
+    # CloudFormation puts stack tags on the stacks' resources too: they carry the cluster's tags, as everything does
+    stack_tags = cluster_tags(p["cluster_name"])
+    # kube-aws tags its stacks with kubernetes.io/cluster/<name> itself: a second one would be a duplicate key
+    stack_tags.pop("kubernetes.io/cluster/{0}".format(p["cluster_name"]), None)
+    stack_tags.update((k, str(v)) for k, v in (p["tags"] or {}).items())
     if fingerprint:
         stack_tags[FINGERPRINT_TAG] = fingerprint
     config["stackTags"] = stack_tags

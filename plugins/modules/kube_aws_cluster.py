@@ -35,7 +35,9 @@ description:
     uploaded or deployed; the diff is that of C(cluster.yaml). C(kube-aws validate) uploads the templates to S3, so
     it runs in real runs only, before every apply.
   - O(state=absent) runs C(kube-aws destroy) (or deletes the root stack when O(asset_dir) is gone) and, since
-    destroy does not wait, waits until the root and nested stacks are gone.
+    destroy does not wait, waits until the root and nested stacks are gone; then it deletes what kube-aws uploaded
+    under C(<s3_uri>/kube-aws/clusters/<cluster_name>/) (O(s3_uri), else the one in C(cluster.yaml)). O(asset_dir)
+    is left as it is.
   - kube-aws uses aws-sdk-go v1, which ignores O(endpoint_url). Against an endpoint that is not AWS (the local
     rehearsal), give O(https_proxy) - C(tools/local-aws status) prints the local endpoint's proxy and CA bundle
     (O(aws_ca_bundle)).
@@ -66,11 +68,9 @@ options:
   key_name:
     description: EC2 key pair for SSH to the nodes (the identity step's). Required with O(state=present).
     type: str
-    no_log: false
   kms_key_arn:
     description: ARN of the KMS key in the region that encrypts the cluster's TLS assets (the identity step's).
     type: str
-    no_log: false
   s3_uri:
     description: C(s3://bucket/prefix) kube-aws uploads the stack templates and userdata to; the bucket must be in
       the region.
@@ -165,7 +165,10 @@ options:
         before kube-aws runs. Default - the binary's (v1.16.10 for v0.16.4).
     type: str
   tags:
-    description: Stack tags (C(stackTags)) - CloudFormation puts them on the stacks and the resources in them.
+    description:
+      - Stack tags (C(stackTags)) - CloudFormation puts them on the stacks and the resources in them. The cluster's
+        tags (C(trainkit:cluster), C(KubernetesCluster); kube-aws adds C(kubernetes.io/cluster/<name>) itself) are
+        always among them.
     type: dict
     default: {}
   extra_config:
@@ -747,12 +750,46 @@ def ensure_present(module, kube_aws, region):
     return changed, before or "", after, result
 
 
+def uploaded_assets(module):
+    """(bucket, keys) kube-aws uploaded for this cluster: <s3_uri>/kube-aws/clusters/<name>/ (s3_uri, else the one
+    in cluster.yaml)."""
+    p = module.params
+    uri = p["s3_uri"]
+    if not uri:
+        text = read(os.path.join(p["asset_dir"], "cluster.yaml"))
+        uri = ((yaml.safe_load(text) if text else None) or {}).get("s3URI")
+    match = S3_URI.match(uri or "")
+    if not match:
+        return None, []
+    prefix = "/".join(x for x in [(match.group(2) or "").strip("/"), "kube-aws", "clusters", p["cluster_name"]] if x)
+    try:
+        found = paginate(module.client("s3"), "list_objects_v2", "Contents", Bucket=match.group(1), Prefix=prefix + "/")
+    except ClientError as exc:
+        if is_not_found(exc, "NoSuchBucket", "404"):
+            return None, []
+        raise
+    return match.group(1), [o["Key"] for o in found]
+
+
+def remove_assets(module):
+    """Delete what kube-aws uploaded (destroy leaves it in the bucket); True when there was something."""
+    bucket, keys = uploaded_assets(module)
+    if keys and not module.check_mode:
+        s3 = module.client("s3")
+        for start in range(0, len(keys), 1000):
+            s3.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True}
+            )
+    return bool(keys)
+
+
 def ensure_absent(module, kube_aws, region):
     p = module.params
     cfn = module.client("cloudformation")
     root = root_stack(cfn, p["cluster_name"])
     if root is None:
-        return False, None, None, {}
+        removed = remove_assets(module)
+        return removed, "uploaded assets" if removed else None, "" if removed else None, {}
     stack_ids = [root["StackId"]] + [stack_id for _l, stack_id in nested_stacks(cfn, root)]
     if root["StackStatus"] != "DELETE_IN_PROGRESS":
         if module.check_mode:
@@ -770,6 +807,7 @@ def ensure_absent(module, kube_aws, region):
     if not module.check_mode:
         # kube-aws destroy only asks CloudFormation to delete the root stack
         wait_gone(cfn, stack_ids, p["wait_timeout"], p["cluster_name"])
+    remove_assets(module)
     return True, root["StackName"], "", {}
 
 

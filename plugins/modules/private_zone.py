@@ -187,12 +187,16 @@ def record_key(rrset):
     return (rrset["Name"].lower().replace("\\052", "*"), rrset["Type"])
 
 
-def current_records(route53, zone_id, zone_name):
+def current_records(route53, zone_id, zone_name, raw=None):
+    """The zone's records as {(name, type): {ttl, values}}; ``raw``, when given, gets each record set as Route53
+    returned it (a DELETE must repeat it exactly: an alias record has no TTL and no values)."""
     records = {}
     for rrset in paginate(route53, "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id):
         key = record_key(rrset)
         if key[0] == zone_name and key[1] in ("SOA", "NS"):
             continue
+        if raw is not None:
+            raw[key] = rrset
         records[key] = {
             "ttl": rrset.get("TTL"),
             "values": sorted(r["Value"] for r in rrset.get("ResourceRecords", [])),
@@ -292,13 +296,15 @@ def ensure_present(module, route53):
 
     zone_id = short_id(zone["Id"])
     before = describe(route53, zone_id, zone_name, vpcs)
-    current = current_records(route53, zone_id, zone_name)
+    raw = {}
+    current = current_records(route53, zone_id, zone_name, raw)
     upserts = dict((k, v) for k, v in wanted.items() if current.get(k) != v)
     deletes = {}
     if p["purge_records"]:
         deletes = dict((k, v) for k, v in current.items() if k not in wanted)
     changed = bool(upserts or deletes)
-    apply_changes(module, route53, zone_id, change_batch(deletes, "DELETE") + change_batch(upserts, "UPSERT"))
+    removals = [{"Action": "DELETE", "ResourceRecordSet": raw[k]} for k in sorted(deletes)]
+    apply_changes(module, route53, zone_id, removals + change_batch(upserts, "UPSERT"))
     tags_changed, tags_after = sync_tags(
         module.check_mode, before["tags"], wanted_tags, purge, route53_tagger(route53, zone_id)
     )
@@ -320,7 +326,11 @@ def ensure_absent(module, route53):
     zone_id = short_id(zone["Id"])
     before = describe(route53, zone_id, zone_name, vpcs)
     if not module.check_mode:
-        apply_changes(module, route53, zone_id, change_batch(current_records(route53, zone_id, zone_name), "DELETE"))
+        raw = {}
+        current_records(route53, zone_id, zone_name, raw)
+        apply_changes(
+            module, route53, zone_id, [{"Action": "DELETE", "ResourceRecordSet": raw[k]} for k in sorted(raw)]
+        )
         route53.delete_hosted_zone(Id=zone_id)
     return True, before, {}, {"name": zone_name}
 

@@ -90,6 +90,16 @@ class LocalAWS:
     def stop(self):
         return self.tool("stop")
 
+    def env(self):
+        """What `tools/local-aws env` exports: the endpoint, and its HTTPS proxy and CA for kube-aws."""
+        with open(os.path.join(self.state_dir, "proxy")) as handle:
+            proxy = handle.read().strip()
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "TRAINKIT_LOCAL_AWS_PROXY": proxy,
+            "TRAINKIT_LOCAL_AWS_CA_BUNDLE": os.path.join(self.state_dir, "ca.pem"),
+        }
+
     def client(self, service):
         # the tests' own calls retry like the modules do (the throttled lane answers some with throttling errors)
         return boto3.client(
@@ -197,10 +207,14 @@ class Ansible:
         result.rc = proc.returncode
         return result
 
-    def playbook(self, *playbooks, inventory="inventories/local", extra_vars=None, check=False, env=None, verbosity=0):
+    def playbook(
+        self, *playbooks, inventory="inventories/local", extra_vars=None, check=False, env=None, verbosity=0, tags=None
+    ):
         """Run ansible-playbook from the checkout; returns (rc, output, recap dict of localhost)."""
         command = [os.path.join(BIN, "ansible-playbook"), "-i", inventory]
         command += list(playbooks)
+        if tags:
+            command += ["--tags", ",".join(tags)]
         if extra_vars:
             command += ["-e", json.dumps(extra_vars)]
         if check:

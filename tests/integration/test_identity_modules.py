@@ -285,6 +285,32 @@ def test_private_zone_lifecycle(ansible, boto):
     paddle = [r for r in records if r["Name"] == "paddle." + name + "."]
     assert paddle[0]["ResourceRecords"] == [{"Value": "10.30.1.20"}] and paddle[0]["TTL"] == 60
 
+    # records another tool added (an alias record has no TTL and no values): kept unless purged, and purgeable
+    alias = {
+        "Name": "api." + name + ".",
+        "Type": "A",
+        "AliasTarget": {
+            "HostedZoneId": "Z1H1FL5HABSF5",
+            "DNSName": "lb.us-west-2.elb.amazonaws.com.",
+            "EvaluateTargetHealth": False,
+        },
+    }
+    route53.change_resource_record_sets(
+        HostedZoneId=zone["Id"], ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": alias}]}
+    )
+
+    def names():
+        return [r["Name"] for r in route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]]
+
+    assert not ansible.module("private_zone", dict(moved, purge_records=False)).changed and alias["Name"] in names()
+    purged = ansible.module("private_zone", moved)
+    assert purged.changed and not purged.failed, purged.output
+    assert alias["Name"] not in names()
+    another = dict(alias, Name="api2." + name + ".")  # the zone's delete removes it too
+    route53.change_resource_record_sets(
+        HostedZoneId=zone["Id"], ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": another}]}
+    )
+
     assert ansible.module("private_zone", {"name": name, "state": "absent"}).changed
     assert zones() == []
     assert not ansible.module("private_zone", {"name": name, "state": "absent"}).changed

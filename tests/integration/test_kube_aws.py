@@ -18,6 +18,7 @@ import yaml
 
 from harness import REPO
 from harness import unique
+from test_playbooks import tagged_leftovers
 
 KUBE_AWS = os.path.join(REPO, "tools", "kube-aws-build")
 AMI = "ami-0123456789abcdef0"
@@ -35,9 +36,8 @@ def kube_aws_path():
 
 def proxy_args(local_aws):
     """What kube-aws needs to reach the local endpoint: its HTTPS proxy and that proxy's CA."""
-    with open(os.path.join(local_aws.state_dir, "proxy")) as handle:
-        proxy = handle.read().strip()
-    return {"https_proxy": proxy, "aws_ca_bundle": os.path.join(local_aws.state_dir, "ca.pem")}
+    env = local_aws.env()
+    return {"https_proxy": env["TRAINKIT_LOCAL_AWS_PROXY"], "aws_ca_bundle": env["TRAINKIT_LOCAL_AWS_CA_BUNDLE"]}
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +178,8 @@ def test_kube_aws_cluster_life(ansible, local_aws, footing, kube_aws_path, tmp_p
 
     created = ansible.module("kube_aws_cluster", args)
     assert created.changed and not created.failed, created.output
+    uploaded = local_aws.client("s3").list_objects_v2(Bucket=footing["bucket"], Prefix="kube-aws/")["Contents"]
+    assert all(o["Key"].startswith("kube-aws/kube-aws/clusters/{0}/".format(cluster)) for o in uploaded), uploaded
     assert created["stack_name"] == cluster and created[
         "controller_endpoint"
     ] == "https://{0}.k8s.example.internal".format(cluster)
@@ -194,9 +196,9 @@ def test_kube_aws_cluster_life(ansible, local_aws, footing, kube_aws_path, tmp_p
     assert {"Key": "team", "Value": "ml"} in stacks[cluster]["Tags"]
     groups = groups_of(autoscaling, cluster)
     by_size = sorted((g["DesiredCapacity"], g["VPCZoneIdentifier"]) for g in groups.values())
-    assert [size for size, _ in by_size] == [1, 1, 1, 2], groups  # etcd, controller, gpu, cpu
+    assert [pair[0] for pair in by_size] == [1, 1, 1, 2], groups  # etcd, controller, gpu, cpu
     subnets = sorted(s["subnet_id"] for s in footing["subnets"])
-    assert all(set(zone.split(",")) <= set(subnets) for _, zone in by_size), "in the network step's subnets"
+    assert all(set(zone.split(",")) <= set(subnets) for _size, zone in by_size), "in the network step's subnets"
     workers = [g for name, g in groups.items() if "-Nodepool" in name or "-Cpu-" in name or "-Gpu-" in name]
     assert len(workers) == 2 and all(sorted(g["VPCZoneIdentifier"].split(",")) == subnets for g in workers), groups
     [balancer] = [
@@ -251,5 +253,48 @@ def test_kube_aws_cluster_life(ansible, local_aws, footing, kube_aws_path, tmp_p
     )["SecurityGroups"]
     nested = [s["name"] for s in created["stacks"] if s["logical_id"]]
     assert not [g["GroupName"] for g in vpc_groups if g["GroupName"].startswith(tuple(nested))], "nothing left"
+    s3 = local_aws.client("s3")
+    assert not s3.list_objects_v2(Bucket=footing["bucket"], Prefix="kube-aws/").get("Contents"), "assets removed"
     gone = ansible.module("kube_aws_cluster", dict(args, state="absent"))
     assert not gone.changed and not gone.failed, gone.output
+
+
+def test_site_with_the_kube_aws_provider_then_teardown(ansible, local_aws, inventory_env, kube_aws_path, tmp_path):
+    """site.yml through the cluster stage with trainkit_cluster_provider=kube_aws on the local endpoint: identity ->
+    network -> kube-aws's stacks from their KMS key, bucket, key pair, VPC, subnets and private zone; a second run
+    changes nothing; teardown.yml leaves no stack and nothing tagged."""
+    cluster = unique("kas")
+    extra = {
+        "trainkit_cluster_name": cluster,
+        "trainkit_cluster_provider": "kube_aws",
+        "trainkit_credentials_dir": str(tmp_path),
+        "cluster_kube_aws_path": kube_aws_path,
+    }
+    stages = ["identity", "network", "cluster"]
+    mark = local_aws.mark()
+    rc, output, recap = ansible.playbook("site.yml", extra_vars=extra, env=inventory_env, tags=stages)
+    assert rc == 0 and recap["changed"] > 0, output[-5000:]
+    assert not [r for r in local_aws.requests(mark) if r["service"] in ("efs", "fsx")], "storage did not run"
+    cfn = local_aws.client("cloudformation")
+    [root] = cfn.describe_stacks(StackName=cluster)["Stacks"]
+    assert root["StackStatus"] == "CREATE_COMPLETE"
+    assert {"Key": "trainkit:cluster", "Value": cluster} in root["Tags"], "the cluster's tags are the stack tags"
+    config = yaml.safe_load((tmp_path / "kube-aws" / cluster / "cluster.yaml").read_text())
+    assert config["apiEndpoints"][0]["loadBalancer"]["hostedZone"]["id"], "the network step's private zone"
+    assert config["apiEndpoints"][0]["dnsName"].startswith("api.")
+    zone_id = config["apiEndpoints"][0]["loadBalancer"]["hostedZone"]["id"]
+    records = local_aws.client("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    assert config["apiEndpoints"][0]["dnsName"] + "." in [r["Name"] for r in records], "kube-aws's API record"
+    assert config["s3URI"].startswith("s3://" + cluster)
+    flat = " ".join(output.split())
+    assert "no Kubernetes API answers" in flat, "the rehearsal says what it leaves out"
+
+    rc, output, recap = ansible.playbook("site.yml", extra_vars=extra, env=inventory_env, tags=stages)
+    lines = output.splitlines()
+    changed = [lines[i - 1] for i, line in enumerate(lines) if line.startswith("changed") and i > 0]
+    assert rc == 0 and recap["changed"] == 0, changed or output[-3000:]
+
+    rc, output, _recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra, env=inventory_env)
+    assert rc == 0, output[-5000:]
+    assert not [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith(cluster)]
+    assert tagged_leftovers(local_aws.client, cluster) == []

@@ -104,7 +104,7 @@ def test_proxy_mode_serves_sdks_that_ignore_the_endpoint(local_aws):
         "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-west-2/sts/aws4_request, "
         "SignedHeaders=host, Signature=0",
     }
-    for _ in range(3):  # one tunnel, three requests
+    for _attempt in range(3):  # one tunnel, three requests
         connection.request("POST", "/", body=body, headers=headers)
         answer = connection.getresponse()
         assert answer.status == 200 and b"<Account>123456789012</Account>" in answer.read()

@@ -31,6 +31,17 @@ def tagged_leftovers(boto, cluster):
     ]
     found += [u["UserName"] for u in iam.list_users()["Users"] if u["UserName"].startswith(cluster)]
     found += [z["Name"] for z in route53.list_hosted_zones()["HostedZones"] if z["Name"].startswith(cluster + ".")]
+    stack_names = (cluster, cluster + "-", "eksctl-" + cluster + "-")  # kube-aws's root and nested stacks, eksctl's
+    found += [
+        s["StackName"]
+        for s in boto("cloudformation").describe_stacks()["Stacks"]
+        if s["StackName"].startswith(stack_names)
+    ]
+    found += [
+        g["AutoScalingGroupName"]
+        for g in boto("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+        if g["AutoScalingGroupName"].startswith(cluster + "-")
+    ]
     efs, fsx = boto("efs"), boto("fsx")
     for fs in efs.describe_file_systems(CreationToken="trainkit-" + cluster)["FileSystems"]:
         found.append(fs["FileSystemId"])

@@ -61,7 +61,12 @@ def test_cluster_config_sets_its_keys_and_keeps_the_rest():
     assert cpu["taints"] == [{"key": "k", "value": "", "effect": "NoSchedule"}]
     assert config["controller"]["count"] == 2 and config["etcd"]["count"] == 3
     assert config["kubeAwsPlugins"]["dashboard"]["enabled"] is False
-    assert config["stackTags"] == {"team": "ml", assets.FINGERPRINT_TAG: "f1"}
+    assert config["stackTags"] == {
+        "trainkit:cluster": "demo",
+        "KubernetesCluster": "demo",
+        "team": "ml",
+        assets.FINGERPRINT_TAG: "f1",
+    }
     assert config["kubernetes"]["networking"]["selfHosting"] == {"type": "flannel", "typha": False}, "extra_config"
     again = assets.cluster_config(config, PARAMS, SUBNETS, "f1")
     assert json.dumps(again) == json.dumps(config), "stable, key order included"
