@@ -96,7 +96,7 @@ sanity: venv
 	tests/harness/sanity.sh
 
 lint: venv link
-	$(BIN)/black --check --quiet --line-length 120 plugins tools/local_aws.py tools/local_aws_server.py tools/local_k8s.py tools/local_runner.py \
+	$(BIN)/black --check --quiet --line-length 120 plugins tools/*.py \
 		roles/training_job/files bench tests
 	$(BIN)/ansible-lint --profile production --offline
 

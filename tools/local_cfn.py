@@ -13,6 +13,7 @@
   unchanged URL (kube-aws uploads each render to the same key).
 - A deleted stack shows no outputs and no resources; moto evaluated them again on DescribeStacks and
   ListStackResources, and so made a deleted parent's nested stacks anew.
+- A record set made by a stack is named as Route53 names every record, with the final dot.
 - A classic load balancer made by a stack goes into the stack's Subnets with its SecurityGroups; moto dropped
   both, put it into the default VPC and gave it a new ``default_elb_*`` group there that nothing deleted. Its DNS
   name is in the stack's region (moto: always us-east-1).
@@ -35,6 +36,7 @@ def install():
     patch_nested_updates()
     patch_load_balancers()
     patch_deleted_stacks()
+    patch_record_sets()
 
 
 def patch_validate():
@@ -169,3 +171,18 @@ def patch_deleted_stacks():
             return _empty if self.status == "DELETE_COMPLETE" else _original.fget(self)
 
         setattr(stack_class, name, property(getter))
+
+
+def patch_record_sets():
+    from moto.route53 import models as route53_models
+
+    record_class = route53_models.RecordSet
+    original_create = record_class.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json.get("Properties", {})
+        if properties.get("Name") and not properties["Name"].endswith("."):
+            cloudformation_json = dict(cloudformation_json, Properties=dict(properties, Name=properties["Name"] + "."))
+        return original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    record_class.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)

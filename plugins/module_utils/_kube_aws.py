@@ -22,6 +22,7 @@ import json
 import os
 import re
 
+from ansible_collections.trainkit.aws.plugins.module_utils.cli import merge
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import cluster_tags
 
 FINGERPRINT_TAG = "trainkit:kube-aws-config"
@@ -127,15 +128,6 @@ def node_pool(pool, ami_id, named_subnets):
     if pool.get("nvidia_driver"):
         spec["gpu"] = {"nvidia": {"enabled": True, "version": str(pool["nvidia_driver"])}}
     return spec
-
-
-def merge(base, extra):
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
 
 
 def normalized_version(version):

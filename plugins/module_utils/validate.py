@@ -173,6 +173,14 @@ def tags(value, option="tags"):
     return problems
 
 
+def taints(values, label):
+    """Kubernetes node taints: each needs a key and one of the three effects."""
+    for taint in values or []:
+        if taint.get("effect") not in ("NoSchedule", "NoExecute", "PreferNoSchedule") or not taint.get("key"):
+            return ["{0}: a taint needs key and effect NoSchedule, NoExecute or PreferNoSchedule".format(label)]
+    return []
+
+
 def ssh_public_key(key):
     if not SSH_KEY_RE.match((key or "").strip()):
         return ["public_key must be an OpenSSH public key line such as 'ssh-ed25519 AAAA... comment'"]

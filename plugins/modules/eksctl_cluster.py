@@ -225,7 +225,6 @@ log:
   elements: str
 """
 
-import copy
 import glob
 import json
 import os
@@ -236,6 +235,10 @@ import tempfile
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.module_utils.cli import aws_environment
+from ansible_collections.trainkit.aws.plugins.module_utils.cli import last_error
+from ansible_collections.trainkit.aws.plugins.module_utils.cli import merge
+from ansible_collections.trainkit.aws.plugins.module_utils.cli import read
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 
@@ -296,15 +299,6 @@ def nodegroup_config(group, p):
     if p["ssh_key_name"]:
         config["ssh"] = {"allow": True, "publicKeyName": p["ssh_key_name"]}
     return config
-
-
-def merge(base, extra):
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
 
 
 def render(p, region):
@@ -369,11 +363,7 @@ def problems_of(p):
                     label, low, group["desired_capacity"], high
                 )
             )
-        for taint in group["taints"]:
-            if taint.get("effect") not in ("NoSchedule", "NoExecute", "PreferNoSchedule") or not taint.get("key"):
-                problems.append(
-                    "{0}: a taint needs key and effect NoSchedule, NoExecute or PreferNoSchedule".format(label)
-                )
+        problems += validate.taints(group["taints"], label)
     return problems
 
 
@@ -397,19 +387,7 @@ class Eksctl:
         self.module = module
         self.path = path
         self.region = region
-        p = module.params
-        env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
-        for option, variable in (
-            ("profile", "AWS_PROFILE"),
-            ("access_key", "AWS_ACCESS_KEY_ID"),
-            ("secret_key", "AWS_SECRET_ACCESS_KEY"),
-            ("session_token", "AWS_SESSION_TOKEN"),
-            ("endpoint_url", "AWS_ENDPOINT_URL"),
-            ("aws_ca_bundle", "AWS_CA_BUNDLE"),
-        ):
-            if p.get(option):
-                env[variable] = p[option]
-        self.env = env
+        self.env = aws_environment(module.params, region)
         self.commands = []
         self.log = []
 
@@ -450,12 +428,6 @@ class Eksctl:
         return dict((g["Name"], g) for g in json.loads(out or "[]"))
 
 
-def last_error(text):
-    lines = [line for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if "Error" in line or "[✖]" in line]
-    return (errors or lines or ["no output"])[-1].strip()
-
-
 def summary(group):
     return {
         "name": group.get("Name"),
@@ -488,14 +460,6 @@ def write_kubeconfig(module, eksctl, name, path):
     )
     os.chmod(path, 0o600)
     return read(path) != before
-
-
-def read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except OSError:
-        return None
 
 
 # -- states ---------------------------------------------------------------------------------------------------

@@ -290,6 +290,9 @@ from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.trainkit.aws.plugins.module_utils import _kube_aws as assets
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.module_utils.cli import aws_environment
+from ansible_collections.trainkit.aws.plugins.module_utils.cli import last_error
+from ansible_collections.trainkit.aws.plugins.module_utils.cli import read
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
@@ -409,11 +412,7 @@ def pool_problems(pools):
             problems.append("{0}: a name holds only letters, digits and '-', starting with a letter".format(label))
         if pool["count"] < 0:
             problems.append("{0}: count must be 0 or more".format(label))
-        for taint in pool["taints"]:
-            if taint.get("effect") not in ("NoSchedule", "NoExecute", "PreferNoSchedule") or not taint.get("key"):
-                problems.append(
-                    "{0}: a taint needs key and effect NoSchedule, NoExecute or PreferNoSchedule".format(label)
-                )
+        problems += validate.taints(pool["taints"], label)
     return problems
 
 
@@ -493,16 +492,8 @@ class KubeAws:
         self.module = module
         self.path = path
         p = module.params
-        env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_SDK_LOAD_CONFIG": "1"}
-        for option, variable in (
-            ("profile", "AWS_PROFILE"),
-            ("access_key", "AWS_ACCESS_KEY_ID"),
-            ("secret_key", "AWS_SECRET_ACCESS_KEY"),
-            ("session_token", "AWS_SESSION_TOKEN"),
-            ("aws_ca_bundle", "AWS_CA_BUNDLE"),
-        ):
-            if p.get(option):
-                env[variable] = p[option]
+        # kube-aws's SDK ignores AWS_ENDPOINT_URL; https_proxy is its way to another endpoint
+        env = dict(aws_environment(p, region, skip=("endpoint_url",)), AWS_SDK_LOAD_CONFIG="1")
         if p["https_proxy"]:
             # every call goes to the proxy, which refuses anything but AWS hosts: nothing leaves for the internet
             env.update(HTTPS_PROXY=p["https_proxy"], HTTP_PROXY=p["https_proxy"], NO_PROXY="")
@@ -522,7 +513,9 @@ class KubeAws:
         self.log.extend(line for line in (out + err).splitlines() if line.strip() and not noise(line))
         if rc != 0:
             raise TrainkitError(
-                "kube-aws {0} failed (rc {1}): {2}".format(" ".join(args[:2]), rc, last_error(err or out)),
+                "kube-aws {0} failed (rc {1}): {2}".format(
+                    " ".join(args[:2]), rc, last_error(err or out, marks=("rror",), noise=noise)
+                ),
                 hint=hint_for(err or out),
                 log=self.log[-40:],
             )
@@ -532,12 +525,6 @@ class KubeAws:
 def noise(line):
     """kube-aws repeats a warning about DNS names managed by the user for every node pool and command."""
     return line.startswith(("WARN: the worker node pool", "Please never point the DNS", "kube-aws can't save"))
-
-
-def last_error(text):
-    lines = [line for line in text.splitlines() if line.strip() and not noise(line)]
-    errors = [line for line in lines if "rror" in line]
-    return (errors or lines or ["no output"])[-1].strip()
 
 
 def hint_for(text):
@@ -551,14 +538,6 @@ def hint_for(text):
 
 
 # -- the asset directory --------------------------------------------------------------------------------------
-def read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def to_yaml(config):
     dumper = type("NoAliases", (yaml.SafeDumper,), {"ignore_aliases": lambda self, data: True})
     return yaml.dump(config, Dumper=dumper, default_flow_style=False, sort_keys=False)
