@@ -354,7 +354,7 @@ def patch_fsx():
 
 def patch_ec2_dependencies():
     """AWS refuses to delete a security group that a network interface (an FSx's, a mount target's) still uses,
-    and deletes an instance's primary network interface when the instance terminates."""
+    and deletes an instance's primary network interface and its launch volumes when the instance terminates."""
     from moto.ec2.exceptions import DependencyViolationError
     from moto.ec2.models import EC2Backend
 
@@ -368,6 +368,20 @@ def patch_ec2_dependencies():
         return original(self, name=name, group_id=group_id)
 
     from moto.ec2.models.instances import Instance
+
+    @patch(EC2Backend, "run_instances")
+    def run_instances(original, self, *args, **kwargs):
+        # An EBS volume of a block device mapping goes with its instance unless DeleteOnTermination says otherwise
+        # (AWS's default); moto kept every one whose mapping did not say so, an auto scaling group's root volumes too.
+        mappings = list(kwargs.get("block_device_mappings") or [])
+        if kwargs.get("launch_config") is not None:
+            mappings += kwargs["launch_config"].block_device_mapping_dict or []
+        if kwargs.get("launch_template"):
+            mappings += self._get_template_from_args(kwargs["launch_template"]).data.get("BlockDeviceMappings") or []
+        for mapping in mappings:
+            if isinstance(mapping.get("Ebs"), dict):
+                mapping["Ebs"].setdefault("DeleteOnTermination", True)
+        return original(self, *args, **kwargs)
 
     @patch(Instance, "terminate")
     def terminate(original, self):

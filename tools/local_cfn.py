@@ -12,7 +12,11 @@
   its TemplateURL changed, as CloudFormation does; moto replaced it, and missed a changed template behind an
   unchanged URL (kube-aws uploads each render to the same key).
 - A deleted stack shows no outputs and no resources; moto evaluated them again on DescribeStacks and
-  ListStackResources, and so made a deleted parent's nested stacks anew.
+  ListStackResources, and so made a deleted parent's nested stacks anew. Likewise a stack whose delete is retried
+  (see local_aws_server.patch_cloudformation) does not make the resources it already deleted anew when moto reads
+  its exports again.
+- Deleting a stack deletes what it made: moto had no delete for internet gateways and their attachments, route
+  tables, elastic IPs, volumes, launch templates, NAT gateways and IAM managed policies, and left them behind.
 - A record set made by a stack is named as Route53 names every record, with the final dot.
 - A classic load balancer made by a stack goes into the stack's Subnets with its SecurityGroups; moto dropped
   both, put it into the default VPC and gave it a new ``default_elb_*`` group there that nothing deleted. Its DNS
@@ -36,7 +40,9 @@ def install():
     patch_nested_updates()
     patch_load_balancers()
     patch_deleted_stacks()
+    patch_deleting_stacks()
     patch_record_sets()
+    patch_resource_deletes()
 
 
 def patch_validate():
@@ -186,3 +192,101 @@ def patch_record_sets():
         return original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
     record_class.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+def patch_deleting_stacks():
+    map_class = cfn_parsing.ResourceMap
+    original_delete = map_class.delete
+    original_delete_resource = map_class._delete_resource
+    original_getitem = map_class.__getitem__
+
+    def delete(self):
+        self.__dict__.setdefault("_trainkit_gone", {})
+        return original_delete(self)
+
+    def _delete_resource(self, parsed_resource, resource_json):
+        original_delete_resource(self, parsed_resource, resource_json)
+        gone = self.__dict__.get("_trainkit_gone")
+        if gone is not None:  # only while the whole stack is being deleted, not in an update
+            gone[parsed_resource.logical_resource_id] = parsed_resource
+
+    def getitem(self, key):
+        gone = self.__dict__.get("_trainkit_gone") or {}
+        if key in gone and key not in self._parsed_resources:
+            return gone[key]
+        return original_getitem(self, key)
+
+    map_class.delete = delete
+    map_class._delete_resource = _delete_resource
+    map_class.__getitem__ = getitem
+
+
+def _ec2(account_id, region_name):
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[account_id][region_name]
+
+
+def _delete_gateway_attachment(vpc_id, account_id, region_name):
+    ec2 = _ec2(account_id, region_name)
+    for gateway in ec2.describe_internet_gateways():
+        if gateway.vpc is not None and gateway.vpc.id == vpc_id:
+            ec2.detach_internet_gateway(gateway.id, vpc_id)
+
+
+def _delete_route_table(route_table_id, account_id, region_name):
+    ec2 = _ec2(account_id, region_name)
+    table = ec2.route_tables.get(route_table_id)
+    if table is None:
+        return
+    for association_id in list(table._associations):
+        ec2.disassociate_route_table(association_id)
+    ec2.delete_route_table(route_table_id)
+
+
+def _delete_policy(arn, account_id, region_name):
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[account_id]["aws" if not region_name.startswith(("cn-", "us-gov-")) else "aws-cn"]
+    policy = iam.managed_policies.get(arn)
+    if policy is None:
+        return
+    if policy.attachment_count:  # CloudFormation deletes the roles first; moto's single pass retries
+        raise RuntimeError("policy {0} is still attached".format(arn))
+    iam.delete_policy(arn)
+
+
+def patch_resource_deletes():
+    from moto.ec2.models import elastic_block_store
+    from moto.ec2.models import elastic_ip_addresses
+    from moto.ec2.models import internet_gateways
+    from moto.ec2.models import launch_templates
+    from moto.ec2.models import nat_gateways
+    from moto.ec2.models import route_tables
+    from moto.ec2.models import subnets
+    from moto.ec2.models import vpn_gateway
+    from moto.iam import models as iam_models
+
+    deletes = {
+        vpn_gateway.VPCGatewayAttachment: _delete_gateway_attachment,
+        internet_gateways.InternetGateway: lambda i, a, r: _ec2(a, r).delete_internet_gateway(i),
+        route_tables.RouteTable: _delete_route_table,
+        # the table's associations and routes go with the table
+        subnets.SubnetRouteTableAssociation: lambda i, a, r: None,
+        elastic_ip_addresses.ElasticAddress: lambda i, a, r: _ec2(a, r).release_address(address=i),
+        elastic_block_store.Volume: lambda i, a, r: _ec2(a, r).delete_volume(i),
+        launch_templates.LaunchTemplate: lambda i, a, r: _ec2(a, r).delete_launch_template(None, i),
+        nat_gateways.NatGateway: lambda i, a, r: _ec2(a, r).delete_nat_gateway(i),
+        iam_models.ManagedPolicy: _delete_policy,
+    }
+    for model, delete in deletes.items():
+        if not hasattr(model.delete_from_cloudformation_json, "__isabstractmethod__"):
+            continue  # moto has one by now
+
+        def delete_from_cloudformation_json(
+            cls, resource_name, cloudformation_json, account_id, region_name, _delete=delete
+        ):
+            if resource_name:
+                _delete(resource_name, account_id, region_name)
+
+        model.delete_from_cloudformation_json = classmethod(delete_from_cloudformation_json)

@@ -17,6 +17,8 @@ import pytest
 import yaml
 
 from harness import REPO
+from harness import Ansible
+from harness import LocalAWS
 from harness import unique
 from test_playbooks import tagged_leftovers
 
@@ -99,7 +101,7 @@ def cluster_args(footing, local_aws, kube_aws_path, asset_dir, name=None, **extr
     }
     args.update(proxy_args(local_aws))
     args.update(extra)
-    return args
+    return dict((k, v) for k, v in args.items() if v not in (None, []) or k == "node_pools")
 
 
 def stacks_of(cfn, cluster):
@@ -116,6 +118,25 @@ def groups_of(autoscaling, cluster):
         for g in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
         if g["AutoScalingGroupName"].startswith(cluster + "-")
     )
+
+
+def footprint(endpoint):
+    """How many of each kind a stack's delete must take away again (the endpoint's whole account)."""
+    ec2, iam = endpoint.client("ec2"), endpoint.client("iam")
+    return {
+        "vpcs": len(ec2.describe_vpcs()["Vpcs"]),
+        "subnets": len(ec2.describe_subnets()["Subnets"]),
+        "security groups": len(ec2.describe_security_groups()["SecurityGroups"]),
+        "internet gateways": len(ec2.describe_internet_gateways()["InternetGateways"]),
+        "route tables": len(ec2.describe_route_tables()["RouteTables"]),
+        "addresses": len(ec2.describe_addresses()["Addresses"]),
+        "volumes": len([v for v in ec2.describe_volumes()["Volumes"] if v["State"] != "deleted"]),
+        "launch templates": len(ec2.describe_launch_templates()["LaunchTemplates"]),
+        "network interfaces": len(ec2.describe_network_interfaces()["NetworkInterfaces"]),
+        "roles": len(iam.list_roles()["Roles"]),
+        "policies": len(iam.list_policies(Scope="Local")["Policies"]),
+        "load balancers": len(endpoint.client("elb").describe_load_balancers()["LoadBalancerDescriptions"]),
+    }
 
 
 def test_bad_input_fails_before_kube_aws_runs(ansible, local_aws, footing, kube_aws_path, tmp_path):
@@ -168,6 +189,7 @@ def test_kube_aws_cluster_life(ansible, local_aws, footing, kube_aws_path, tmp_p
     asset_dir = tmp_path / "assets"
     args = cluster_args(footing, local_aws, kube_aws_path, asset_dir)
 
+    before = footprint(local_aws)
     mark = local_aws.mark()
     checked = ansible.module("kube_aws_cluster", args, check=True, diff=True)
     assert checked.changed and not checked.failed, checked.output
@@ -253,6 +275,7 @@ def test_kube_aws_cluster_life(ansible, local_aws, footing, kube_aws_path, tmp_p
     )["SecurityGroups"]
     nested = [s["name"] for s in created["stacks"] if s["logical_id"]]
     assert not [g["GroupName"] for g in vpc_groups if g["GroupName"].startswith(tuple(nested))], "nothing left"
+    assert footprint(local_aws) == before, "the stacks' instances, volumes, addresses, roles and policies went too"
     s3 = local_aws.client("s3")
     assert not s3.list_objects_v2(Bucket=footing["bucket"], Prefix="kube-aws/").get("Contents"), "assets removed"
     gone = ansible.module("kube_aws_cluster", dict(args, state="absent"))
@@ -298,3 +321,49 @@ def test_site_with_the_kube_aws_provider_then_teardown(ansible, local_aws, inven
     assert rc == 0, output[-5000:]
     assert not [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith(cluster)]
     assert tagged_leftovers(local_aws.client, cluster) == []
+
+
+def test_a_run_that_finds_the_stacks_still_updating_waits(kube_aws_path, tmp_path):
+    """A run that finds the root stack still UPDATE_IN_PROGRESS (another run's apply, or one interrupted) waits until
+    CloudFormation is done before it reports, on an endpoint whose stack updates take 10 s. (The cluster builds its
+    own VPC here: no vpc_id, an availability zone.)"""
+    profile = tmp_path / "slow-updates.json"
+    profile.write_text(json.dumps({"name": "slow-updates", "times": {"cloudformation_stack_update": 10}}))
+    endpoint = LocalAWS(str(tmp_path / "aws"))
+    endpoint.start(realism=str(profile))
+    try:
+        runner = Ansible(endpoint.url, str(tmp_path))
+        name = unique("kaw")
+        ec2, s3 = endpoint.client("ec2"), endpoint.client("s3")
+        key_arn = endpoint.client("kms").create_key()["KeyMetadata"]["Arn"]
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+        ec2.create_key_pair(KeyName=name)
+        footing = {"cluster": name, "kms_key_arn": key_arn, "bucket": name, "key_name": name}
+        args = cluster_args(
+            dict(footing, vpc_id=None, subnets=[]),
+            endpoint,
+            kube_aws_path,
+            tmp_path / "assets",
+            availability_zone="us-west-2a",
+            node_pools=[{"name": "cpu", "instance_type": "m5.large", "count": 1}],
+        )
+        before = footprint(endpoint)
+        created = runner.module("kube_aws_cluster", args)
+        assert created.changed and not created.failed, created.output
+        assert footprint(endpoint)["vpcs"] == before["vpcs"] + 1, "kube-aws's own VPC"
+        cfn = endpoint.client("cloudformation")
+        [root] = cfn.describe_stacks(StackName=name)["Stacks"]
+        cfn.update_stack(StackName=name, UsePreviousTemplate=True, Tags=root["Tags"])
+        assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "UPDATE_IN_PROGRESS"
+
+        waited = runner.module("kube_aws_cluster", args)
+        assert not waited.changed and not waited.failed, waited.output
+        assert waited["stacks"][0]["status"] == "UPDATE_COMPLETE", waited["stacks"]
+        assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+
+        removed = runner.module("kube_aws_cluster", dict(args, state="absent"))
+        assert removed.changed and not removed.failed, removed.output
+        assert not [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith(name)]
+        assert footprint(endpoint) == before, "kube-aws's own VPC, its gateway and route tables went with the stacks"
+    finally:
+        endpoint.stop()
