@@ -290,6 +290,11 @@ from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.trainkit.aws.plugins.module_utils import _kube_aws as assets
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.module_utils._cfn import describe_stacks
+from ansible_collections.trainkit.aws.plugins.module_utils._cfn import nested_stacks
+from ansible_collections.trainkit.aws.plugins.module_utils._cfn import root_stack
+from ansible_collections.trainkit.aws.plugins.module_utils._cfn import wait_complete
+from ansible_collections.trainkit.aws.plugins.module_utils._cfn import wait_gone
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import aws_environment
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import last_error
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import read
@@ -299,7 +304,6 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientErro
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
-from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_for
 
 try:
     import yaml
@@ -313,8 +317,6 @@ POOL_NAME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]*$")
 VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 BINARY_VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 STACK_NAME_MAX = 128
-COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
-SETTLED_FAILED = ("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE", "DELETE_FAILED")
 CREDENTIALS = ("ca.pem", "admin.pem", "apiserver.pem", "worker.pem", "etcd.pem")
 
 
@@ -597,84 +599,6 @@ def lock_down(credentials):
         path = os.path.join(credentials, name)
         if os.path.isfile(path) and not os.path.islink(path):
             os.chmod(path, 0o600)
-
-
-# -- CloudFormation -------------------------------------------------------------------------------------------
-def root_stack(cfn, name):
-    try:
-        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ValidationError" and "does not exist" in str(exc):
-            return None
-        raise
-    live = [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"]
-    return live[0] if live else None
-
-
-def nested_stacks(cfn, root):
-    """[(logical id, stack id)] of the root's nested stacks."""
-    resources = paginate(cfn, "list_stack_resources", "StackResourceSummaries", StackName=root["StackId"])
-    return [
-        (r["LogicalResourceId"], r["PhysicalResourceId"])
-        for r in resources
-        if r["ResourceType"] == "AWS::CloudFormation::Stack" and r.get("PhysicalResourceId")
-    ]
-
-
-def stack_status(cfn, stack_id):
-    """The stack's status, or None once it is gone."""
-    try:
-        stacks = cfn.describe_stacks(StackName=stack_id)["Stacks"]
-    except ClientError as exc:
-        if "does not exist" in str(exc):
-            return None
-        raise
-    status = stacks[0]["StackStatus"] if stacks else None
-    return None if status == "DELETE_COMPLETE" else status
-
-
-def stack_name_of(stack_id):
-    parts = stack_id.split("/")
-    return parts[1] if len(parts) > 2 else stack_id
-
-
-def describe_stacks(cfn, root):
-    found = [{"name": root["StackName"], "logical_id": None, "status": stack_status(cfn, root["StackId"])}]
-    for logical, stack_id in nested_stacks(cfn, root):
-        found.append({"name": stack_name_of(stack_id), "logical_id": logical, "status": stack_status(cfn, stack_id)})
-    return found
-
-
-def wait_complete(cfn, name, timeout):
-    """Until the root stack and its nested stacks are complete; a failed or rolled back stack fails the wait."""
-
-    def settled():
-        root = root_stack(cfn, name)
-        if root is None:
-            raise TrainkitError("the stack {0} is gone while it was being applied".format(name))
-        statuses = [s["status"] for s in describe_stacks(cfn, root)]
-        failed = [s for s in statuses if s in SETTLED_FAILED or (s or "").endswith("ROLLBACK_IN_PROGRESS")]
-        if failed:
-            raise TrainkitError(
-                "the stack {0} failed ({1})".format(name, ", ".join(failed)),
-                hint="see its events: aws cloudformation describe-stack-events --stack-name " + name,
-            )
-        return root if all(s in COMPLETE for s in statuses) else None
-
-    return wait_for(settled, timeout, "the stacks of {0} to be complete".format(name))
-
-
-def wait_gone(cfn, stack_ids, timeout, name):
-    def gone():
-        statuses = [stack_status(cfn, stack_id) for stack_id in stack_ids]
-        if "DELETE_FAILED" in statuses:
-            raise TrainkitError(
-                "deleting the stacks of {0} failed".format(name),
-                hint="see the events of the stack in DELETE_FAILED; remove what blocks it and run again",
-            )
-        return all(s is None for s in statuses)
-
-    wait_for(gone, timeout, "the stacks of {0} to be deleted".format(name))
 
 
 # -- states ---------------------------------------------------------------------------------------------------
