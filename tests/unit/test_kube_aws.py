@@ -125,3 +125,22 @@ def test_names_kube_aws_and_cloudformation_would_build():
     [control] = assets.role_name_problems("a" * 28, [], "us-west-2")
     assert "the control plane" in control and "by 1" in control
     assert all(len(n) <= 128 for n in assets.nested_stack_names("paddle-demo", ["gpu"]))
+
+
+def test_every_aws_module_is_in_the_aws_action_group():
+    """Roles hand their AWS settings to modules through module_defaults of group/trainkit.aws.aws."""
+    import glob
+    import os
+
+    import yaml
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "meta", "runtime.yml")) as handle:
+        group = set(yaml.safe_load(handle)["action_groups"]["aws"])
+    aws_modules = set()
+    for path in glob.glob(os.path.join(root, "plugins", "modules", "*.py")):
+        with open(path) as handle:
+            if "AWSModule(" in handle.read():
+                aws_modules.add(os.path.basename(path)[:-3])
+    assert "kube_aws_cluster" in aws_modules
+    assert aws_modules - group <= {"validate_inputs"}, aws_modules - group
