@@ -567,8 +567,11 @@ def prepare(kube_aws, work, p, region, subnets):
             base = yaml.safe_load(handle)
     else:
         base = yaml.safe_load(before) or {}
-    config = assets.cluster_config(base, dict(p, region_name=region), subnets)
-    write(path, HEADER + to_yaml(config))  # the render steps read it; the fingerprint tag follows below
+    # the render steps read cluster.yaml: written first with the fingerprint it had (a run that changes nothing
+    # rewrites nothing), then with the one of what it holds now
+    old = ((base or {}).get("stackTags") or {}).get(assets.FINGERPRINT_TAG) if isinstance(base, dict) else None
+    config = assets.cluster_config(base, dict(p, region_name=region), subnets, old)
+    write(path, HEADER + to_yaml(config))
     credentials = os.path.join(work, "credentials")
     if not os.path.exists(os.path.join(credentials, "ca.pem")):
         kube_aws.run(work, "render", "credentials", "--generate-ca")

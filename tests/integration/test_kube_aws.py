@@ -244,9 +244,11 @@ def test_kube_aws_cluster_life(ansible, local_aws, footing, kube_aws_path, tmp_p
     assert kubeconfig["clusters"][0]["cluster"]["server"] == created["controller_endpoint"]
 
     mark = local_aws.mark()
+    written = os.stat(asset_dir / "cluster.yaml").st_mtime_ns
     again = ansible.module("kube_aws_cluster", args)
     assert not again.changed and not again.failed, again.output
     assert again["commands"] == [] and local_aws.changes(mark) == []
+    assert os.stat(asset_dir / "cluster.yaml").st_mtime_ns == written, "cluster.yaml was not rewritten"
 
     scaled_args = json.loads(json.dumps(args))
     scaled_args["node_pools"][0]["count"] = 3
