@@ -15,9 +15,11 @@ COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 SETTLED_FAILED = ("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE", "DELETE_FAILED")
 
 
-def root_stack(cfn, name):
+def find_stack(cfn, name_or_id):
+    """The stack, or None when CloudFormation does not know it or it is deleted (a deleted one is still found by
+    its id, as DELETE_COMPLETE)."""
     try:
-        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+        stacks = cfn.describe_stacks(StackName=name_or_id)["Stacks"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ValidationError" and "does not exist" in str(exc):
             return None
@@ -38,14 +40,8 @@ def nested_stacks(cfn, root):
 
 def stack_status(cfn, stack_id):
     """The stack's status, or None once it is gone."""
-    try:
-        stacks = cfn.describe_stacks(StackName=stack_id)["Stacks"]
-    except ClientError as exc:
-        if "does not exist" in str(exc):
-            return None
-        raise
-    status = stacks[0]["StackStatus"] if stacks else None
-    return None if status == "DELETE_COMPLETE" else status
+    stack = find_stack(cfn, stack_id)
+    return stack["StackStatus"] if stack else None
 
 
 def stack_name_of(stack_id):
@@ -64,7 +60,7 @@ def wait_complete(cfn, name, timeout):
     """Until the root stack and its nested stacks are complete; a failed or rolled back stack fails the wait."""
 
     def settled():
-        root = root_stack(cfn, name)
+        root = find_stack(cfn, name)
         if root is None:
             raise TrainkitError("the stack {0} is gone while it was being applied".format(name))
         statuses = [s["status"] for s in describe_stacks(cfn, root)]

@@ -292,7 +292,7 @@ from ansible_collections.trainkit.aws.plugins.module_utils import _kube_aws as a
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._cfn import describe_stacks
 from ansible_collections.trainkit.aws.plugins.module_utils._cfn import nested_stacks
-from ansible_collections.trainkit.aws.plugins.module_utils._cfn import root_stack
+from ansible_collections.trainkit.aws.plugins.module_utils._cfn import find_stack
 from ansible_collections.trainkit.aws.plugins.module_utils._cfn import wait_complete
 from ansible_collections.trainkit.aws.plugins.module_utils._cfn import wait_gone
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import aws_environment
@@ -629,7 +629,7 @@ def ensure_present(module, kube_aws, region):
     try:
         before, config, fingerprint = prepare(kube_aws, work, p, region, subnets)
         after = read(os.path.join(work, "cluster.yaml"))
-        root = root_stack(cfn, p["cluster_name"])
+        root = find_stack(cfn, p["cluster_name"])
         deployed = dict((t["Key"], t["Value"]) for t in (root or {}).get("Tags", [])).get(assets.FINGERPRINT_TAG)
         pending = root is not None and root["StackStatus"].endswith("_IN_PROGRESS")
         changed = before != after
@@ -692,7 +692,7 @@ def remove_assets(module):
 def ensure_absent(module, kube_aws, region):
     p = module.params
     cfn = module.client("cloudformation")
-    root = root_stack(cfn, p["cluster_name"])
+    root = find_stack(cfn, p["cluster_name"])
     if root is None:
         removed = remove_assets(module)
         return removed, "uploaded assets" if removed else None, "" if removed else None, {}
