@@ -35,6 +35,36 @@ def eventually(predicate, timeout=60.0, what="the condition"):
         time.sleep(0.25)
 
 
+def resource_counts(client):
+    """How many of each kind of resource the account holds: what a failed module must not have changed, and what
+    a stack's delete must bring back. ``client`` maps a service name to a boto3 client (LocalAWS.client)."""
+    ec2, iam = client("ec2"), client("iam")
+    kms = client("kms")
+    return {
+        "vpcs": len(ec2.describe_vpcs()["Vpcs"]),
+        "subnets": len(ec2.describe_subnets()["Subnets"]),
+        "security_groups": len(ec2.describe_security_groups()["SecurityGroups"]),
+        "internet_gateways": len(ec2.describe_internet_gateways()["InternetGateways"]),
+        "route_tables": len(ec2.describe_route_tables()["RouteTables"]),
+        "addresses": len(ec2.describe_addresses()["Addresses"]),
+        "volumes": len([v for v in ec2.describe_volumes()["Volumes"] if v["State"] != "deleted"]),
+        "launch_templates": len(ec2.describe_launch_templates()["LaunchTemplates"]),
+        "network_interfaces": len(ec2.describe_network_interfaces()["NetworkInterfaces"]),
+        "key_pairs": len(ec2.describe_key_pairs()["KeyPairs"]),
+        "load_balancers": len(client("elb").describe_load_balancers()["LoadBalancerDescriptions"]),
+        "buckets": len(client("s3").list_buckets()["Buckets"]),
+        "kms_keys": len(kms.list_keys()["Keys"]),
+        "kms_aliases": len(kms.list_aliases()["Aliases"]),
+        "iam_groups": len(iam.list_groups()["Groups"]),
+        "iam_roles": len(iam.list_roles()["Roles"]),
+        "iam_users": len(iam.list_users()["Users"]),
+        "iam_policies": len(iam.list_policies(Scope="Local")["Policies"]),
+        "zones": len(client("route53").list_hosted_zones()["HostedZones"]),
+        "efs": len(client("efs").describe_file_systems()["FileSystems"]),
+        "fsx": len(client("fsx").describe_file_systems()["FileSystems"]),
+    }
+
+
 def collections_root():
     """A collections root whose ansible_collections/trainkit/aws is this checkout (as `make link` makes it)."""
     root = os.path.join(REPO, ".tmp", "collections")

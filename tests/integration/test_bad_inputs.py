@@ -3,6 +3,7 @@
 
 import pytest
 
+from harness import resource_counts
 from harness import unique
 
 GOOD_SUBNETS = [{"az": "us-west-2a", "cidr": "172.20.1.0/24"}]
@@ -121,39 +122,18 @@ CASES = [
 ]
 
 
-def snapshot(boto):
-    """Counts of every kind of resource the modules create."""
-    ec2, s3, kms, iam, route53 = boto("ec2"), boto("s3"), boto("kms"), boto("iam"), boto("route53")
-    return {
-        "vpcs": len(ec2.describe_vpcs()["Vpcs"]),
-        "subnets": len(ec2.describe_subnets()["Subnets"]),
-        "security_groups": len(ec2.describe_security_groups()["SecurityGroups"]),
-        "internet_gateways": len(ec2.describe_internet_gateways()["InternetGateways"]),
-        "key_pairs": len(ec2.describe_key_pairs()["KeyPairs"]),
-        "buckets": len(s3.list_buckets()["Buckets"]),
-        "kms_keys": len(kms.list_keys()["Keys"]),
-        "kms_aliases": len(kms.list_aliases()["Aliases"]),
-        "iam_groups": len(iam.list_groups()["Groups"]),
-        "iam_roles": len(iam.list_roles()["Roles"]),
-        "iam_users": len(iam.list_users()["Users"]),
-        "zones": len(route53.list_hosted_zones()["HostedZones"]),
-        "efs": len(boto("efs").describe_file_systems()["FileSystems"]),
-        "fsx": len(boto("fsx").describe_file_systems()["FileSystems"]),
-    }
-
-
 def test_at_least_fifteen_cases():
     assert len(CASES) >= 15
 
 
 @pytest.mark.parametrize("module,args,message", CASES, ids=["{0}-{1}".format(c[0], i) for i, c in enumerate(CASES)])
 def test_bad_input_fails_before_any_change(ansible, boto, module, args, message):
-    before = snapshot(boto)
+    before = resource_counts(boto)
     result = ansible.module(module, args)
     assert result.failed, result.output
     if message:
         assert message in result["msg"], result["msg"]
-    assert snapshot(boto) == before
+    assert resource_counts(boto) == before
 
 
 @pytest.mark.parametrize("module,args,message", [CASES[0], CASES[9], CASES[13], CASES[21]])

@@ -19,6 +19,7 @@ import yaml
 from harness import REPO
 from harness import Ansible
 from harness import LocalAWS
+from harness import resource_counts
 from harness import unique
 from test_playbooks import tagged_leftovers
 
@@ -120,25 +121,6 @@ def groups_of(autoscaling, cluster):
     )
 
 
-def footprint(endpoint):
-    """How many of each kind a stack's delete must take away again (the endpoint's whole account)."""
-    ec2, iam = endpoint.client("ec2"), endpoint.client("iam")
-    return {
-        "vpcs": len(ec2.describe_vpcs()["Vpcs"]),
-        "subnets": len(ec2.describe_subnets()["Subnets"]),
-        "security groups": len(ec2.describe_security_groups()["SecurityGroups"]),
-        "internet gateways": len(ec2.describe_internet_gateways()["InternetGateways"]),
-        "route tables": len(ec2.describe_route_tables()["RouteTables"]),
-        "addresses": len(ec2.describe_addresses()["Addresses"]),
-        "volumes": len([v for v in ec2.describe_volumes()["Volumes"] if v["State"] != "deleted"]),
-        "launch templates": len(ec2.describe_launch_templates()["LaunchTemplates"]),
-        "network interfaces": len(ec2.describe_network_interfaces()["NetworkInterfaces"]),
-        "roles": len(iam.list_roles()["Roles"]),
-        "policies": len(iam.list_policies(Scope="Local")["Policies"]),
-        "load balancers": len(endpoint.client("elb").describe_load_balancers()["LoadBalancerDescriptions"]),
-    }
-
-
 def test_bad_input_fails_before_kube_aws_runs(ansible, local_aws, footing, kube_aws_path, tmp_path):
     asset_dir = tmp_path / "assets"
     mark = local_aws.mark()
@@ -189,7 +171,7 @@ def test_kube_aws_cluster_life(ansible, local_aws, footing, kube_aws_path, tmp_p
     asset_dir = tmp_path / "assets"
     args = cluster_args(footing, local_aws, kube_aws_path, asset_dir)
 
-    before = footprint(local_aws)
+    before = resource_counts(local_aws.client)
     mark = local_aws.mark()
     checked = ansible.module("kube_aws_cluster", args, check=True, diff=True)
     assert checked.changed and not checked.failed, checked.output
@@ -277,7 +259,9 @@ def test_kube_aws_cluster_life(ansible, local_aws, footing, kube_aws_path, tmp_p
     )["SecurityGroups"]
     nested = [s["name"] for s in created["stacks"] if s["logical_id"]]
     assert not [g["GroupName"] for g in vpc_groups if g["GroupName"].startswith(tuple(nested))], "nothing left"
-    assert footprint(local_aws) == before, "the stacks' instances, volumes, addresses, roles and policies went too"
+    assert (
+        resource_counts(local_aws.client) == before
+    ), "the stacks' instances, volumes, addresses, roles and policies went too"
     s3 = local_aws.client("s3")
     assert not s3.list_objects_v2(Bucket=footing["bucket"], Prefix="kube-aws/").get("Contents"), "assets removed"
     gone = ansible.module("kube_aws_cluster", dict(args, state="absent"))
@@ -349,10 +333,10 @@ def test_a_run_that_finds_the_stacks_still_updating_waits(kube_aws_path, tmp_pat
             availability_zone="us-west-2a",
             node_pools=[{"name": "cpu", "instance_type": "m5.large", "count": 1}],
         )
-        before = footprint(endpoint)
+        before = resource_counts(endpoint.client)
         created = runner.module("kube_aws_cluster", args)
         assert created.changed and not created.failed, created.output
-        assert footprint(endpoint)["vpcs"] == before["vpcs"] + 1, "kube-aws's own VPC"
+        assert resource_counts(endpoint.client)["vpcs"] == before["vpcs"] + 1, "kube-aws's own VPC"
         cfn = endpoint.client("cloudformation")
         [root] = cfn.describe_stacks(StackName=name)["Stacks"]
         cfn.update_stack(StackName=name, UsePreviousTemplate=True, Tags=root["Tags"])
@@ -366,6 +350,8 @@ def test_a_run_that_finds_the_stacks_still_updating_waits(kube_aws_path, tmp_pat
         removed = runner.module("kube_aws_cluster", dict(args, state="absent"))
         assert removed.changed and not removed.failed, removed.output
         assert not [s for s in cfn.describe_stacks()["Stacks"] if s["StackName"].startswith(name)]
-        assert footprint(endpoint) == before, "kube-aws's own VPC, its gateway and route tables went with the stacks"
+        assert (
+            resource_counts(endpoint.client) == before
+        ), "kube-aws's own VPC, its gateway and route tables went with the stacks"
     finally:
         endpoint.stop()
