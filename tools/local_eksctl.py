@@ -10,16 +10,14 @@ an empty PreReleaseID so ``eksctl version`` says the plain version). About 6.5 m
 warm; the Go caches take ~4 GB. The binary lands in $TRAINKIT_CACHE_DIR/k8s-bin/eksctl-<version>/eksctl.
 """
 
-import fcntl
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from local_k8s import build_once  # noqa: E402
 from local_k8s import cache_root  # noqa: E402
-from local_k8s import find_go  # noqa: E402
 from local_k8s import log  # noqa: E402
 from local_k8s import run_with_progress  # noqa: E402
 
@@ -32,57 +30,45 @@ def target_dir():
 
 
 def build():
-    """The eksctl binary's path, building it first when the cache lacks it (one builder at a time)."""
-    binary = os.path.join(target_dir(), "eksctl")
-    if os.access(binary, os.X_OK):
-        return binary
-    os.makedirs(os.path.dirname(target_dir()), exist_ok=True)
-    with open(target_dir() + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.access(binary, os.X_OK):
-            return binary
-        go = find_go()
-        env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
-        work = os.path.join(cache_root(), "k8s-build", "eksctl-" + EKSCTL_VERSION)
-        os.makedirs(work, exist_ok=True)
-        log("building eksctl v{0} once into {1} (about 6 minutes on 2 cores)".format(EKSCTL_VERSION, target_dir()))
-        out = subprocess.run(
-            [go, "mod", "download", "-json", "{0}@v{1}".format(EKSCTL_MODULE, EKSCTL_VERSION)],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        try:
-            source = json.loads(out.stdout)["Dir"]
-        except (ValueError, KeyError):
-            sys.exit("eksctl-build: downloading {0} v{1} failed: {2}".format(EKSCTL_MODULE, EKSCTL_VERSION, out.stderr))
-        staging = target_dir() + ".partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        os.makedirs(staging)
-        ldflags = "-s -w -X {0}/pkg/version.PreReleaseID=".format(EKSCTL_MODULE)
-        # the build log goes to the work directory: the module source in Go's cache is read-only
-        run_with_progress(
-            [
-                go,
-                "build",
-                "-C",
-                source,
-                "-trimpath",
-                "-ldflags",
-                ldflags,
-                "-o",
-                os.path.join(staging, "eksctl"),
-                "./cmd/eksctl",
-            ],
-            work,
-            env,
-            "compiling eksctl v" + EKSCTL_VERSION,
-        )
-        shutil.rmtree(target_dir(), ignore_errors=True)
-        os.rename(staging, target_dir())
-        return binary
+    """The eksctl binary's path, building it first when the cache lacks it."""
+    return os.path.join(build_once(target_dir(), ["eksctl"], compile_eksctl), "eksctl")
+
+
+def compile_eksctl(staging, go, env):
+    work = os.path.join(cache_root(), "k8s-build", "eksctl-" + EKSCTL_VERSION)
+    os.makedirs(work, exist_ok=True)
+    log("building eksctl v{0} once into {1} (about 6 minutes on 2 cores)".format(EKSCTL_VERSION, target_dir()))
+    out = subprocess.run(
+        [go, "mod", "download", "-json", "{0}@v{1}".format(EKSCTL_MODULE, EKSCTL_VERSION)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        source = json.loads(out.stdout)["Dir"]
+    except (ValueError, KeyError):
+        sys.exit("eksctl-build: downloading {0} v{1} failed: {2}".format(EKSCTL_MODULE, EKSCTL_VERSION, out.stderr))
+    ldflags = "-s -w -X {0}/pkg/version.PreReleaseID=".format(EKSCTL_MODULE)
+    # the build log goes to the work directory: the module source in Go's cache is read-only
+    run_with_progress(
+        [
+            go,
+            "build",
+            "-C",
+            source,
+            "-trimpath",
+            "-ldflags",
+            ldflags,
+            "-o",
+            os.path.join(staging, "eksctl"),
+            "./cmd/eksctl",
+        ],
+        work,
+        env,
+        "compiling eksctl v" + EKSCTL_VERSION,
+    )
 
 
 if __name__ == "__main__":

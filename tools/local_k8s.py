@@ -155,26 +155,41 @@ def build_one(go, env, work, module, version, subpackage, staging, binary):
     )
 
 
-def build():
-    """The binaries' directory, building them first when the cache lacks them (one builder at a time)."""
-    target = bin_dir()
-    if all(os.access(os.path.join(target, b), os.X_OK) for b in BINARIES):
+GO_ENV = {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+
+
+def build_once(target, binaries, make):
+    """The cache directory ``target`` holding ``binaries``, made first by ``make(staging, go, env)`` when it lacks
+    them. One builder at a time: a parallel caller waits on the lock, then finds them built. The build goes into a
+    staging directory that replaces ``target`` only once it succeeded."""
+
+    def ready():
+        return all(os.access(os.path.join(target, b), os.X_OK) for b in binaries)
+
+    if ready():
         return target
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with open(target + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a parallel start waits here for the first one's build
-        if all(os.access(os.path.join(target, b), os.X_OK) for b in BINARIES):
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ready():
             return target
-        return build_locked(target)
+        staging = target + ".partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        os.makedirs(staging)
+        make(staging, find_go(), dict(os.environ, **GO_ENV))
+        shutil.rmtree(target, ignore_errors=True)
+        os.rename(staging, target)
+        return target
 
 
-def build_locked(target):
-    go = find_go()
+def build():
+    """The binaries' directory, building them first when the cache lacks them."""
+    return build_once(bin_dir(), BINARIES, build_control_plane)
+
+
+def build_control_plane(staging, go, env):
+    target = bin_dir()
     work = os.path.join(cache_root(), "k8s-build", os.path.basename(target))
-    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
-    staging = os.path.join(target + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging)
     log("building the local control plane once into {0} (several minutes on 2 cores)".format(target))
 
     k8s = os.path.join(work, "kubernetes")
@@ -219,9 +234,6 @@ def build_locked(target):
     # etcd and kwok each from a wrapper module of their own: etcd's go.mod has path replaces of its own too
     build_one(go, env, os.path.join(work, "etcd"), "go.etcd.io/etcd/server/v3", ETCD_VERSION, "", staging, "etcd")
     build_one(go, env, os.path.join(work, "kwok"), "sigs.k8s.io/kwok", KWOK_VERSION, "/cmd/kwok", staging, "kwok")
-    shutil.rmtree(target, ignore_errors=True)
-    os.rename(staging, target)
-    return target
 
 
 # -- certificates ---------------------------------------------------------------------------

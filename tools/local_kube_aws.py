@@ -14,7 +14,6 @@ version variables set. About 1.5 minutes on 2 cores with a cold module cache. Th
 $TRAINKIT_CACHE_DIR/k8s-bin/kube-aws-v0.16.4/kube-aws. Users bring their own (``kube_aws_path`` or PATH).
 """
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -22,8 +21,8 @@ import sys
 import tarfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from local_k8s import build_once  # noqa: E402
 from local_k8s import cache_root  # noqa: E402
-from local_k8s import find_go  # noqa: E402
 from local_k8s import log  # noqa: E402
 from local_k8s import run_with_progress  # noqa: E402
 
@@ -74,7 +73,7 @@ def sha256(path):
 
 
 def build():
-    """The kube-aws binary's path, building it first when the cache lacks it (one builder at a time)."""
+    """The kube-aws binary's path, building it first when the cache lacks it."""
     found = built()
     if found:
         return found
@@ -84,42 +83,35 @@ def build():
             "kube-aws-build: no binary in {0} and no {1} in {2} to build one from; bring your own kube-aws "
             "(kube_aws_path, or PATH) or set TRAINKIT_THIRD_PARTY_DIR".format(target_dir(), TARBALL, third_party_dir())
         )
-    os.makedirs(os.path.dirname(target_dir()), exist_ok=True)
-    with open(target_dir() + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        found = built()
-        if found:
-            return found
-        if sha256(source) != SHA256:
-            sys.exit("kube-aws-build: {0} does not have the sha256 {1}; refusing to build it".format(source, SHA256))
-        work = os.path.join(cache_root(), "k8s-build", "kube-aws-" + VERSION)
-        shutil.rmtree(work, ignore_errors=True)
-        os.makedirs(work)
-        with tarfile.open(source) as archive:
-            archive.extractall(work, filter="data")
-        tree = os.path.join(work, "kube-aws-" + VERSION)
-        if not os.path.isfile(os.path.join(tree, "go.mod")):
-            sys.exit("kube-aws-build: {0} does not hold kube-aws-{1}/go.mod".format(source, VERSION))
-        go = find_go()
-        env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
-        log("building kube-aws {0} once into {1} (about 1.5 minutes on 2 cores)".format(VERSION, target_dir()))
-        run_with_progress([go, "mod", "download"], tree, env, "downloading kube-aws's Go modules")
-        run_with_progress(
-            [go, "run", "github.com/gobuffalo/packr/packr", "-z"], tree, env, "embedding kube-aws's templates (packr)"
-        )
-        staging = target_dir() + ".partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        os.makedirs(staging)
-        run_with_progress(
-            [go, "build", "-trimpath", "-tags", "netgo", "-ldflags", LDFLAGS, "-o", os.path.join(staging, "kube-aws")],
-            tree,
-            env,
-            "compiling kube-aws " + VERSION,
-        )
-        shutil.rmtree(target_dir(), ignore_errors=True)
-        os.rename(staging, target_dir())
-        shutil.rmtree(tree, ignore_errors=True)
-        return os.path.join(target_dir(), "kube-aws")
+    return os.path.join(
+        build_once(target_dir(), ["kube-aws"], lambda staging, go, env: compile_from(source, staging, go, env)),
+        "kube-aws",
+    )
+
+
+def compile_from(source, staging, go, env):
+    if sha256(source) != SHA256:
+        sys.exit("kube-aws-build: {0} does not have the sha256 {1}; refusing to build it".format(source, SHA256))
+    work = os.path.join(cache_root(), "k8s-build", "kube-aws-" + VERSION)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    with tarfile.open(source) as archive:
+        archive.extractall(work, filter="data")
+    tree = os.path.join(work, "kube-aws-" + VERSION)
+    if not os.path.isfile(os.path.join(tree, "go.mod")):
+        sys.exit("kube-aws-build: {0} does not hold kube-aws-{1}/go.mod".format(source, VERSION))
+    log("building kube-aws {0} once into {1} (about 1.5 minutes on 2 cores)".format(VERSION, target_dir()))
+    run_with_progress([go, "mod", "download"], tree, env, "downloading kube-aws's Go modules")
+    run_with_progress(
+        [go, "run", "github.com/gobuffalo/packr/packr", "-z"], tree, env, "embedding kube-aws's templates (packr)"
+    )
+    run_with_progress(
+        [go, "build", "-trimpath", "-tags", "netgo", "-ldflags", LDFLAGS, "-o", os.path.join(staging, "kube-aws")],
+        tree,
+        env,
+        "compiling kube-aws " + VERSION,
+    )
+    shutil.rmtree(tree, ignore_errors=True)
 
 
 def main(argv):
