@@ -11,7 +11,7 @@ Runs as root. Network safety first: the node fabric (10.213.0.0/24) exists only 
 before any namespace is made the host gets `ip route add unreachable 10.213.0.0/24`, so no packet for a node address
 can leave the machine. The host reaches the nodes only through the bastion's relay on 127.0.1.2:22 (a socat on
 loopback into the bastion's namespace); every other node is reached with ProxyJump through the bastion, as on AWS.
-The nodes reach the host's apt cache (apt-cacher-ng, a plain proxy: no remapping) and the local package repository
+The nodes reach the host's apt cache (tools/local_apt_cache.py: Debian's mirror only) and the local package repository
 at 10.213.0.1, each through a relay of its own, and nothing else.
 
 Each node is one overlayfs over a shared Debian root file system (debootstrap --variant=minbase, plus a layer for
@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -85,6 +86,14 @@ EXPORT {
 
 def log(message):
     print("local-nodes: " + message, file=sys.stderr, flush=True)
+
+
+def port_open(host, port):
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def run(*command, **kwargs):
@@ -253,10 +262,10 @@ class TestBed:
     def start(self, timeout):
         if os.geteuid() != 0:
             sys.exit("local-nodes: must run as root (network namespaces, overlay mounts, systemd-nspawn)")
-        for tool in ("debootstrap", "systemd-nspawn", "socat", "apt-cacher-ng", "ssh"):
+        for tool in ("debootstrap", "systemd-nspawn", "socat", "ssh"):
             if not shutil.which(tool):
                 sys.exit(
-                    "local-nodes: {0} is not installed (apt-get install debootstrap systemd-container socat "
+                    "local-nodes: {0} is not installed (apt-get install debootstrap systemd-container socat openssh-client)"
                     "apt-cacher-ng openssh-client)".format(tool)
                 )
         state = self.state()
@@ -305,26 +314,10 @@ class TestBed:
         ip("-n", ns, "link", "set", "br0", "up")
         cache = os.path.join(cache_root(), "local-nodes", "apt-cache")
         os.makedirs(cache, exist_ok=True)
-        conf = os.path.join(self.workdir, "run", "acng")
-        os.makedirs(conf, exist_ok=True)  # an empty configuration directory: no backends, no remapping
         port = free_port()
-        self.spawn(
-            state,
-            "apt-cacher-ng",
-            [
-                "apt-cacher-ng",
-                "-c",
-                conf,
-                "ForeGround=1",
-                "BindAddress=127.0.0.1",
-                "Port={0}".format(port),
-                "CacheDir=" + cache,
-                "LogDir=" + os.path.join(self.workdir, "logs"),
-                "SocketPath=" + os.path.join(self.workdir, "run", "acng.socket"),
-                "PidFile=" + os.path.join(self.workdir, "run", "acng.pid"),
-                "ExThreshold=30",
-            ],
-        )
+        script = os.path.join(HERE, "local_apt_cache.py")
+        self.spawn(state, "apt-cache", [sys.executable, script, str(port), cache])
+        self.wait_for(lambda: port_open("127.0.0.1", port), 20, "the apt cache on port {0}".format(port))
         self.relay(state, "apt", "{0}:3142".format(GATEWAY), "127.0.0.1:{0}".format(port))
         repo = os.path.join(self.workdir, "repo")
         os.makedirs(repo, exist_ok=True)
@@ -388,7 +381,9 @@ class TestBed:
                 handle.write("trainkit local EFS stand-in\n")
             # and open_by_handle_at, which nspawn's seccomp filter denies by default
             binds = ["--bind={0}:/export".format(export), "--system-call-filter=open_by_handle_at"]
-        self.spawn(state, "node-" + name, [sys.executable, os.path.abspath(__file__), "supervise", name, merged] + binds)
+        self.spawn(
+            state, "node-" + name, [sys.executable, os.path.abspath(__file__), "supervise", name, merged] + binds
+        )
 
     def configure(self, merged, name, address, public_key):
         def write(path, text, mode=0o644):
