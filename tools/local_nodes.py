@@ -23,6 +23,7 @@ namespaces.
 
 import argparse
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -30,12 +31,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from local_k8s import cache_root  # noqa: E402
+from local_k8s import find_go  # noqa: E402
 from local_k8s import free_port  # noqa: E402
 from local_k8s import process_is  # noqa: E402
 
@@ -52,13 +55,17 @@ LAYERS = {
 }
 # name, address, layer, groups. Only the bastion has a relay from the host.
 NODES = (
-    ("bastion", "10.213.0.2", None, ("bastion",)),
+    ("bastion-1", "10.213.0.2", None, ("bastion",)),
     ("nfs", "10.213.0.3", "nfs-server", ("nfs_server",)),
     ("worker-1", "10.213.0.11", "runtime", ("workers",)),
     ("worker-2", "10.213.0.12", "runtime", ("workers",)),
     ("gpu-1", "10.213.0.21", "runtime", ("workers", "gpu")),
 )
 BASTION_RELAY = "127.0.1.2"
+# The NVIDIA container toolkit is not in Debian: nvidia-ctk is built from its Go module and served from a signed
+# repository laid out as NVIDIA's (a flat repository at libnvidia-container/stable/deb/amd64/).
+CTK_VERSION = "1.17.8"
+CTK_REPO_PATH = "libnvidia-container/stable/deb/amd64"
 USER = "admin"  # the Debian AMIs' user: sudo without a password, SSH keys only
 GANESHA_CONF = """NFS_CORE_PARAM {
     Protocols = 4;
@@ -189,6 +196,76 @@ def build():
     return root
 
 
+def repo_dir():
+    return os.path.join(cache_root(), "local-nodes", "repo-ctk-" + CTK_VERSION)
+
+
+def build_repo():
+    """A signed apt repository with nvidia-container-toolkit (nvidia-ctk built by `go install`), made once."""
+    target = repo_dir()
+    with locked(target + ".lock"):
+        if os.path.exists(os.path.join(target, ".trainkit-ready")):
+            return target
+        log("building nvidia-ctk v{0} and its signed apt repository (about a minute, once)".format(CTK_VERSION))
+        staging = target + ".partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        flat = os.path.join(staging, CTK_REPO_PATH)
+        package = os.path.join(staging, "pkg")
+        os.makedirs(os.path.join(package, "usr", "bin"))
+        os.makedirs(os.path.join(package, "DEBIAN"))
+        os.makedirs(flat)
+        module = "github.com/NVIDIA/nvidia-container-toolkit"
+        env = dict(os.environ, GOBIN=os.path.join(package, "usr", "bin"), CGO_ENABLED="1", GOFLAGS="-mod=mod")
+        ldflags = "-s -w -X {0}/internal/info.version={1}".format(module, CTK_VERSION)
+        run(
+            find_go(),
+            "install",
+            "-trimpath",
+            "-ldflags=" + ldflags,
+            "{0}/cmd/nvidia-ctk@v{1}".format(module, CTK_VERSION),
+            env=env,
+        )
+        with open(os.path.join(package, "DEBIAN", "control"), "w") as handle:
+            handle.write(
+                "Package: nvidia-container-toolkit\nVersion: {0}-1\nArchitecture: amd64\n"
+                "Maintainer: trainkit.aws test bed <trainkit@localhost>\nSection: utils\nPriority: optional\n"
+                "Description: NVIDIA container toolkit CLI (nvidia-ctk only), built from its Go module\n".format(
+                    CTK_VERSION
+                )
+            )
+        deb = "nvidia-container-toolkit_{0}-1_amd64.deb".format(CTK_VERSION)
+        run("dpkg-deb", "--root-owner-group", "--build", package, os.path.join(flat, deb), stdout=subprocess.DEVNULL)
+        shutil.rmtree(package)
+        packages = run("dpkg-scanpackages", "--multiversion", ".", cwd=flat, capture_output=True).stdout
+        with open(os.path.join(flat, "Packages"), "wb") as handle:
+            handle.write(packages)
+        lines = [
+            "Origin: trainkit local",
+            "Label: trainkit local",
+            "Architectures: amd64",
+            "Date: " + time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime()),
+        ]
+        for algorithm, field in (("md5", "MD5Sum"), ("sha256", "SHA256")):
+            lines.append(field + ":")
+            digest = hashlib.new(algorithm, packages).hexdigest()
+            lines.append(" {0} {1} Packages".format(digest, len(packages)))
+        with open(os.path.join(flat, "Release"), "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+        home = tempfile.mkdtemp(prefix="trainkit-gpg-")
+        gpg = ["gpg", "--homedir", home, "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+        try:
+            run(*gpg, "--quick-gen-key", "trainkit local repository <trainkit@localhost>", "ed25519", "sign", "never")
+            run(*gpg, "--armor", "--output", os.path.join(flat, "gpgkey"), "--export")
+            run(*gpg, "--clearsign", "--output", os.path.join(flat, "InRelease"), os.path.join(flat, "Release"))
+        finally:
+            run("gpgconf", "--homedir", home, "--kill", "all", check=False)
+            shutil.rmtree(home, ignore_errors=True)
+        open(os.path.join(staging, ".trainkit-ready"), "w").close()
+        shutil.rmtree(target, ignore_errors=True)
+        os.rename(staging, target)
+    return target
+
+
 def prepare_base(rootfs):
     """The user the nodes are reached as, and nothing that a node would not have on AWS."""
     run("chroot", rootfs, "useradd", "--create-home", "--shell", "/bin/bash", USER)
@@ -288,7 +365,8 @@ class TestBed:
             self.fabric(state)
             for name, address, layer, groups in NODES:
                 self.node(state, root, name, address, layer, public_key)
-                state["nodes"][name] = {"address": address, "groups": list(groups)}
+                instance_type = "p3.2xlarge" if "gpu" in groups else "m5.xlarge"
+                state["nodes"][name] = {"address": address, "groups": list(groups), "instance_type": instance_type}
                 self.save(state)
             self.relays(state)
             self.write_inventory(state)
@@ -319,8 +397,7 @@ class TestBed:
         self.spawn(state, "apt-cache", [sys.executable, script, str(port), cache])
         self.wait_for(lambda: port_open("127.0.0.1", port), 20, "the apt cache on port {0}".format(port))
         self.relay(state, "apt", "{0}:3142".format(GATEWAY), "127.0.0.1:{0}".format(port))
-        repo = os.path.join(self.workdir, "repo")
-        os.makedirs(repo, exist_ok=True)
+        repo = build_repo()
         self.spawn(
             state,
             "repo",
@@ -398,7 +475,10 @@ class TestBed:
             "{0} {1}\n".format(a, n) for n, a, _l, _g in NODES if n != name
         )
         write("/etc/hosts", hosts)
-        write("/etc/apt/apt.conf.d/01trainkit-proxy", 'Acquire::http::Proxy "http://{0}:3142";\n'.format(GATEWAY))
+        write(
+            "/etc/apt/apt.conf.d/01trainkit-proxy",
+            'Acquire::http::Proxy "http://{0}:3142";\nAcquire::http::Proxy::{0} "DIRECT";\n'.format(GATEWAY),
+        )
         home = os.path.join(merged, "home", USER)
         write("/home/{0}/.ssh/authorized_keys".format(USER), public_key, 0o600)
         uid = os.stat(home).st_uid
@@ -415,7 +495,7 @@ class TestBed:
             state,
             "relay-bastion",
             ["socat", "UNIX-LISTEN:{0},fork,unlink-early".format(sock), "TCP:127.0.0.1:22"],
-            netns="bastion",
+            netns="bastion-1",
         )
         self.wait_for(lambda: os.path.exists(sock), 10, "the bastion relay")
         self.spawn(
@@ -434,7 +514,7 @@ class TestBed:
 
     def wait_ssh(self, state, timeout):
         for name, node in state["nodes"].items():
-            address = BASTION_RELAY if name == "bastion" else node["address"]
+            address = BASTION_RELAY if name == "bastion-1" else node["address"]
             self.wait_for(
                 lambda: self.ssh(address, "systemctl is-system-running --wait >/dev/null; true").returncode == 0,
                 timeout,
@@ -450,17 +530,29 @@ class TestBed:
         groups = {}
         for name, node in state["nodes"].items():
             args = "-F " + self.ssh_config
-            if name != "bastion":
+            if name != "bastion-1":
                 args += " -o ProxyJump={0}@{1}".format(USER, BASTION_RELAY)
             hostvars = {
-                "ansible_host": BASTION_RELAY if name == "bastion" else node["address"],
+                "ec2_instance_type": node["instance_type"],
+                "ansible_host": BASTION_RELAY if name == "bastion-1" else node["address"],
                 "ansible_user": USER,
                 "ansible_ssh_common_args": args,
             }
             for group in node["groups"]:
                 groups.setdefault(group, {"hosts": {}})["hosts"][name] = hostvars
+        repository = "http://{0}:8080/{1}".format(GATEWAY, CTK_REPO_PATH)
+        test_bed = {
+            # the nodes run this machine's kernel, for which Debian has no headers
+            "node_nvidia_kernel_headers": [],
+            "node_nvidia_toolkit_apt_repository": repository,
+            "node_nvidia_toolkit_key_url": repository + "/gpgkey",
+            # this kernel has no NFS client: the fstab lines are written, the mounts happen at the next real boot
+            "trainkit_node_mount_state": "present",
+        }
         with open(self.inventory, "w") as handle:
-            json.dump({"all": {"children": groups}}, handle, indent=1)  # JSON is YAML: ansible reads it as such
+            json.dump(
+                {"all": {"vars": test_bed, "children": groups}}, handle, indent=1
+            )  # JSON is YAML: ansible reads it as such
 
     def stop(self, quiet=False):
         state = self.state()
@@ -534,6 +626,7 @@ def main():
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each node's sshd")
     args = parser.parse_args()
     if args.command == "build":
+        build_repo()
         print(build())
         return 0
     bed = TestBed(args.workdir)
