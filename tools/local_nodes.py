@@ -47,7 +47,18 @@ MIRROR = "http://deb.debian.org/debian"
 FABRIC = "10.213.0.0/24"
 GATEWAY = "10.213.0.1"
 NETNS_PREFIX = "tk-"
-BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "iproute2", "sudo", "ca-certificates")
+# what a Debian cloud image has that the roles rely on (python3-apt: apt in check mode)
+BASE_PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "python3",
+    "python3-apt",
+    "iproute2",
+    "sudo",
+    "ca-certificates",
+)
 # Layers over the base, built once: what a node of that kind has before any role runs.
 LAYERS = {
     "nfs-server": ("nfs-ganesha", "nfs-ganesha-vfs"),
@@ -113,7 +124,9 @@ def ip(*args, check=True):
 
 
 def rootfs_dir():
-    return os.path.join(cache_root(), "local-nodes", SUITE)
+    """Keyed by what goes into the root file systems, so a change builds them anew."""
+    key = hashlib.sha256(json.dumps([SUITE, BASE_PACKAGES, LAYERS, prepare_base.__doc__]).encode()).hexdigest()[:8]
+    return os.path.join(cache_root(), "local-nodes", "{0}-{1}".format(SUITE, key))
 
 
 def locked(path):
@@ -546,13 +559,26 @@ class TestBed:
             "node_nvidia_kernel_headers": [],
             "node_nvidia_toolkit_apt_repository": repository,
             "node_nvidia_toolkit_key_url": repository + "/gpgkey",
-            # this kernel has no NFS client: the fstab lines are written, the mounts happen at the next real boot
+            # this kernel has no NFS or Lustre client: the fstab lines are written, nothing is mounted
             "trainkit_node_mount_state": "present",
+            # Debian has no Lustre client to install
+            "node_lustre_install": False,
+            # no GPU here: nvidia-smi's answer is reported (trainkit_nvidia), not required
+            "node_nvidia_check": False,
         }
         with open(self.inventory, "w") as handle:
             json.dump(
                 {"all": {"vars": test_bed, "children": groups}}, handle, indent=1
             )  # JSON is YAML: ansible reads it as such
+
+    def script_inventory(self):
+        with open(self.inventory) as handle:
+            groups = json.load(handle)["all"]
+        result = {"all": {"vars": groups["vars"]}, "_meta": {"hostvars": {}}}
+        for group, members in groups["children"].items():
+            result[group] = {"hosts": sorted(members["hosts"])}
+            result["_meta"]["hostvars"].update(members["hosts"])
+        return result
 
     def stop(self, quiet=False):
         state = self.state()
@@ -621,7 +647,8 @@ def main():
     if sys.argv[1:2] == ["supervise"]:  # internal: the per-node supervisor `start` spawns
         return supervise(*sys.argv[2:])
     parser = argparse.ArgumentParser(prog="local-nodes", description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("command", choices=["start", "stop", "status", "build"])
+    parser.add_argument("command", choices=["start", "stop", "status", "build", "inventory"])
+    parser.add_argument("--list", action="store_true", help=argparse.SUPPRESS)  # as an inventory script
     parser.add_argument("--workdir", default=os.path.join(cache_root(), "local-nodes", "run"))
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each node's sshd")
     args = parser.parse_args()
@@ -630,6 +657,9 @@ def main():
         print(build())
         return 0
     bed = TestBed(args.workdir)
+    if args.command == "inventory":  # Ansible's script inventory format; no hosts while the test bed is down
+        print(json.dumps(bed.script_inventory() if bed.alive() else {"_meta": {"hostvars": {}}}))
+        return 0
     if args.command == "start":
         os.makedirs(bed.workdir, mode=0o700, exist_ok=True)
         print(bed.start(args.timeout))

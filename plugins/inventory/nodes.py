@@ -15,7 +15,8 @@ description:
   - Groups - C(masters) and C(workers) (from C(trainkit:role), kube-aws's C(kube-aws:role) and node pool tags, EKS and
     eksctl node group tags, or kube-up's C(Role)), C(etcd), C(gpu) (NVIDIA GPU instance types),
     C(nodegroup_<name>) (C(eks.amazonaws.com/nodegroup), C(alpha.eksctl.io/nodegroup-name),
-    C(kube-aws:node-pool:name), C(trainkit:nodegroup)), and C(bastion).
+    C(kube-aws:node-pool:name), C(trainkit:nodegroup)), C(eks_managed) (EKS managed node groups, whose AMI
+    brings the NVIDIA driver), and C(bastion).
   - The bastion is the instance tagged C(trainkit:role=bastion), or the host given as O(bastion) (then a tagged instance
     is a host like any other). It is reached at its public address; every other host gets C(ProxyJump) through it in
     C(ansible_ssh_common_args), so private nodes need no public address. The jump uses your SSH agent or
@@ -300,7 +301,7 @@ class InventoryModule(BaseInventoryPlugin, Cacheable):
     # -- hosts and groups -------------------------------------------------------------------------------------
     def populate(self, found):
         cluster = self.get_option("cluster_name")
-        for group in ("masters", "workers", "etcd", "gpu", "bastion"):
+        for group in ("masters", "workers", "etcd", "gpu", "eks_managed", "bastion"):
             self.inventory.add_group(group)
         bastion_user, bastion_host, bastion_port = (None, None, None)
         if self.get_option("bastion"):
@@ -353,6 +354,8 @@ class InventoryModule(BaseInventoryPlugin, Cacheable):
                 self.inventory.add_child(role, name)
             if is_nvidia(instance["type"]):
                 self.inventory.add_child("gpu", name)
+            if "eks.amazonaws.com/nodegroup" in instance["tags"]:
+                self.inventory.add_child("eks_managed", name)
             nodegroup = nodegroup_of(instance["tags"])
             if nodegroup:
                 group = self.inventory.add_group("nodegroup_" + group_name(nodegroup))

@@ -208,6 +208,8 @@ class Ansible:
             ANSIBLE_LOAD_CALLBACK_PLUGINS="true",
             ANSIBLE_FORCE_COLOR="false",
             PATH=os.pathsep.join([BIN, AWSCLI_BIN, os.environ.get("PATH", "")]),
+            # inventories/local lists the SSH test bed's nodes only where a test points it at one
+            TRAINKIT_LOCAL_NODES_DIR=os.path.join(self.work_dir, "no-local-nodes"),
         )
         env.update(extra or {})
         return env
@@ -264,11 +266,11 @@ def read_results(path):
         return [Result(json.loads(line)) for line in handle if line.strip()]
 
 
-def recap(output):
-    """{'ok': n, 'changed': n, 'failed': n, ...} summed over every PLAY RECAP line of localhost."""
+def recap(output, host="localhost"):
+    """{'ok': n, 'changed': n, 'failed': n, ...} summed over every PLAY RECAP line of ``host``."""
     totals = {}
     for line in output.splitlines():
-        if line.startswith("localhost") and "ok=" in line:
+        if line.split(" ", 1)[0] == host and "ok=" in line:
             for field in line.split(":", 1)[1].split():
                 key, value = field.split("=")
                 totals[key] = totals.get(key, 0) + int(value)
@@ -289,6 +291,48 @@ def ingress(group):
         for cidr in perm.get("IpRanges", []):
             rules.add((perm["IpProtocol"],) + ports + (cidr["CidrIp"],))
     return rules
+
+
+class LocalNodes:
+    """tools/local-nodes (real SSH nodes in network namespaces) with a work directory of its own."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.inventory = None
+        self.ssh_config = os.path.join(workdir, "ssh_config")
+
+    def tool(self, *args):
+        # a cold start debootstraps the nodes' root file system and builds nvidia-ctk first (a few minutes)
+        return run_tool("local-nodes", list(args) + ["--workdir", self.workdir], timeout=1800)
+
+    def start(self):
+        result = self.tool("start")
+        assert result.returncode == 0, result.stderr[-3000:]
+        self.inventory = result.stdout.strip().splitlines()[-1]
+        return result
+
+    def stop(self):
+        return self.tool("stop")
+
+    def state(self):
+        with open(os.path.join(self.workdir, "state.json")) as handle:
+            return json.load(handle)
+
+    def address(self, node):
+        return self.state()["nodes"][node]["address"]
+
+    def ssh(self, node, command, jump=True, timeout=60):
+        """Run ``command`` on ``node`` as the nodes' user, through the bastion unless ``jump`` is false."""
+        argv = ["ssh", "-F", self.ssh_config]
+        if node == "bastion-1":
+            target = "127.0.1.2"
+        else:
+            target = self.address(node)
+            if jump:
+                argv += ["-o", "ProxyJump=admin@127.0.1.2"]
+        return subprocess.run(
+            argv + ["admin@" + target, command], capture_output=True, text=True, timeout=timeout, check=False
+        )
 
 
 class LocalK8s:

@@ -1,0 +1,339 @@
+# -*- coding: utf-8 -*-
+"""The node roles over real SSH: Debian trixie nodes booted by systemd-nspawn in network namespaces (tools/local-nodes),
+reached only through the bastion, with an NFS 4.1 server standing in for EFS.
+
+Every test here shares one test bed, so they run in one xdist worker (group "local-nodes"), in order.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from harness import LocalNodes
+from harness import recap
+from harness import unique
+
+pytestmark = pytest.mark.xdist_group("local-nodes")
+
+WORKERS = ("worker-1", "worker-2", "gpu-1")
+EFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev"
+MISSING = [t for t in ("debootstrap", "systemd-nspawn", "socat", "ssh") if not shutil.which(t)]
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory):
+    if os.geteuid() != 0 or MISSING:
+        pytest.skip("the SSH test bed needs root and {0} (make node-tools installs them)".format(MISSING))
+    bed = LocalNodes(str(tmp_path_factory.mktemp("local-nodes")))
+    bed.start()
+    yield bed
+    result = bed.stop()
+    assert result.returncode == 0, result.stderr
+    with open("/proc/mounts") as handle:
+        assert bed.workdir not in handle.read(), "every overlay is unmounted"
+
+
+def play(tmp_path, name, hosts, role, variables=None, gather=True):
+    path = tmp_path / (name + ".yml")
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "name": name,
+                    "hosts": hosts,
+                    "become": True,
+                    "gather_facts": gather,
+                    "gather_subset": ["min"],
+                    "roles": [dict({"role": "trainkit.aws." + role}, **(variables or {}))],
+                }
+            ]
+        )
+    )
+    return str(path)
+
+
+def test_the_bastion_is_the_only_way_in(nodes):
+    """The fabric is unreachable from the host by route; only the bastion's loopback relay answers, and ProxyJump
+    through it reaches a private node."""
+    route = subprocess.run(["ip", "route", "get", nodes.address("worker-1")], capture_output=True, text=True)
+    assert route.returncode != 0 and "No route to host" in route.stderr, route
+    table = subprocess.run(["ip", "route", "show", "type", "unreachable"], capture_output=True, text=True).stdout
+    assert "unreachable 10.213.0.0/24" in table
+    direct = nodes.ssh("worker-1", "hostname", jump=False, timeout=30)
+    assert direct.returncode == 255 and ("unreachable" in direct.stderr or "No route" in direct.stderr), direct
+    jumped = nodes.ssh("worker-1", "hostname; systemctl is-system-running")
+    assert jumped.returncode in (0, 1) and jumped.stdout.split()[0] == "worker-1", jumped
+    assert nodes.ssh("bastion-1", "hostname").stdout.strip() == "bastion-1"
+
+
+def test_node_efs_writes_the_exact_fstab_line_on_three_nodes_through_the_bastion(ansible, nodes, tmp_path):
+    dns = "nfs"  # the NFS 4.1 server standing in for EFS, by its name on the fabric
+    book = play(tmp_path, "efs", "workers", "node_efs", {"node_efs_dns_name": dns, "node_efs_state": "present"})
+
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory, check=True)
+    assert rc == 0, output[-3000:]
+    for node in WORKERS:
+        assert "/mnt/efs" not in nodes.ssh(node, "cat /etc/fstab").stdout, "check mode writes nothing"
+
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory)
+    assert rc == 0, output[-3000:]
+    line = "{0}:/ /mnt/efs nfs4 {1} 0 0".format(dns, EFS_OPTIONS)
+    for node in WORKERS:
+        assert recap(output, node)["changed"] > 0
+        fstab = nodes.ssh(node, "cat /etc/fstab").stdout.splitlines()
+        assert [entry for entry in fstab if "/mnt/efs" in entry] == [line], fstab
+        assert "ii  nfs-common" in nodes.ssh(node, "dpkg -l nfs-common").stdout
+    # systemd made the mount unit from it; findmnt finds the table sound; mount -a --fake shows the options used
+    unit = nodes.ssh("worker-1", "systemctl cat mnt-efs.mount").stdout
+    assert "What=nfs:/" in unit and "Type=nfs4" in unit and "Options=" + EFS_OPTIONS in unit, unit
+    assert "Before=remote-fs.target" in unit, "_netdev makes it a network mount"
+    verify = nodes.ssh("worker-1", "findmnt --verify --tab-file /etc/fstab")
+    assert verify.returncode == 0 and "no errors" in verify.stdout, verify
+    fake = nodes.ssh("worker-1", "sudo mount -a --fake -v -t nfs4 2>&1").stdout
+    assert "trying text-based options 'nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2" in fake
+    assert "addr={0}".format(nodes.address("nfs")) in fake, "the name resolves to the NFS server"
+    # this kernel has no NFS client: the real mount fails, as the issue measured
+    real = nodes.ssh("worker-1", "sudo mount /mnt/efs 2>&1")
+    assert real.returncode != 0 and "No such device" in real.stdout, real
+
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory)
+    assert rc == 0 and all(recap(output, n)["changed"] == 0 for n in WORKERS), output[-3000:]
+
+    # a changed option replaces the line (one line per mount point, never two)
+    changed = EFS_OPTIONS.replace("timeo=600", "timeo=300")
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory, extra_vars={"node_efs_options": changed})
+    assert rc == 0 and recap(output, "worker-2")["changed"] > 0, output[-3000:]
+    fstab = nodes.ssh("worker-2", "grep /mnt/efs /etc/fstab").stdout.splitlines()
+    assert fstab == ["{0}:/ /mnt/efs nfs4 {1} 0 0".format(dns, changed)]
+    assert "timeo=300" in nodes.ssh("worker-2", "systemctl cat mnt-efs.mount").stdout
+
+
+def test_node_efs_mounted_reports_the_missing_nfs_client_clearly(ansible, nodes, tmp_path):
+    book = play(
+        tmp_path, "efs-mounted", "worker-1", "node_efs", {"node_efs_dns_name": "nfs", "node_efs_state": "mounted"}
+    )
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory)
+    flat = " ".join(output.split())
+    assert rc != 0 and "mount /mnt/efs failed" in flat and "No such device" in flat, output[-3000:]
+    assert "this kernel has no NFS client" in flat
+
+
+def test_an_nfs_4_1_exchange_with_the_stand_in_server(nodes):
+    """What the kernel here cannot do, a userspace NFSv4.1 client does from a node's own network namespace: a
+    session with the server, a file written and read back, and the file on the server's export."""
+    script = (
+        "import nfs_rs, sys\n"
+        "with nfs_rs.Client.connect('nfs://{0}/', versions=['4.1'], uid=0, gid=0) as c:\n"
+        "    assert str(c.version) == '4.1', c.version\n"
+        "    with c.open('from-worker-1.txt', 'wb') as f:\n"
+        "        f.write(b'hello over NFS 4.1\\n')\n"
+        "    with c.open('from-worker-1.txt', 'rb') as f:\n"
+        "        sys.stdout.write(f.read().decode())\n"
+    ).format(nodes.address("nfs"))
+    result = subprocess.run(
+        ["ip", "netns", "exec", "tk-worker-1", sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and result.stdout == "hello over NFS 4.1\n", result.stderr[-2000:]
+    assert nodes.ssh("nfs", "cat /export/from-worker-1.txt").stdout == "hello over NFS 4.1\n"
+
+
+def boot_id(nodes, node):
+    return nodes.ssh(node, "cat /proc/sys/kernel/random/boot_id").stdout.strip()
+
+
+def test_node_nvidia_refuses_p2_before_changing_anything(ansible, nodes, tmp_path):
+    book = play(tmp_path, "nvidia-p2", "gpu", "node_nvidia", {"node_nvidia_check": True})
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory, extra_vars={"ec2_instance_type": "p2.xlarge"})
+    flat = " ".join(output.split())
+    assert rc != 0 and "p2 instances have Tesla K80 (Kepler) GPUs" in flat, output[-3000:]
+    assert recap(output, "gpu-1")["changed"] == 0
+    assert nodes.ssh("gpu-1", "test -e /etc/modprobe.d/blacklist-nouveau.conf").returncode == 1
+
+
+def test_node_nvidia_installs_configures_once_and_reboots_only_when_allowed_and_needed(ansible, nodes, tmp_path):
+    book = play(tmp_path, "nvidia", "gpu", "node_nvidia", {"node_nvidia_check": True})
+    advice = "the NVIDIA kernel module is not loaded"
+
+    # 1. driver and toolkit installed, runtime configured; nvidia-smi cannot reach a driver (no GPU here), and the
+    #    node is not rebooted: reboots are not allowed by default
+    before = boot_id(nodes, "gpu-1")
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory)
+    flat = " ".join(output.split())
+    assert rc != 0 and "couldn't communicate with the NVIDIA driver" in flat and advice in flat, output[-4000:]
+    assert "the node was not rebooted (node_nvidia_reboot is false)" in flat
+    assert boot_id(nodes, "gpu-1") == before
+    state = nodes.ssh(
+        "gpu-1",
+        "dpkg-query -W -f='${Version}\\n' nvidia-smi; nvidia-ctk --version | head -1;"
+        " grep -c 'runtimes.nvidia]' /etc/containerd/config.toml; systemctl is-active containerd;"
+        " cat /etc/modprobe.d/blacklist-nouveau.conf",
+    )
+    lines = state.stdout.splitlines()
+    assert lines[0].startswith("550."), "the driver is held to the 550 branch"
+    assert "1.17.8" in lines[1] and lines[2] == "1" and lines[3] == "active", lines
+    assert "blacklist nouveau" in state.stdout
+
+    # 2. the same again: nothing changes (nvidia-ctk rewrote only the scratch copy), the runtime is not restarted
+    pid = nodes.ssh("gpu-1", "systemctl show -p MainPID --value containerd").stdout.strip()
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory, extra_vars={"node_nvidia_reboot": True})
+    assert rc != 0 and recap(output, "gpu-1")["changed"] == 0, output[-4000:]
+    assert boot_id(nodes, "gpu-1") == before, "allowed, but not needed: the driver did not change"
+    assert nodes.ssh("gpu-1", "systemctl show -p MainPID --value containerd").stdout.strip() == pid
+
+    # 3. the driver changes (removed, installed again) and reboots are allowed: one reboot, then the same diagnosis
+    assert nodes.ssh("gpu-1", "sudo apt-get remove -y -qq nvidia-smi").returncode == 0
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory, extra_vars={"node_nvidia_reboot": True})
+    flat = " ".join(output.split())
+    assert rc != 0 and advice in flat and "not rebooted" not in flat, output[-4000:]
+    after = boot_id(nodes, "gpu-1")
+    assert after and after != before, "rebooted: a new boot id"
+
+
+def test_node_lustre_picks_the_repository_and_packages_of_each_os_family(ansible, nodes, tmp_path):
+    """The install plan per OS family (rendered on the controller from each family's facts), then the Debian path
+    for real on a node: the signed repository, its key, the package, and the fstab line."""
+    families = {
+        "al2023": (
+            {
+                "ansible_distribution": "Amazon",
+                "ansible_distribution_major_version": "2023",
+                "ansible_os_family": "RedHat",
+            },
+            {"method": "dnf", "packages": ["lustre-client"]},
+        ),
+        "al2": (
+            {
+                "ansible_distribution": "Amazon",
+                "ansible_distribution_major_version": "2",
+                "ansible_os_family": "RedHat",
+            },
+            {"method": "amazon-linux-extras"},
+        ),
+        "ubuntu": (
+            {
+                "ansible_distribution": "Ubuntu",
+                "ansible_distribution_major_version": "22",
+                "ansible_distribution_release": "jammy",
+                "ansible_os_family": "Debian",
+                "ansible_kernel": "6.8.0-1015-aws",
+            },
+            {
+                "method": "apt",
+                "repository": "https://fsx-lustre-client-repo.s3.amazonaws.com/ubuntu",
+                "suite": "jammy",
+                "packages": ["lustre-client-modules-6.8.0-1015-aws", "lustre-client-modules-aws"],
+            },
+        ),
+        "rocky9": (
+            {"ansible_distribution": "Rocky", "ansible_distribution_major_version": "9", "ansible_os_family": "RedHat"},
+            {
+                "method": "yum",
+                "repository": "https://fsx-lustre-client-repo.s3.amazonaws.com/el/9/$basearch",
+                "packages": ["kmod-lustre-client", "lustre-client"],
+            },
+        ),
+    }
+    for name, (facts, expected) in families.items():
+        book = tmp_path / ("plan-" + name + ".yml")
+        book.write_text(
+            json.dumps(
+                [
+                    {
+                        "hosts": "localhost",
+                        "gather_facts": False,
+                        "vars": facts,
+                        "tasks": [
+                            {
+                                "ansible.builtin.include_role": {
+                                    "name": "trainkit.aws.node_lustre",
+                                    "tasks_from": "plan",
+                                }
+                            },
+                            {
+                                "ansible.builtin.copy": {
+                                    "content": "{{ _node_lustre_plan | to_json }}",
+                                    "dest": str(tmp_path / (name + ".json")),
+                                    "mode": "0644",
+                                }
+                            },
+                        ],
+                    }
+                ]
+            )
+        )
+        rc, output, _r = ansible.playbook(str(book))
+        assert rc == 0, output[-3000:]
+        plan = json.loads((tmp_path / (name + ".json")).read_text())
+        for key, value in expected.items():
+            assert plan[key] == value, (name, plan)
+    # Debian: no client from AWS - a clear refusal without a repository
+    book = play(
+        tmp_path,
+        "lustre-debian",
+        "worker-2",
+        "node_lustre",
+        {
+            "node_lustre_dns_name": "fs-0123.fsx.us-west-2.amazonaws.com",
+            "node_lustre_mount_name": "abcdefgh",
+            "node_lustre_install": True,
+        },
+    )
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory)
+    assert rc != 0 and "has no Lustre client from AWS" in " ".join(output.split()), output[-3000:]
+    # ... and with one (the test bed's signed repository; its package stands in for the client): key, source, install
+    repository = "http://10.213.0.1:8080/libnvidia-container/stable/deb/amd64"
+    extra = {
+        "node_lustre_apt_repository": repository,
+        "node_lustre_apt_key_url": repository + "/gpgkey",
+        "node_lustre_apt_suite": "/",
+        "node_lustre_apt_components": [],
+        "node_lustre_packages": ["nvidia-container-toolkit"],
+    }
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory, extra_vars=extra)
+    assert rc == 0 and recap(output, "worker-2")["changed"] > 0, output[-3000:]
+    source = nodes.ssh(
+        "worker-2", "cat /etc/apt/sources.list.d/trainkit-lustre.sources; dpkg -l nvidia-container-toolkit"
+    )
+    assert (
+        "URIs: " + repository in source.stdout
+        and "Signed-By:" in source.stdout
+        and "ii  nvidia-container" in source.stdout
+    )
+    fstab = nodes.ssh("worker-2", "grep /fsx /etc/fstab").stdout.strip()
+    assert fstab == "fs-0123.fsx.us-west-2.amazonaws.com@tcp:/abcdefgh /fsx lustre noatime,flock,_netdev 0 0"
+    rc, output, _r = ansible.playbook(book, inventory=nodes.inventory, extra_vars=extra)
+    assert rc == 0 and recap(output, "worker-2")["changed"] == 0, output[-3000:]
+
+
+def test_site_runs_the_nodes_stage_on_the_test_bed(ansible, nodes, local_aws, tmp_path):
+    """site.yml on the local default, with the test bed up: the nodes stage mounts the storage stage's EFS and FSx
+    on every worker (fstab: the kernel here has no NFS or Lustre client) and configures the GPU node."""
+    cluster = unique("nodes")
+    extra = {
+        "trainkit_cluster_name": cluster,
+        "trainkit_credentials_dir": str(tmp_path),
+        "cluster_local_workdir": str(tmp_path / "k8s"),
+    }
+    env = dict(local_aws.env(), TRAINKIT_LOCAL_NODES_DIR=nodes.workdir)
+    tags = ["identity", "network", "cluster", "storage", "nodes"]
+    rc, output, _r = ansible.playbook("site.yml", extra_vars=extra, env=env, tags=tags)
+    assert rc == 0, output[-4000:]
+    efs = local_aws.client("efs").describe_file_systems()["FileSystems"]
+    [dns] = [
+        "{0}.efs.{1}.amazonaws.com".format(f["FileSystemId"], "us-west-2")
+        for f in efs
+        if {"Key": "trainkit:cluster", "Value": cluster} in f.get("Tags", [])
+    ]
+    for node in WORKERS:
+        fstab = nodes.ssh(node, "cat /etc/fstab").stdout
+        assert "{0}:/ /mnt/efs nfs4 {1} 0 0".format(dns, EFS_OPTIONS) in fstab, fstab
+        assert "@tcp:/" in fstab and " /fsx lustre noatime,flock,_netdev 0 0" in fstab
+    rc, output, _r = ansible.playbook("playbooks/teardown.yml", extra_vars=extra, env=env)
+    assert rc == 0, output[-3000:]
