@@ -114,9 +114,8 @@ def port_open(host, port):
         return False
 
 
-def run(*command, **kwargs):
-    kwargs.setdefault("check", True)
-    return subprocess.run(list(command), **kwargs)
+def run(*command, check=True, **kwargs):
+    return subprocess.run(list(command), check=check, **kwargs)
 
 
 def ip(*args, check=True):
