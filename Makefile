@@ -17,11 +17,12 @@ AWSCLI_ENV ?= $(CACHE_DIR)/awscli
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export TRAINKIT_TRAIN_PYTHON := $(TRAIN_PYTHON)
 
-.PHONY: bench help venv train-env train-env-torch awscli binaries link demo down test unit integration throttled sanity lint build clean
+.PHONY: bench help venv train-env train-env-torch awscli binaries node-tools nodes link demo down test unit integration throttled sanity lint build clean
 
 help:
 	@echo "make demo    - the whole pipeline locally: AWS (local endpoint), Kubernetes, data split, real training"
-	@echo "make down    - stop the local AWS endpoint and the local Kubernetes the demo started"
+	@echo "make nodes   - (root) boot the SSH test bed, so that site.yml's nodes stage has nodes to set up"
+	@echo "make down    - stop the local AWS endpoint, the local Kubernetes and the SSH test bed"
 	@echo "make test    - unit and integration tests, ansible-test sanity and ansible-lint"
 	@echo "make bench   - training-job benchmark on the local cluster (8, 64, 256 workers)"
 	@echo "make build   - build the collection tarball"
@@ -63,6 +64,22 @@ binaries: venv
 	@tools/eksctl-build >/dev/null
 	@tools/kube-aws-build --if-source >/dev/null
 
+# The SSH test bed's tools (tools/local-nodes, tests/integration/test_nodes.py), from Debian's packages when missing.
+# Without them (or without root) those tests skip and say why.
+NODE_TOOLS := debootstrap systemd-nspawn socat ssh
+node-tools:
+	@missing=$$(for t in $(NODE_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing the SSH test bed's tools (missing: $$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      debootstrap systemd-container socat openssh-client >/dev/null; \
+	  else echo "node-tools: missing $$missing - apt-get install debootstrap systemd-container socat openssh-client"; fi; \
+	fi
+
+nodes: venv node-tools
+	@tools/local-nodes start
+
 link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@ln -sfn ../../../.. $(COLLECTION_LINK)
@@ -76,6 +93,7 @@ demo: venv link train-env binaries
 # The local AWS endpoint keeps its state in memory, so once it stops the cluster's objects (volumes naming its file
 # systems) would point at nothing: forget them too. Training outputs stay in $(CACHE_DIR)/local-k8s/volumes.
 down:
+	@tools/local-nodes stop
 	@tools/local-k8s stop
 	@tools/local-aws stop
 	@rm -rf "$(CACHE_DIR)/local-k8s/etcd"
@@ -85,7 +103,7 @@ test: venv link sanity lint unit integration
 unit: venv link
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
-integration: venv link train-env-torch binaries awscli
+integration: venv link train-env-torch binaries awscli node-tools
 	$(BIN)/pytest -q -n 2 --dist loadgroup tests/integration $(PYTEST_ARGS)
 
 # The throttled lane alone: identity -> network -> storage -> teardown with 30% of requests throttled (also in make test)

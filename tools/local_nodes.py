@@ -362,6 +362,14 @@ class TestBed:
             log("already running")
             return self.inventory
         self.stop(quiet=True)
+        names = [NETNS_PREFIX + n for n in ["fabric"] + [node[0] for node in NODES]]
+        taken = [n for n in names if os.path.exists(os.path.join("/run/netns", n))]
+        if taken or port_open(BASTION_RELAY, 22):
+            sys.exit(
+                "local-nodes: another test bed holds {0}: stop it first (tools/local-nodes stop --workdir DIR)".format(
+                    ", ".join(taken) or BASTION_RELAY + ":22"
+                )
+            )
         root = build()
         # network safety before anything else: no packet for a node address leaves this machine
         ip("route", "replace", "unreachable", FABRIC)

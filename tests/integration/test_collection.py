@@ -73,6 +73,30 @@ def test_ansible_doc_renders(installed, module):
     assert "ERROR" not in doc.stderr
 
 
+@pytest.mark.parametrize(
+    "kind,name,option",
+    [
+        ("role", "node_efs", "node_efs_options"),
+        ("role", "node_lustre", "node_lustre_apt_repository"),
+        ("role", "node_nvidia", "node_nvidia_reboot"),
+        ("role", "node_mount", "node_mount_line"),
+        ("inventory", "nodes", "bastion"),
+    ],
+)
+def test_node_roles_and_inventory_render_in_ansible_doc(installed, kind, name, option):
+    work, env = installed
+    doc = subprocess.run(
+        [os.path.join(BIN, "ansible-doc"), "-t", kind, "trainkit.aws." + name],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(work),
+        check=False,
+    )
+    assert doc.returncode == 0 and option in doc.stdout, doc.stdout + doc.stderr
+    assert "ERROR" not in doc.stderr
+
+
 def test_network_playbook_by_fqcn_from_installed_copy(installed, boto, tmp_path):
     work, env = installed
     cluster = unique("fqcn")

@@ -109,6 +109,7 @@ def test_nodes_inventory_groups_users_and_proxyjump(ansible, local_aws, tmp_path
     assert hosts_of(listing, "gpu") == [private["gpu"]]
     assert hosts_of(listing, "nodegroup_gpu_a") == [private["gpu"]]
     assert hosts_of(listing, "nodegroup_cpu") == [private["cpu"]]
+    assert hosts_of(listing, "eks_managed") == [private["gpu"]], "an EKS managed node group's AMI has the driver"
     every = set(h for g in ("bastion", "masters", "workers", "etcd") for h in hosts_of(listing, g))
     assert private["other"] not in every and len(variables) == 5, "only this cluster's running instances"
 
