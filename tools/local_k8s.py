@@ -379,6 +379,34 @@ def process_is(pid, binary, script=None):
     return argv[0] == binary.encode() and (script is None or (len(argv) > 1 and argv[1] == script.encode()))
 
 
+def read_state(path):
+    """A tool's JSON state file, or {} when there is none (or a half-written one)."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def stop_processes(procs, grace):
+    """SIGTERM, in reverse order, each recorded process that is still the binary it started as; SIGKILL what is
+    left after ``grace`` seconds. Returns the names stopped."""
+    stopped = []
+    for name in reversed(list(procs)):
+        proc = procs[name]
+        if process_is(proc["pid"], proc["binary"], proc.get("script")):
+            os.kill(proc["pid"], signal.SIGTERM)
+            stopped.append(name)
+    deadline = time.monotonic() + grace
+    for name in stopped:
+        proc = procs[name]
+        while process_is(proc["pid"], proc["binary"], proc.get("script")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if process_is(proc["pid"], proc["binary"], proc.get("script")):
+            os.kill(proc["pid"], signal.SIGKILL)
+    return stopped
+
+
 class ControlPlane:
     def __init__(self, workdir):
         self.workdir = os.path.abspath(workdir)
@@ -387,11 +415,7 @@ class ControlPlane:
         self.state_path = os.path.join(self.workdir, "state.json")
 
     def state(self):
-        try:
-            with open(self.state_path) as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
-            return {}
+        return read_state(self.state_path)
 
     def ssl_context(self):
         context = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.crt"))
@@ -605,23 +629,11 @@ class ControlPlane:
         return self.kubeconfig
 
     def stop(self, quiet=False):
-        procs = self.state().get("processes", {})
-        stopped = []
-        for name in reversed(list(procs)):
-            proc = procs[name]
-            if process_is(proc["pid"], proc["binary"], proc.get("script")):
-                os.kill(proc["pid"], signal.SIGTERM)
-                stopped.append((name, proc))
-        deadline = time.monotonic() + 15
-        for name, proc in stopped:
-            while process_is(proc["pid"], proc["binary"], proc.get("script")) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if process_is(proc["pid"], proc["binary"], proc.get("script")):
-                os.kill(proc["pid"], signal.SIGKILL)
+        stopped = stop_processes(self.state().get("processes", {}), grace=15)
         if os.path.exists(self.state_path):
             os.unlink(self.state_path)
         if not quiet:
-            log("stopped {0}".format(", ".join(n for n, _p in stopped) or "nothing (not running)"))
+            log("stopped {0}".format(", ".join(stopped) or "nothing (not running)"))
 
 
 def main():

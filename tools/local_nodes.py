@@ -5,10 +5,11 @@
     tools/local-nodes start [--workdir DIR]   # builds the root file systems once, boots the nodes, prints the inventory
     tools/local-nodes status [--workdir DIR]
     tools/local-nodes stop [--workdir DIR]
-    tools/local-nodes build                   # only build (or find) the root file systems
+    tools/local-nodes build                   # only build (or find) the root file systems and the repository
+    tools/local-nodes inventory [--workdir DIR]  # Ansible's script inventory: the nodes while they are up
 
 Runs as root. Network safety first: the node fabric (10.213.0.0/24) exists only inside network namespaces, and
-before any namespace is made the host gets `ip route add unreachable 10.213.0.0/24`, so no packet for a node address
+before any namespace is made the host gets `ip route replace unreachable 10.213.0.0/24`, so no packet for a node address
 can leave the machine. The host reaches the nodes only through the bastion's relay on 127.0.1.2:22 (a socat on
 loopback into the bastion's namespace); every other node is reached with ProxyJump through the bastion, as on AWS.
 The nodes reach the host's apt cache (tools/local_apt_cache.py: Debian's mirror only) and the local package repository
@@ -41,6 +42,8 @@ from local_k8s import cache_root  # noqa: E402
 from local_k8s import find_go  # noqa: E402
 from local_k8s import free_port  # noqa: E402
 from local_k8s import process_is  # noqa: E402
+from local_k8s import read_state  # noqa: E402
+from local_k8s import stop_processes  # noqa: E402
 
 SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
@@ -118,6 +121,18 @@ def run(*command, check=True, **kwargs):
     return subprocess.run(list(command), check=check, **kwargs)
 
 
+def overlay(lower, upper, work, merged):
+    run(
+        "mount",
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        "lowerdir={0},upperdir={1},workdir={2}".format(lower, upper, work),
+        merged,
+    )
+
+
 def ip(*args, check=True):
     return run("ip", *args, check=check, capture_output=True, text=True)
 
@@ -168,15 +183,7 @@ def build():
             merged = os.path.join(staging, "merged")
             for path in (upper, os.path.join(staging, "work"), merged):
                 os.makedirs(path)
-            run(
-                "mount",
-                "-t",
-                "overlay",
-                "overlay",
-                "-o",
-                "lowerdir={0},upperdir={1},workdir={2}".format(base, upper, os.path.join(staging, "work")),
-                merged,
-            )
+            overlay(base, upper, os.path.join(staging, "work"), merged)
             try:
                 env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
                 # policy-rc.d keeps the chroot from starting the services it installs
@@ -301,11 +308,7 @@ class TestBed:
         self.ssh_config = os.path.join(self.workdir, "ssh_config")
 
     def state(self):
-        try:
-            with open(self.state_path) as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
-            return {}
+        return read_state(self.state_path)
 
     def save(self, state):
         with open(self.state_path + ".tmp", "w") as handle:
@@ -450,15 +453,7 @@ class TestBed:
         lower = os.path.join(root, "base")
         if layer:
             lower = os.path.join(root, layer, "upper") + ":" + lower
-        run(
-            "mount",
-            "-t",
-            "overlay",
-            "overlay",
-            "-o",
-            "lowerdir={0},upperdir={1},workdir={2}".format(lower, upper, work),
-            merged,
-        )
+        overlay(lower, upper, work, merged)
         state["mounts"].append(merged)
         self.save(state)
         self.configure(merged, name, address, public_key)
@@ -589,19 +584,7 @@ class TestBed:
 
     def stop(self, quiet=False):
         state = self.state()
-        procs = state.get("processes", {})
-        stopped = []
-        for name in reversed(list(procs)):
-            proc = procs[name]
-            if process_is(proc["pid"], proc["binary"], proc.get("script")):
-                os.kill(proc["pid"], signal.SIGTERM)
-                stopped.append(proc)
-        deadline = time.monotonic() + 30
-        for proc in stopped:
-            while process_is(proc["pid"], proc["binary"], proc.get("script")) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if process_is(proc["pid"], proc["binary"], proc.get("script")):
-                os.kill(proc["pid"], signal.SIGKILL)
+        stopped = stop_processes(state.get("processes", {}), grace=30)  # the nodes power off cleanly
         for merged in reversed(state.get("mounts", [])):
             if os.path.ismount(merged):
                 run("umount", merged, check=False)
