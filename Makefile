@@ -66,15 +66,15 @@ binaries: venv
 
 # The SSH test bed's tools (tools/local-nodes, tests/integration/test_nodes.py), from Debian's packages when missing.
 # Without them (or without root) those tests skip and say why.
-NODE_TOOLS := debootstrap systemd-nspawn socat ssh
+NODE_TOOLS := debootstrap systemd-nspawn socat ssh gpg dpkg-scanpackages
 node-tools:
 	@missing=$$(for t in $(NODE_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing the SSH test bed's tools (missing: $$missing)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      debootstrap systemd-container socat openssh-client >/dev/null; \
-	  else echo "node-tools: missing $$missing - apt-get install debootstrap systemd-container socat openssh-client"; fi; \
+	      debootstrap systemd-container socat openssh-client gnupg dpkg-dev >/dev/null; \
+	  else echo "node-tools: missing $$missing - apt-get install debootstrap systemd-container socat openssh-client gnupg dpkg-dev"; fi; \
 	fi
 
 nodes: venv node-tools

@@ -354,11 +354,11 @@ class TestBed:
     def start(self, timeout):
         if os.geteuid() != 0:
             sys.exit("local-nodes: must run as root (network namespaces, overlay mounts, systemd-nspawn)")
-        for tool in ("debootstrap", "systemd-nspawn", "socat", "ssh"):
+        for tool in ("debootstrap", "systemd-nspawn", "socat", "ssh", "gpg", "dpkg-scanpackages"):
             if not shutil.which(tool):
                 sys.exit(
-                    "local-nodes: {0} is not installed (apt-get install debootstrap systemd-container socat openssh-client)"
-                    "apt-cacher-ng openssh-client)".format(tool)
+                    "local-nodes: {0} is not installed (apt-get install debootstrap systemd-container socat "
+                    "openssh-client gnupg dpkg-dev)".format(tool)
                 )
         state = self.state()
         if state and self.alive(state):

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.xdist_group("local-nodes")
 
 WORKERS = ("worker-1", "worker-2", "gpu-1")
 EFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev"
-MISSING = [t for t in ("debootstrap", "systemd-nspawn", "socat", "ssh") if not shutil.which(t)]
+MISSING = [
+    t for t in ("debootstrap", "systemd-nspawn", "socat", "ssh", "gpg", "dpkg-scanpackages") if not shutil.which(t)
+]
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +126,34 @@ def test_node_efs_mounted_reports_the_missing_nfs_client_clearly(ansible, nodes,
     flat = " ".join(output.split())
     assert rc != 0 and "mount /mnt/efs failed" in flat and "No such device" in flat, output[-3000:]
     assert "this kernel has no NFS client" in flat
+
+
+def test_node_mount_mounts_and_remounts_when_the_line_changes(ansible, nodes, tmp_path):
+    """The mount half the EFS and Lustre roles share, with a file system this kernel can mount (tmpfs): mounted,
+    left alone when nothing changed, unmounted and mounted again with a changed line, removed with state absent."""
+
+    def book(size, state="mounted"):
+        line = "tmpfs /mnt/scratch tmpfs size={0},mode=0755 0 0".format(size)
+        variables = {"node_mount_path": "/mnt/scratch", "node_mount_line": line, "node_mount_state": state}
+        return play(tmp_path, "mount-" + size + state, "worker-1", "node_mount", variables)
+
+    def mounted():
+        return nodes.ssh("worker-1", "findmnt --noheadings --output OPTIONS /mnt/scratch").stdout.strip()
+
+    rc, output, _r = ansible.playbook(book("1m"), inventory=nodes.inventory)
+    assert rc == 0 and recap(output, "worker-1")["changed"] > 0, output[-3000:]
+    assert "size=1024k" in mounted()
+    rc, output, _r = ansible.playbook(book("1m"), inventory=nodes.inventory)
+    assert rc == 0 and recap(output, "worker-1")["changed"] == 0, output[-3000:]
+    nodes.ssh("worker-1", "sudo touch /mnt/scratch/marker")
+    rc, output, _r = ansible.playbook(book("2m"), inventory=nodes.inventory)
+    assert rc == 0 and "Mount | Unmount /mnt/scratch" in output, output[-3000:]
+    assert "size=2048k" in mounted()
+    assert nodes.ssh("worker-1", "test -e /mnt/scratch/marker").returncode == 1, "a new mount, not a remount"
+    assert nodes.ssh("worker-1", "grep -c /mnt/scratch /etc/fstab").stdout.strip() == "1"
+    rc, output, _r = ansible.playbook(book("2m", "absent"), inventory=nodes.inventory)
+    assert rc == 0 and mounted() == "", output[-3000:]
+    assert nodes.ssh("worker-1", "grep -c /mnt/scratch /etc/fstab").stdout.strip() == "0"
 
 
 def test_an_nfs_4_1_exchange_with_the_stand_in_server(nodes):
