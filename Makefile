@@ -104,7 +104,7 @@ unit: venv link
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
 integration: venv link train-env-torch binaries awscli node-tools
-	$(BIN)/pytest -q -n 2 --dist loadgroup tests/integration $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n 2 --dist loadfile tests/integration $(PYTEST_ARGS)
 
 # The throttled lane alone: identity -> network -> storage -> teardown with 30% of requests throttled (also in make test)
 throttled: venv link

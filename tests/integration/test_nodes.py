@@ -2,7 +2,8 @@
 """The node roles over real SSH: Debian trixie nodes booted by systemd-nspawn in network namespaces (tools/local-nodes),
 reached only through the bastion, with an NFS 4.1 server standing in for EFS.
 
-Every test here shares one test bed, so they run in one xdist worker (group "local-nodes"), in order.
+Every test here shares one test bed, so they run in one xdist worker, in order: `make test` distributes the
+integration tests by file (--dist loadfile; xdist's loadgroup does not group with pytest 9).
 """
 
 import json
@@ -16,8 +17,6 @@ import pytest
 from harness import LocalNodes
 from harness import recap
 from harness import unique
-
-pytestmark = pytest.mark.xdist_group("local-nodes")
 
 WORKERS = ("worker-1", "worker-2", "gpu-1")
 EFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev"
@@ -370,5 +369,9 @@ def test_site_runs_the_nodes_stage_on_the_test_bed(ansible, nodes, local_aws, tm
         fstab = nodes.ssh(node, "cat /etc/fstab").stdout
         assert "{0}:/ /mnt/efs nfs4 {1} 0 0".format(dns, EFS_OPTIONS) in fstab, fstab
         assert "@tcp:/" in fstab and " /fsx lustre noatime,flock,_netdev 0 0" in fstab
+    # the nodes stage again: nothing changes on any node
+    rc, output, _r = ansible.playbook("site.yml", extra_vars=extra, env=env, tags=["nodes"])
+    assert rc == 0 and all(recap(output, n)["changed"] == 0 for n in WORKERS), output[-4000:]
+    assert "gpu-1" in output.split("PLAY [Nodes | NVIDIA", 1)[1], "the GPU node went through the NVIDIA play"
     rc, output, _r = ansible.playbook("playbooks/teardown.yml", extra_vars=extra, env=env)
     assert rc == 0, output[-3000:]
