@@ -70,9 +70,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(data)
                 return None
             handle, partial = tempfile.mkstemp(dir=self.cache_dir, suffix=".partial")
-            with os.fdopen(handle, "wb") as out:
-                shutil.copyfileobj(upstream, out)
-            os.replace(partial, cached)
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    shutil.copyfileobj(upstream, out)
+                os.replace(partial, cached)
+            except OSError as error:  # a broken download is never cached
+                os.unlink(partial)
+                return self.refuse(502, "local apt cache: {0}\n".format(error))
         return self.send_file(cached, head)
 
     def send_file(self, path, head):
