@@ -27,8 +27,10 @@ MISSING = [
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory):
-    if os.geteuid() != 0 or MISSING:
-        pytest.skip("the SSH test bed needs root and {0} (make node-tools installs them)".format(MISSING))
+    if os.geteuid() != 0:
+        pytest.skip("the SSH test bed needs root (network namespaces, overlay mounts, systemd-nspawn)")
+    if MISSING:
+        pytest.skip("the SSH test bed needs {0}: make node-tools installs them".format(", ".join(MISSING)))
     bed = LocalNodes(str(tmp_path_factory.mktemp("local-nodes")))
     bed.start()
     yield bed
@@ -38,7 +40,8 @@ def nodes(tmp_path_factory):
         assert bed.workdir not in handle.read(), "every overlay is unmounted"
 
 
-def play(tmp_path, name, hosts, role, variables=None, gather=True):
+def play(tmp_path, name, hosts, role, variables=None):
+    """A one-role playbook file, as a user would write it: become, minimal facts."""
     path = tmp_path / (name + ".yml")
     path.write_text(
         json.dumps(
@@ -47,7 +50,7 @@ def play(tmp_path, name, hosts, role, variables=None, gather=True):
                     "name": name,
                     "hosts": hosts,
                     "become": True,
-                    "gather_facts": gather,
+                    "gather_facts": True,
                     "gather_subset": ["min"],
                     "roles": [dict({"role": "trainkit.aws." + role}, **(variables or {}))],
                 }
