@@ -9,7 +9,7 @@
     tools/local-nodes inventory [--workdir DIR]  # Ansible's script inventory: the nodes while they are up
 
 Runs as root. Network safety first: the node fabric (10.213.0.0/24) exists only inside network namespaces, and
-before any namespace is made the host gets `ip route replace unreachable 10.213.0.0/24`, so no packet for a node address
+before any namespace is made the host gets `ip route add unreachable 10.213.0.0/24`, so no packet for a node address
 can leave the machine. The host reaches the nodes only through the bastion's relay on 127.0.1.2:22 (a socat on
 loopback into the bastion's namespace); every other node is reached with ProxyJump through the bastion, as on AWS.
 The nodes reach the host's apt cache (tools/local_apt_cache.py: Debian's mirror only) and the local package repository
@@ -135,6 +135,19 @@ def overlay(lower, upper, work, merged):
 
 def ip(*args, check=True):
     return run("ip", *args, check=check, capture_output=True, text=True)
+
+
+def block_fabric():
+    """`ip route add unreachable FABRIC` on the host (kept once there), so that no packet for a node address can
+    leave this machine. Refuses to go on when the host already routes that range elsewhere: it is in real use."""
+    if FABRIC in ip("route", "show", "type", "unreachable", FABRIC).stdout:
+        return
+    added = ip("route", "add", "unreachable", FABRIC, check=False)
+    if added.returncode != 0:
+        sys.exit(
+            "local-nodes: `ip route add unreachable {0}` failed ({1}): this host routes that range already, so the "
+            "test bed will not use it".format(FABRIC, added.stderr.strip())
+        )
 
 
 def rootfs_dir():
@@ -374,8 +387,7 @@ class TestBed:
                 )
             )
         root = build()
-        # network safety before anything else: no packet for a node address leaves this machine
-        ip("route", "replace", "unreachable", FABRIC)
+        block_fabric()  # network safety before any namespace exists
         os.makedirs(os.path.join(self.workdir, "logs"), exist_ok=True)
         os.makedirs(os.path.join(self.workdir, "run"), exist_ok=True)
         if not os.path.exists(self.key):
