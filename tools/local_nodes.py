@@ -403,7 +403,8 @@ class TestBed:
                 instance_type = "p3.2xlarge" if "gpu" in groups else "m5.xlarge"
                 state["nodes"][name] = {"address": address, "groups": list(groups), "instance_type": instance_type}
                 self.save(state)
-            self.relays(state)
+            # the host's only way in: 127.0.1.2:22 -> the bastion's sshd
+            self.relay(state, "ssh", BASTION_RELAY + ":22", "127.0.0.1:22", target_netns="bastion-1")
             self.write_inventory(state)
             self.wait_ssh(state, timeout)
         except BaseException:
@@ -431,7 +432,7 @@ class TestBed:
         script = os.path.join(HERE, "local_apt_cache.py")
         self.spawn(state, "apt-cache", [sys.executable, script, str(port), cache])
         self.wait_for(lambda: port_open("127.0.0.1", port), 20, "the apt cache on port {0}".format(port))
-        self.relay(state, "apt", "{0}:3142".format(GATEWAY), "127.0.0.1:{0}".format(port))
+        self.relay(state, "apt", "{0}:3142".format(GATEWAY), "127.0.0.1:{0}".format(port), listen_netns="fabric")
         repo = build_repo()
         self.spawn(
             state,
@@ -440,20 +441,24 @@ class TestBed:
             netns="fabric",
         )
 
-    def relay(self, state, name, fabric_side, host_side):
-        """A TCP relay from the fabric (``fabric_side``, in the fabric namespace) to the host (``host_side``, on
-        loopback), through a UNIX socket, the one thing both namespaces see."""
+    def relay(self, state, name, listen, target, listen_netns=None, target_netns=None):
+        """A TCP relay between two network namespaces (None: the host's): socat listening on ``listen``
+        (address:port) in one, connecting to ``target`` in the other, through a UNIX socket, the one thing both
+        namespaces see."""
         sock = os.path.join(self.workdir, "run", name + ".sock")
         self.spawn(
-            state, name + "-host", ["socat", "UNIX-LISTEN:{0},fork,unlink-early".format(sock), "TCP:" + host_side]
+            state,
+            name + "-target",
+            ["socat", "UNIX-LISTEN:{0},fork,unlink-early".format(sock), "TCP:" + target],
+            netns=target_netns,
         )
-        listen_address, port = fabric_side.rsplit(":", 1)
         self.wait_for(lambda: os.path.exists(sock), 10, "the {0} relay".format(name))
+        address, port = listen.rsplit(":", 1)
         self.spawn(
             state,
-            name + "-fabric",
-            ["socat", "TCP-LISTEN:{0},bind={1},fork,reuseaddr".format(port, listen_address), "UNIX-CONNECT:" + sock],
-            netns="fabric",
+            name + "-listen",
+            ["socat", "TCP-LISTEN:{0},bind={1},fork,reuseaddr".format(port, address), "UNIX-CONNECT:" + sock],
+            netns=listen_netns,
         )
 
     def node(self, state, root, name, address, layer, public_key):
@@ -515,22 +520,6 @@ class TestBed:
         if name == "nfs":
             write("/etc/ganesha/ganesha.conf", GANESHA_CONF)
 
-    def relays(self, state):
-        """The host's only way in: 127.0.1.2:22 -> the bastion's sshd."""
-        sock = os.path.join(self.workdir, "run", "bastion-ssh.sock")
-        self.spawn(
-            state,
-            "relay-bastion",
-            ["socat", "UNIX-LISTEN:{0},fork,unlink-early".format(sock), "TCP:127.0.0.1:22"],
-            netns="bastion-1",
-        )
-        self.wait_for(lambda: os.path.exists(sock), 10, "the bastion relay")
-        self.spawn(
-            state,
-            "relay-host",
-            ["socat", "TCP-LISTEN:22,bind={0},fork,reuseaddr".format(BASTION_RELAY), "UNIX-CONNECT:" + sock],
-        )
-
     def wait_for(self, check, timeout, what):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -580,10 +569,8 @@ class TestBed:
             # no GPU here: nvidia-smi's answer is reported (trainkit_nvidia), not required
             "node_nvidia_check": False,
         }
-        with open(self.inventory, "w") as handle:
-            json.dump(
-                {"all": {"vars": test_bed, "children": groups}}, handle, indent=1
-            )  # JSON is YAML: ansible reads it as such
+        with open(self.inventory, "w") as handle:  # JSON is YAML: ansible reads it as such
+            json.dump({"all": {"vars": test_bed, "children": groups}}, handle, indent=1)
 
     def script_inventory(self):
         with open(self.inventory) as handle:
