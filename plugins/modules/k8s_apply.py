@@ -208,6 +208,15 @@ def delete_one(module, client, obj):
     return True, before, None, {}
 
 
+def censored(module, results):
+    """The results, each marked no_log when the task is: Ansible hides a no_log task's result, but keeps a list under
+    "results" (it takes it for loop items) unless each entry says so - and a Secret's data would show."""
+    if module.no_log:
+        for entry in results:
+            entry["_ansible_no_log"] = True
+    return results
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -287,13 +296,15 @@ def main():
             )
     except K8sError as exc:
         text = exc.msg + (" Hint: " + exc.hint if exc.hint else "")
-        module.fail_json(msg=text, status=exc.status, reason=exc.reason, hint=exc.hint, results=results)
+        module.fail_json(
+            msg=text, status=exc.status, reason=exc.reason, hint=exc.hint, results=censored(module, results)
+        )
     finally:
         if client is not None:
             client.close()
     if p["state"] == "absent":
         results.reverse()
-    output = dict(changed=changed, results=results)
+    output = dict(changed=changed, results=censored(module, results))
     if len(results) == 1:
         output["result"] = results[0]["result"]
     if module._diff:
