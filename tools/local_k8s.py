@@ -33,6 +33,8 @@ import urllib.request
 KUBERNETES_VERSION = "1.34.4"
 ETCD_VERSION = "3.6.16"
 KWOK_VERSION = "0.8.0"
+# The real MPI operator (kubeflow/mpi-operator, MPIJob v2beta1): the local runner runs it for pods of its image
+MPI_OPERATOR_VERSION = "0.7.0"
 GO_MIN = (1, 24)
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 FALLBACK_POD_CIDR = "127.10.255.0/24"
@@ -49,6 +51,10 @@ def cache_root():
 def bin_dir():
     key = "k8s-{0}_etcd-{1}_kwok-{2}".format(KUBERNETES_VERSION, ETCD_VERSION, KWOK_VERSION)
     return os.path.join(cache_root(), "k8s-bin", key)
+
+
+def mpi_operator_binary():
+    return os.path.join(cache_root(), "mpi-operator-bin", "v" + MPI_OPERATOR_VERSION, "mpi-operator")
 
 
 def default_train_python():
@@ -183,8 +189,26 @@ def build_once(target, binaries, make):
 
 
 def build():
-    """The binaries' directory, building them first when the cache lacks them."""
-    return build_once(bin_dir(), BINARIES, build_control_plane)
+    """The control plane's binaries' directory, building them (and the MPI operator) first when the cache lacks them."""
+    binaries = build_once(bin_dir(), BINARIES, build_control_plane)
+    build_once(os.path.dirname(mpi_operator_binary()), ["mpi-operator"], build_mpi_operator)
+    return binaries
+
+
+def build_mpi_operator(staging, go, env):
+    """kubeflow/mpi-operator's controller, from its Go module, as the mpi-operator image runs it."""
+    work = os.path.join(cache_root(), "k8s-build", "mpi-operator-v" + MPI_OPERATOR_VERSION)
+    log("building the MPI operator v{0} once into {1}".format(MPI_OPERATOR_VERSION, staging))
+    build_one(
+        go,
+        env,
+        work,
+        "github.com/kubeflow/mpi-operator",
+        MPI_OPERATOR_VERSION,
+        "/cmd/mpi-operator",
+        staging,
+        "mpi-operator",
+    )
 
 
 def build_control_plane(staging, go, env):

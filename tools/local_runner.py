@@ -22,8 +22,10 @@ Started and stopped by tools/local-k8s with the control plane; it talks only to 
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime
 import hashlib
+import json
 import os
 import re
 import signal
@@ -34,7 +36,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from local_k8s import MPI_OPERATOR_VERSION  # noqa: E402
 from local_k8s import cache_root  # noqa: E402  (the cache directory tools/local-k8s uses)
+from local_k8s import mpi_operator_binary  # noqa: E402
 
 
 def collection_path():
@@ -61,6 +65,16 @@ from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client  # 
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError  # noqa: E402
 
 ANNOTATION = "trainkit.io/runner"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPUS_ANNOTATION = "trainkit.io/gpus"  # the GPUs a simulated node has (plugins/module_utils/instance_types.py)
+TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_BYTES = 4096
+# Commands a node's image would have, run by the stand-ins of tools/local_standins.py
+STANDINS = ("ssh", "sshd", "nvidia-smi", "nvidia-device-plugin")
+COMMANDS = {"/usr/sbin/sshd": "sshd", "sshd": "sshd", "nvidia-smi": "nvidia-smi", "/usr/bin/nvidia-smi": "nvidia-smi"}
+# Images run without a command: what the runner runs for their entrypoint
+MPI_OPERATOR_IMAGE = "mpioperator/mpi-operator"
+DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin"
 FIELD = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 TAIL_LINES, TAIL_BYTES = 80, 2048
 
@@ -72,6 +86,24 @@ def now():
 def log(message):
     sys.stderr.write("{0} local-runner: {1}\n".format(now(), message))
     sys.stderr.flush()
+
+
+def image_repository(image):
+    """(repository, tag) of an image reference, without docker.io/ and library/ (``nginx:1`` -> ``nginx``)."""
+    name = image.split("@", 1)[0]
+    tag = ""
+    if ":" in name.rsplit("/", 1)[-1]:
+        name, tag = name.rsplit(":", 1)
+    for prefix in ("docker.io/", "index.docker.io/", "library/"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    return name, tag
+
+
+def gpu_limit(container):
+    resources = container.get("resources") or {}
+    value = (resources.get("limits") or {}).get(GPU_RESOURCE) or (resources.get("requests") or {}).get(GPU_RESOURCE)
+    return int(value or 0)
 
 
 def tail(path):
@@ -99,13 +131,19 @@ class Runner:
         self.stopping = False
         self.bin_dir = os.path.join(self.workdir, "runner-bin")
         os.makedirs(self.bin_dir, exist_ok=True)
-        for name in ("python3", "python"):
+        wrappers = dict((name, '"{0}"'.format(python)) for name in ("python3", "python"))
+        standins = os.path.join(HERE, "local_standins.py")
+        wrappers.update((name, '"{0}" "{1}" {2}'.format(sys.executable, standins, name)) for name in STANDINS)
+        for name, command in wrappers.items():
             # a wrapper, not a symlink: a virtualenv's interpreter finds its site-packages only when run by its path
             wrapper = os.path.join(self.bin_dir, name)
             with open(wrapper + ".tmp", "w") as handle:
-                handle.write('#!/bin/sh\nexec "{0}" "$@"\n'.format(python))
+                handle.write('#!/bin/sh\nexec {0} "$@"\n'.format(command))
             os.chmod(wrapper + ".tmp", 0o755)
             os.replace(wrapper + ".tmp", wrapper)  # never write through whatever is there now
+        self.hosts_dir = os.path.join(self.workdir, "ssh-hosts")
+        os.makedirs(self.hosts_dir, exist_ok=True)
+        self.gpus_in_use = {}  # node -> {pod uid: [device index, ...]}
         with open(self.client.ca_file, "rb") as handle:
             self.ca_pem = handle.read()  # the cluster CA, given to each pod as its ca.crt
         self.seen = set()  # pods started once: a pod is never run twice, even after its process ended
@@ -129,6 +167,12 @@ class Runner:
         status, doc = self.client.request("GET", "/api/v1/namespaces/{0}/configmaps/{1}".format(ns, name))
         if status == 404:
             raise RuntimeError("configmap {0} not found".format(name))
+        return doc.get("data") or {}
+
+    def secret(self, ns, name):
+        status, doc = self.client.request("GET", "/api/v1/namespaces/{0}/secrets/{1}".format(ns, name))
+        if status == 404:
+            raise RuntimeError("secret {0} not found".format(name))
         return doc.get("data") or {}
 
     def set_terminated(self, pod, exit_code, message):
@@ -214,6 +258,15 @@ class Runner:
                     with open(path, "w") as handle:
                         handle.write(value)
                     os.chmod(path, mode)
+            elif "secret" in volume:
+                local = os.path.join(pod_dir, "volumes", mount["name"])
+                os.makedirs(local, mode=0o700, exist_ok=True)
+                mode = volume["secret"].get("defaultMode", 0o644)
+                for key, value in self.secret(ns, volume["secret"]["secretName"]).items():
+                    path = os.path.join(local, key)
+                    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+                        handle.write(base64.b64decode(value))
+                    os.chmod(path, mode)
             elif "persistentVolumeClaim" in volume:
                 local = os.path.join(self.workdir, "volumes", ns, volume["persistentVolumeClaim"]["claimName"])
                 os.makedirs(local, exist_ok=True)
@@ -225,6 +278,11 @@ class Runner:
             if mount.get("subPath"):
                 local = os.path.join(local, mount["subPath"])
             mounts[mount["mountPath"].rstrip("/")] = local
+        # the kubelet's termination-message file: what the container writes there becomes its status' message
+        termination = os.path.join(pod_dir, "termination-log")
+        if os.path.exists(termination):
+            os.unlink(termination)
+        mounts[container.get("terminationMessagePath") or TERMINATION_LOG] = termination
         prefixes = sorted(mounts, key=len, reverse=True)
 
         def local_path(value):
@@ -243,8 +301,15 @@ class Runner:
         with open(os.path.join(sa_dir, "namespace"), "w") as handle:
             handle.write(ns)
 
+        node = self.node(pod["spec"].get("nodeName"))
         env = {
-            "PATH": self.bin_dir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
+            # the stand-ins, then the training environment's own commands (mpirun, torchrun, ...)
+            "PATH": os.pathsep.join(
+                [self.bin_dir, os.path.dirname(self.python), os.environ.get("PATH", "/usr/bin:/bin")]
+            ),
+            "TRAINKIT_RUNNER_DIR": self.workdir,
+            "TRAINKIT_NODE_NAME": pod["spec"].get("nodeName", ""),
+            "TRAINKIT_NODE_INSTANCE_TYPE": node["labels"].get("node.kubernetes.io/instance-type", ""),
             "HOME": pod_dir,
             "HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"],
             "KUBERNETES_SERVICE_HOST": self.client.host,
@@ -253,24 +318,147 @@ class Runner:
             "PYTHONUNBUFFERED": "1",
         }
         for item in container.get("env") or []:
-            if "value" in item:
-                value = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), item["value"])
+            if "valueFrom" not in item:  # a value, or none (an empty variable)
+                value = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), item.get("value", ""))
             elif "fieldRef" in (item.get("valueFrom") or {}):
                 value = self.field(pod, item["valueFrom"]["fieldRef"]["fieldPath"])
             else:
                 raise RuntimeError("env {0}: only values and fieldRefs are simulated".format(item["name"]))
             env[item["name"]] = local_path(value)
         argv = [local_path(a) for a in (container.get("command") or []) + (container.get("args") or [])]
-        if not argv:
-            raise RuntimeError(
-                "container {0} has no command: the local runner cannot run an image".format(container["name"])
-            )
+        if not container.get("command"):
+            argv = self.entrypoint(pod, container, node, sa_dir, env) + argv
+        elif argv[0] in COMMANDS:
+            argv[0] = os.path.join(self.bin_dir, COMMANDS[argv[0]])
+        gpus = gpu_limit(container)
+        if gpus:
+            env["NVIDIA_VISIBLE_DEVICES"] = ",".join(self.allocate_gpus(pod, node, gpus))
+        if os.path.basename(argv[0]) == "sshd":
+            env["TRAINKIT_SSH_RECORD"] = self.ssh_record(pod, env, pod_dir)
         cwd = local_path(container["workingDir"]) if container.get("workingDir") else pod_dir
         return argv, env, cwd
 
+    # -- what the images and the node would bring ----------------------------------------------------------
+    def node(self, name):
+        """The labels and annotations of the pod's node ({} each when it is gone)."""
+        status, doc = self.client.request("GET", "/api/v1/nodes/{0}".format(name)) if name else (404, {})
+        meta = doc.get("metadata", {}) if status == 200 else {}
+        return {"name": name, "labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {}}
+
+    def entrypoint(self, pod, container, node, sa_dir, env):
+        """The command an image without a command in the pod spec would run, for the images the runner knows."""
+        repository, tag = image_repository(container.get("image", ""))
+        if repository == MPI_OPERATOR_IMAGE:
+            if tag.lstrip("v") != MPI_OPERATOR_VERSION:
+                raise RuntimeError(
+                    "image {0}: the local runner runs mpi-operator {1} only (tools/local-k8s build)".format(
+                        container["image"], MPI_OPERATOR_VERSION
+                    )
+                )
+            if not os.access(mpi_operator_binary(), os.X_OK):
+                raise RuntimeError("{0} is not built: run tools/local-k8s build".format(mpi_operator_binary()))
+            # the controller's in-cluster configuration: its service account's token, through a kubeconfig
+            env["KUBECONFIG"] = self.service_account_kubeconfig(sa_dir)
+            return [mpi_operator_binary()]
+        if repository == DEVICE_PLUGIN_IMAGE:
+            env["TRAINKIT_NODE_GPUS"] = node["annotations"].get(GPUS_ANNOTATION, "0")
+            return [os.path.join(self.bin_dir, "nvidia-device-plugin")]
+        raise RuntimeError(
+            "container {0} has no command and the local runner cannot run image {1} (it runs {2} and {3})".format(
+                container["name"], container.get("image"), MPI_OPERATOR_IMAGE, DEVICE_PLUGIN_IMAGE
+            )
+        )
+
+    def service_account_kubeconfig(self, sa_dir):
+        path = os.path.join(sa_dir, "kubeconfig")
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "in-cluster",
+                    "cluster": {
+                        "server": "https://{0}:{1}".format(self.client.host, self.client.port),
+                        "certificate-authority": os.path.join(sa_dir, "ca.crt"),
+                    },
+                }
+            ],
+            "users": [{"name": "service-account", "user": {"tokenFile": os.path.join(sa_dir, "token")}}],
+            "contexts": [{"name": "in-cluster", "context": {"cluster": "in-cluster", "user": "service-account"}}],
+            "current-context": "in-cluster",
+        }
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            json.dump(config, handle)
+        return path
+
+    def allocate_gpus(self, pod, node, count):
+        """Device ids for a container asking for ``count`` GPUs, as the device plugin's Allocate answers."""
+        total = int(node["annotations"].get(GPUS_ANNOTATION) or 0)
+        with self.lock:
+            in_use = self.gpus_in_use.setdefault(node["name"], {})
+            taken = set(i for devices in in_use.values() for i in devices)
+            free = [i for i in range(total) if i not in taken]
+            if len(free) < count:
+                raise RuntimeError(
+                    "node {0} has {1} free of {2} GPUs, the container asks for {3}".format(
+                        node["name"], len(free), total, count
+                    )
+                )
+            in_use[pod["metadata"]["uid"]] = free[:count]
+        digest = hashlib.sha256(node["name"].encode()).hexdigest()
+        return [
+            "GPU-{0}-{1}-{2}-{3}-{4:012x}".format(digest[:8], digest[8:12], digest[12:16], digest[16:20], i)
+            for i in free[:count]
+        ]
+
+    def release_gpus(self, pod):
+        with self.lock:
+            for in_use in self.gpus_in_use.values():
+                in_use.pop(pod["metadata"]["uid"], None)
+
+    def ssh_record(self, pod, env, pod_dir):
+        """Where the ssh stand-in finds this pod: its names, environment and working directory."""
+        meta, spec = pod["metadata"], pod["spec"]
+        hostname = spec.get("hostname") or meta["name"]
+        names = [hostname, meta["name"], pod.get("status", {}).get("podIP", "")]
+        if spec.get("subdomain"):
+            fqdn = "{0}.{1}.{2}.svc".format(hostname, spec["subdomain"], meta["namespace"])
+            names += ["{0}.{1}".format(hostname, spec["subdomain"]), fqdn, fqdn + ".cluster.local"]
+        path = os.path.join(self.hosts_dir, "{0}_{1}.json".format(meta["namespace"], meta["name"]))
+        with open(path + ".tmp", "w") as handle:
+            json.dump({"names": [n for n in names if n], "env": env, "cwd": pod_dir, "uid": meta["uid"]}, handle)
+        os.replace(path + ".tmp", path)
+        return path
+
+    def register_gpus(self, pod, registered):
+        """The kubelet's part when a device plugin (un)registers: the node's nvidia.com/gpu capacity and
+        allocatable follow it (allocatable drops to 0 when the plugin goes; capacity stays, as on a real node)."""
+        name = pod["spec"].get("nodeName")
+        node = self.node(name)
+        gpus = node["annotations"].get(GPUS_ANNOTATION, "0")
+        status = {"allocatable": {GPU_RESOURCE: gpus if registered else "0"}}
+        if registered:
+            status["capacity"] = {GPU_RESOURCE: gpus}
+        try:
+            self.client.request(
+                "PATCH",
+                "/api/v1/nodes/{0}/status".format(name),
+                {"status": status},
+                content_type="application/merge-patch+json",
+            )
+            log("node {0}: nvidia.com/gpu allocatable {1}".format(name, status["allocatable"][GPU_RESOURCE]))
+        except K8sError as exc:
+            log("cannot update node {0}'s GPUs: {1}".format(name, exc.msg))
+
+    def pod_dir(self, pod):
+        meta = pod["metadata"]
+        return os.path.join(
+            self.workdir, "pods", "{0}_{1}_{2}".format(meta["namespace"], meta["name"], meta["uid"][:8])
+        )
+
     def start(self, pod):
         ns, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
-        pod_dir = os.path.join(self.workdir, "pods", "{0}_{1}_{2}".format(ns, name, uid[:8]))
+        pod_dir = self.pod_dir(pod)
         os.makedirs(pod_dir, exist_ok=True)
         log_path = os.path.join(pod_dir, "log")
         try:
@@ -290,6 +478,7 @@ class Runner:
             with open(log_path, "a") as out:
                 out.write(message + "\n")
             log("{0}/{1}: {2}".format(ns, name, message))
+            self.ended(pod)
             self.set_terminated(pod, 128, message)
             return
         log(
@@ -299,17 +488,45 @@ class Runner:
         )
         with self.lock:
             self.running[uid] = (proc, pod)
-        threading.Thread(target=self.reap, args=(uid, proc, pod, log_path), daemon=True).start()
+        if env.get("TRAINKIT_NODE_GPUS", "0") != "0":
+            self.register_gpus(pod, True)
+        threading.Thread(target=self.reap, args=(uid, proc, pod, pod_dir), daemon=True).start()
 
-    def reap(self, uid, proc, pod, log_path):
+    def ended(self, pod):
+        """What the kubelet undoes when a container ends: its GPUs, a device plugin's registration, its sshd."""
+        self.release_gpus(pod)
+        container = pod["spec"]["containers"][0]
+        if not container.get("command") and image_repository(container.get("image", ""))[0] == DEVICE_PLUGIN_IMAGE:
+            self.register_gpus(pod, False)
+        record = os.path.join(
+            self.hosts_dir, "{0}_{1}.json".format(pod["metadata"]["namespace"], pod["metadata"]["name"])
+        )
+        try:
+            with open(record) as handle:
+                if json.load(handle)["uid"] == pod["metadata"]["uid"]:
+                    os.unlink(record)
+        except (OSError, ValueError, KeyError):
+            pass
+
+    def reap(self, uid, proc, pod, pod_dir):
         code = proc.wait()
         with self.lock:
             known = self.running.pop(uid, None)
         if known is None or self.stopping:
             return  # the pod was deleted (or the runner stops): nothing to report
+        self.ended(pod)
         code = code if code >= 0 else 128 - code
         log("{0}/{1}: exited {2}".format(pod["metadata"]["namespace"], pod["metadata"]["name"], code))
-        self.set_terminated(pod, code, tail(log_path) if code != 0 else "")
+        # the kubelet's message: what the container wrote to its termination-message file, else (on failure) its
+        # log's tail
+        try:
+            with open(os.path.join(pod_dir, "termination-log"), "rb") as handle:
+                message = handle.read(TERMINATION_BYTES).decode(errors="replace")
+        except OSError:
+            message = ""
+        if not message and code != 0:
+            message = tail(os.path.join(pod_dir, "log"))
+        self.set_terminated(pod, code, message)
 
     def kill(self, uid, why):
         with self.lock:
@@ -317,6 +534,7 @@ class Runner:
         if known is None:
             return
         proc, pod = known
+        self.ended(pod)
         log(
             "{0}/{1}: {2}, terminating pid {3}".format(
                 pod["metadata"]["namespace"], pod["metadata"]["name"], why, proc.pid
@@ -343,7 +561,28 @@ class Runner:
         self.seen.add(uid)
         self.start(pod)
 
+    def refresh_tokens(self, period=600):
+        """As the kubelet rotates projected tokens: a fresh one for every running pod well before the last expires
+        (each lasts an hour), so that long-running controllers (the MPI operator) keep their API access."""
+        while not self.stopping:
+            time.sleep(period)
+            with self.lock:
+                pods = [pod for _proc, pod in self.running.values()]
+            for pod in pods:
+                if not pod["spec"].get("automountServiceAccountToken", True):
+                    continue
+                sa_dir = os.path.join(self.pod_dir(pod), "serviceaccount")
+                try:
+                    token = self.token(pod)
+                except K8sError as exc:
+                    log("cannot refresh the token of {0}: {1}".format(pod["metadata"]["name"], exc.msg))
+                    continue
+                with open(os.path.join(sa_dir, "token.tmp"), "w") as handle:
+                    handle.write(token)
+                os.replace(os.path.join(sa_dir, "token.tmp"), os.path.join(sa_dir, "token"))
+
     def run(self):
+        threading.Thread(target=self.refresh_tokens, daemon=True).start()
         while not self.stopping:
             try:
                 _s, listing = self.client.request("GET", "/api/v1/pods")

@@ -33,9 +33,20 @@ INSTANCE_TYPES = {
     "g5.2xlarge": (8, 32, 1),
     "g5.12xlarge": (48, 192, 4),
     "g5.48xlarge": (192, 768, 8),
+    "g5.4xlarge": (16, 64, 1),
+    "g4dn.4xlarge": (16, 64, 1),
+    "g6.xlarge": (4, 16, 1),
+    "g6.2xlarge": (8, 32, 1),
+    "g6.12xlarge": (48, 192, 4),
+    "g6e.xlarge": (4, 32, 1),
     "p4d.24xlarge": (96, 1152, 8),
     "p5.48xlarge": (192, 2048, 8),
 }
+
+
+def gpus_of(instance_type):
+    """NVIDIA GPUs of a known instance type."""
+    return INSTANCE_TYPES[instance_type][2]
 
 
 def capacity(instance_type, gpus=None, max_pods=110):
@@ -61,8 +72,12 @@ def node_object(
     taints=None,
     gpus=None,
     extra_labels=None,
+    device_plugin=False,
 ):
-    """A simulated (kwok) Node of one node group: the labels EKS gives its nodes, the instance type's capacity."""
+    """A simulated (kwok) Node of one node group: the labels EKS gives its nodes, the instance type's capacity.
+
+    Its GPU count is in the annotation ``trainkit.io/gpus``; with ``device_plugin`` the capacity leaves
+    ``nvidia.com/gpu`` out, for the device plugin's registration to add (tools/local_runner.py)."""
     node_labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
@@ -76,10 +91,12 @@ def node_object(
     node_labels.update(extra_labels or {})
     node_labels.update(dict((k, str(v)) for k, v in (labels or {}).items()))
     cap = capacity(instance_type, gpus)
+    gpu_count = cap.pop("nvidia.com/gpu", "0") if device_plugin else cap.get("nvidia.com/gpu", "0")
+    annotations = {"kwok.x-k8s.io/node": "fake", "trainkit.io/gpus": gpu_count}
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "labels": node_labels, "annotations": {"kwok.x-k8s.io/node": "fake"}},
+        "metadata": {"name": name, "labels": node_labels, "annotations": annotations},
         "spec": {
             "podCIDR": pod_cidr,
             "podCIDRs": [pod_cidr],

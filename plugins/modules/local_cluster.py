@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Turns node groups - the same list the eksctl provider will use - into Node objects that KWOK manages on the
     local cluster started by C(tools/local-k8s), so the scheduler places pods on them as it would on EC2 nodes.
-  - Each node gets the capacity of its instance type (cpu, memory, pods and C(nvidia.com/gpu)), the labels
+  - Each node gets the capacity of its instance type (cpu, memory, pods; its GPUs as C(nvidia.com/gpu) - see
+    O(device_plugin) - and in the annotation C(trainkit.io/gpus)), the labels
     C(node.kubernetes.io/instance-type), C(topology.kubernetes.io/zone), C(topology.kubernetes.io/region),
     C(eks.amazonaws.com/nodegroup), C(kubernetes.io/hostname), C(trainkit.io/cluster), the group's own labels and
     taints, and a pod CIDR in 127.10.0.0/16 so that every pod IP is a loopback address.
@@ -64,6 +65,15 @@ options:
         type: list
         elements: dict
         default: []
+  device_plugin:
+    description:
+      - V(true) - GPU nodes advertise C(nvidia.com/gpu) only once a device plugin registers their GPUs, as EC2 nodes
+        do; the local runner (C(tools/local_runner.py)), playing the kubelet, sets the node's capacity and
+        allocatable when the NVIDIA device plugin's pod runs on it (role C(trainkit.aws.addons)) and allocatable
+        back to 0 when it stops. This module then leaves C(nvidia.com/gpu) to it.
+      - V(false) - the nodes advertise their GPUs from the start, as if the plugin always ran.
+    type: bool
+    default: true
   region:
     description: The region the zones belong to (label C(topology.kubernetes.io/region)).
     type: str
@@ -116,7 +126,10 @@ nodes:
       description: Availability zone label.
       type: str
     gpus:
-      description: NVIDIA GPUs the node advertises.
+      description: NVIDIA GPUs the node has (its annotation C(trainkit.io/gpus)).
+      type: int
+    gpus_allocatable:
+      description: NVIDIA GPUs the node advertises as allocatable now (0 until a device plugin registers them, with O(device_plugin=true)).
       type: int
     pod_cidr:
       description: The node's pod CIDR (loopback).
@@ -138,6 +151,8 @@ from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
 
 CLUSTER_LABEL = "trainkit.io/cluster"
 GROUP_LABEL = "eks.amazonaws.com/nodegroup"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPUS_ANNOTATION = "trainkit.io/gpus"
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -167,27 +182,38 @@ def node_object(params, name, group, zone, pod_cidr, address):
         taints=group["taints"],
         gpus=group["gpus"],
         extra_labels={CLUSTER_LABEL: params["cluster_name"]},
+        device_plugin=params["device_plugin"],
     )
 
 
-def projection(node):
-    """What this module manages of a node: labels, the kwok annotation, spec and capacity."""
+def managed_capacity(node, device_plugin):
+    """The node's capacity this module manages: all of it, or, with a device plugin, all but nvidia.com/gpu."""
+    capacity = dict(node.get("status", {}).get("capacity", {}))
+    if device_plugin:
+        capacity.pop(GPU_RESOURCE, None)
+    return capacity
+
+
+def projection(node, device_plugin):
+    """What this module manages of a node: labels, the kwok and GPU annotations, spec and capacity."""
     if node is None:
         return None
     spec = node.get("spec", {})
+    annotations = node["metadata"].get("annotations", {})
     return {
         # the API server adds the deprecated beta.kubernetes.io/{os,arch} labels itself
         "labels": dict(
             (k, v) for k, v in node["metadata"].get("labels", {}).items() if not k.startswith("beta.kubernetes.io/")
         ),
-        "kwok": node["metadata"].get("annotations", {}).get("kwok.x-k8s.io/node"),
+        "kwok": annotations.get("kwok.x-k8s.io/node"),
+        "gpus": annotations.get(GPUS_ANNOTATION),
         "pod_cidr": spec.get("podCIDR"),
         "taints": sorted(
             (t.get("key"), t.get("value"), t.get("effect"))
             for t in spec.get("taints", []) or []
             if not t.get("key", "").startswith("node.kubernetes.io/")  # set by the node lifecycle controller
         ),
-        "capacity": node.get("status", {}).get("capacity", {}),
+        "capacity": managed_capacity(node, device_plugin),
     }
 
 
@@ -203,7 +229,8 @@ def summary(node):
         "nodegroup": labels.get(GROUP_LABEL),
         "instance_type": labels.get("node.kubernetes.io/instance-type"),
         "zone": labels.get("topology.kubernetes.io/zone"),
-        "gpus": int(node.get("status", {}).get("capacity", {}).get("nvidia.com/gpu", 0)),
+        "gpus": int(node["metadata"].get("annotations", {}).get(GPUS_ANNOTATION) or 0),
+        "gpus_allocatable": int(node.get("status", {}).get("allocatable", {}).get(GPU_RESOURCE, 0)),
         "pod_cidr": node.get("spec", {}).get("podCIDR"),
     }
 
@@ -241,7 +268,7 @@ def ensure(module, client):
             pod_cidr = "127.10.{0}.0/24".format(free.pop(0))
         octet = int(pod_cidr.split(".")[2])
         desired = node_object(p, name, group, zone, pod_cidr, "127.11.{0}.1".format(octet))
-        if projection(node) == projection(desired):
+        if projection(node, p["device_plugin"]) == projection(desired, p["device_plugin"]):
             continue
         changed = True
         if module.check_mode:
@@ -250,16 +277,16 @@ def ensure(module, client):
             client.apply(desired, force=True)  # a Node created by apply keeps the status it is given
             continue
         client.apply({k: v for k, v in desired.items() if k != "status"}, force=True)
-        if node.get("status", {}).get("capacity") != desired["status"]["capacity"]:
+        if managed_capacity(node, p["device_plugin"]) != managed_capacity(desired, p["device_plugin"]):
+            status = dict((key, dict(desired["status"][key])) for key in ("capacity", "allocatable"))
+            if not p["device_plugin"]:
+                # a merge patch keeps keys it does not name: a GPU count that went away is removed by name
+                for key in status:
+                    status[key].setdefault(GPU_RESOURCE, None)
             client.request(
                 "PATCH",
                 "/api/v1/nodes/{0}/status".format(name),
-                body={
-                    "status": {
-                        "capacity": desired["status"]["capacity"],
-                        "allocatable": desired["status"]["allocatable"],
-                    }
-                },
+                body={"status": status},
                 content_type="application/merge-patch+json",
             )
     for name in to_remove:
@@ -291,6 +318,7 @@ def main():
                 ),
             ),
             region=dict(type="str", default="us-west-2"),
+            device_plugin=dict(type="bool", default=True),
             kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
             context=dict(type="str"),
         ),

@@ -70,7 +70,8 @@ def test_local_cluster_node_groups(ansible, local_k8s):
         {"name": "cpu", "instance_type": "m5.large", "count": 2, "labels": {"role": "data"}},
         {"name": "gpu", "instance_type": "p3.2xlarge", "count": 1, "zones": ["us-west-2b"], "taints": [taint]},
     ]
-    args = {"cluster_name": cluster, "kubeconfig": local_k8s.kubeconfig, "nodegroups": groups}
+    # GPUs advertised from the start, as if a device plugin always ran (test_addons.py covers device_plugin: true)
+    args = {"cluster_name": cluster, "kubeconfig": local_k8s.kubeconfig, "nodegroups": groups, "device_plugin": False}
     client = local_k8s.client()
     try:
         checked = ansible.module("local_cluster", args, check=True)
@@ -82,6 +83,7 @@ def test_local_cluster_node_groups(ansible, local_k8s):
         assert sorted(nodes) == sorted(cluster + s for s in ("-cpu-0", "-cpu-1", "-gpu-0"))
         gpu = nodes[cluster + "-gpu-0"]
         assert gpu["status"]["allocatable"]["nvidia.com/gpu"] == "1" and gpu["status"]["capacity"]["cpu"] == "8"
+        assert gpu["metadata"]["annotations"]["trainkit.io/gpus"] == "1"
         labels = gpu["metadata"]["labels"]
         assert labels["node.kubernetes.io/instance-type"] == "p3.2xlarge"
         assert labels["eks.amazonaws.com/nodegroup"] == "gpu" and labels["topology.kubernetes.io/zone"] == "us-west-2b"
