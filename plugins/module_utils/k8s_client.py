@@ -263,16 +263,20 @@ class Transport:
             )
         return found
 
+    def collection_path(self, api_version, kind, namespace=None):
+        """The path of a kind's collection: in ``namespace`` for a namespaced kind, else across all namespaces."""
+        plural, namespaced = self.resource(api_version, kind)
+        prefix = "/api/v1" if api_version == "v1" else "/apis/" + api_version
+        if namespaced and namespace:
+            prefix += "/namespaces/" + quote(namespace)
+        return prefix + "/" + plural
+
     def path(self, obj, namespace=None, name=True):
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if not api_version or not kind:
             raise K8sError("Every object needs apiVersion and kind; got {0}.".format(json.dumps(obj)[:200]))
-        plural, namespaced = self.resource(api_version, kind)
-        prefix = "/api/v1" if api_version == "v1" else "/apis/" + api_version
-        if namespaced:
-            ns = obj.get("metadata", {}).get("namespace") or namespace or self.namespace
-            prefix += "/namespaces/" + quote(ns)
-        path = prefix + "/" + plural
+        namespace = obj.get("metadata", {}).get("namespace") or namespace or self.namespace
+        path = self.collection_path(api_version, kind, namespace)
         if name:
             object_name = obj.get("metadata", {}).get("name")
             if not object_name:

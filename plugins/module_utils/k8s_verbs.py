@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s_client import K8sError
+
 FIELD_MANAGER = "trainkit"
 VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink")
 
@@ -38,6 +40,19 @@ class Verbs:
             body["dryRun"] = ["All"]
             query = {"dryRun": "All"}
         return self.request("DELETE", self.path(obj, namespace), body=body, query=query)[1]
+
+    def log_tail(self, namespace, pod, lines, fallback=None):
+        """A pod's last lines from pods/log; ``fallback`` (its termination message) where the kubelet cannot serve
+        logs (the local cluster's nodes have no kubelet)."""
+        path = "/api/v1/namespaces/{0}/pods/{1}/log".format(namespace, pod)
+        try:
+            status, body = self.request("GET", path, query={"tailLines": str(lines)})
+            text = body.get("message") if isinstance(body, dict) else None
+            if status == 200 and text:
+                return text
+        except K8sError:
+            pass
+        return "\n".join((fallback or "").rstrip("\n").split("\n")[-lines:])
 
 
 def describe(obj):

@@ -75,6 +75,41 @@ class Waits:
                     break
             current = self.get(obj, namespace)
 
+    def wait_list(self, path, query, predicate, timeout, what):
+        """Follow a collection (list, then watch) until predicate(items) returns True; returns the items.
+
+        ``items`` is the collection as a dict name -> object (``namespace/name`` for namespaced objects)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            listing = self.request("GET", path, query=query)[1]
+            items = dict((key_of(o), o) for o in listing.get("items", []))
+            if predicate(items):
+                return items
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise K8sError(
+                    "Timed out after {0:.0f}s waiting for {1}.".format(timeout, what),
+                    hint="raise wait_timeout, or look at the objects' status and events",
+                )
+            watch = dict(query or {}, resourceVersion=listing["metadata"]["resourceVersion"])
+            watch["timeoutSeconds"] = str(max(1, int(remaining)))
+            for event_type, event_obj in self.stream(path, watch, remaining):
+                if event_type == "ERROR":  # e.g. 410 Gone: list afresh
+                    break
+                if event_type == "DELETED":
+                    items.pop(key_of(event_obj), None)
+                else:
+                    items[key_of(event_obj)] = event_obj
+                if predicate(items):
+                    return items
+                if time.monotonic() >= deadline:
+                    break
+
+
+def key_of(obj):
+    meta = obj.get("metadata", {})
+    return meta["namespace"] + "/" + meta["name"] if meta.get("namespace") else meta.get("name")
+
 
 def condition(obj, type_):
     for cond in (obj or {}).get("status", {}).get("conditions", []) or []:

@@ -180,6 +180,19 @@ options:
   slots_per_worker:
     description: MPI slots per worker; defaults to O(gpus), at least 1.
     type: int
+  mpi_implementation:
+    description:
+      - The MPI the images carry, as the MPI operator names it; it sets the launcher's hostfile and launch variables
+        for that implementation (C(OMPI_MCA_*), C(HYDRA_*), C(I_MPI_*)).
+    type: str
+    choices: [OpenMPI, MPICH, Intel]
+    default: OpenMPI
+  worker_command:
+    description:
+      - What the MPI workers run - an SSH server, which the launcher's C(mpirun) logs into. Default
+        C(/usr/sbin/sshd -De), as the MPI operator's images run it; an empty list runs the image's own command.
+    type: list
+    elements: str
   split_count:
     description: Number of shards a C(data_split) job writes (C(SPLIT_COUNT)); defaults to O(workers).
     type: int
@@ -402,6 +415,8 @@ SPEC_KEYS = (
     "torchrun",
     "nproc_per_node",
     "slots_per_worker",
+    "mpi_implementation",
+    "worker_command",
     "split_count",
     "split_for",
     "files",
@@ -434,19 +449,6 @@ def pod_report(pod):
     )
 
 
-def log_tail(client, namespace, pod, lines, fallback):
-    """The pod's last lines from pods/log; the termination message where the kubelet cannot serve logs."""
-    path = "/api/v1/namespaces/{0}/pods/{1}/log".format(namespace, pod)
-    try:
-        status, body = client.request("GET", path, query={"tailLines": str(lines)})
-        text = body.get("message") if isinstance(body, dict) else None
-        if status == 200 and text:
-            return text
-    except K8sError:
-        pass
-    return "\n".join((fallback or "").rstrip("\n").split("\n")[-lines:])
-
-
 def report(client, spec, lines):
     _status, listing = client.request(
         "GET",
@@ -463,7 +465,7 @@ def report(client, spec, lines):
                     "name": entry["name"],
                     "exit_code": entry["exit_code"],
                     "reason": reason,
-                    "log_tail": log_tail(client, spec["namespace"], entry["name"], lines, message),
+                    "log_tail": client.log_tail(spec["namespace"], entry["name"], lines, message),
                     "finished_at": finished,
                 }
             )
@@ -662,6 +664,8 @@ def main():
             torchrun=dict(type="bool", default=True),
             nproc_per_node=dict(type="int"),
             slots_per_worker=dict(type="int"),
+            mpi_implementation=dict(type="str", default="OpenMPI", choices=["OpenMPI", "MPICH", "Intel"]),
+            worker_command=dict(type="list", elements="str"),
             split_count=dict(type="int"),
             split_for=dict(type="str"),
             files=dict(type="dict"),

@@ -1,0 +1,40 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters over node groups: which of them have NVIDIA GPUs (plugins/module_utils/instance_types.py)."""
+
+from __future__ import annotations
+
+import re
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import INSTANCE_TYPES
+from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import gpus_of
+
+NVIDIA_FAMILIES = re.compile(r"^(p[2-6][-a-z0-9]*|g4dn|g5g?|g6[a-z]*|gr6)\.")
+
+
+def gpu_nodegroups(nodegroups):
+    """The node groups whose nodes have NVIDIA GPUs: ``gpus`` when set, else the instance type's."""
+    if not isinstance(nodegroups, list):
+        raise AnsibleFilterError("gpu_nodegroups expects a list of node groups, got {0}".format(type(nodegroups)))
+    out = []
+    for group in nodegroups:
+        if not isinstance(group, dict) or "instance_type" not in group:
+            raise AnsibleFilterError("gpu_nodegroups: each node group needs an instance_type, got {0!r}".format(group))
+        if group.get("gpus") is not None:
+            count = int(group["gpus"])
+        elif group["instance_type"] in INSTANCE_TYPES:
+            count = gpus_of(group["instance_type"])
+        else:
+            # an instance type the collection does not know: one of the EC2 families with NVIDIA GPUs has at least one
+            count = 1 if NVIDIA_FAMILIES.match(group["instance_type"]) else 0
+        if count > 0:
+            out.append(dict(group, gpus=count))
+    return out
+
+
+class FilterModule:
+    def filters(self):
+        return {"gpu_nodegroups": gpu_nodegroups}

@@ -1,0 +1,421 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, trainkit.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gpu_smoke_test
+short_description: Wait until a cluster's GPU nodes advertise their GPUs, then prove one with a smoke-test pod
+version_added: 0.1.0
+description:
+  - Waits, on a watch of the nodes, until at least O(min_nodes) GPU nodes exist and every one of them has
+    C(nvidia.com/gpu) in its allocatable resources - what the NVIDIA device plugin's registration gives a node.
+  - Then runs a smoke-test pod that asks for O(gpus) C(nvidia.com/gpu), may only land on those nodes (a required node
+    affinity) and tolerates the GPU taint; waits until it succeeds or fails, returns its output (C(nvidia-smi) by
+    default), and deletes the pod. A pod that cannot be scheduled (every GPU taken) waits, up to O(wait_timeout).
+  - GPU nodes are the nodes whose C(node.kubernetes.io/instance-type) is one of O(instance_types) and whose labels
+    match O(node_selector).
+  - The smoke test leaves nothing behind, so the task reports C(changed=false). A pod of the same name left by an
+    interrupted run is deleted first.
+author:
+  - trainkit.aws contributors (@trainkit)
+options:
+  instance_types:
+    description: The GPU instance types; nodes of these types are the GPU nodes.
+    type: list
+    elements: str
+    default: []
+  node_selector:
+    description: Labels the GPU nodes carry (all of them), besides or instead of O(instance_types).
+    type: dict
+    default: {}
+  min_nodes:
+    description: How many GPU nodes must exist before the wait can end.
+    type: int
+    default: 1
+  run:
+    description: Run the smoke-test pod; V(false) only waits for the GPUs.
+    type: bool
+    default: true
+  if_busy:
+    description:
+      - What to do when every GPU of the GPU nodes is already taken by other pods (a re-run on a busy cluster).
+      - V(wait) - run the pod anyway; it waits, unscheduled, until a GPU is free or O(wait_timeout) runs out.
+      - V(skip) - do not run it, and say which pods hold the GPUs.
+    type: str
+    choices: [wait, skip]
+    default: wait
+  name:
+    description: The smoke-test pod's name.
+    type: str
+    default: trainkit-gpu-smoke-test
+  namespace:
+    description: The smoke-test pod's namespace.
+    type: str
+    default: default
+  image:
+    description: The smoke-test image; it needs C(nvidia-smi), which the NVIDIA container toolkit mounts in.
+    type: str
+    default: nvcr.io/nvidia/cuda:12.9.1-base-ubuntu24.04
+  command:
+    description:
+      - The smoke-test command. The default lists the GPUs with C(nvidia-smi -L) and also writes the list to the
+        termination-message file, so the output is there even where the kubelet's log endpoint is out of reach.
+    type: list
+    elements: str
+    default:
+      - sh
+      - -c
+      - 'out=$(nvidia-smi -L 2>&1); rc=$?; printf "%s\n" "$out" | tee "$1"; exit $rc'
+      - smoke-test
+      - /dev/termination-log
+  gpus:
+    description: GPUs the smoke-test pod asks for.
+    type: int
+    default: 1
+  tolerations:
+    description: The smoke-test pod's tolerations.
+    type: list
+    elements: dict
+    default: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
+  pod_annotations:
+    description: Annotations of the smoke-test pod (the local cluster runs pods annotated C(trainkit.io/runner=local)).
+    type: dict
+    default: {}
+  wait_timeout:
+    description: Seconds to wait for the GPUs, and again for the smoke-test pod to finish.
+    type: int
+    default: 300
+  kubeconfig:
+    description: Path to the kubeconfig. Falls back to E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG), then C(~/.kube/config).
+    type: path
+  context:
+    description: The kubeconfig context. Default - the current one. Falls back to E(K8S_AUTH_CONTEXT).
+    type: str
+attributes:
+  check_mode:
+    description: Waits for the GPUs only if they are there already; never runs the pod.
+    support: full
+  diff_mode:
+    description: Nothing changes, so there is no diff.
+    support: none
+notes:
+  - On the local cluster there is no GPU - the device plugin and C(nvidia-smi) are stand-ins of the local runner, and
+    only the scheduling, the allocation and the pod's life are real (see the collection's C(docs/addons.md)).
+"""
+
+EXAMPLES = r"""
+- name: Addons | GPU smoke test
+  trainkit.aws.gpu_smoke_test:
+    kubeconfig: "{{ trainkit_cluster.kubeconfig }}"
+    instance_types: [g5.xlarge, p3.2xlarge]
+    min_nodes: 2
+  register: smoke
+
+- name: Addons | What the GPU said
+  ansible.builtin.debug:
+    var: smoke.output_lines
+"""
+
+RETURN = r"""
+nodes:
+  description: The GPU nodes and the GPUs each advertises as allocatable.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Node name.
+      type: str
+    instance_type:
+      description: Its instance type.
+      type: str
+    gpus_allocatable:
+      description: Its allocatable C(nvidia.com/gpu).
+      type: int
+pod:
+  description: The smoke-test pod as it ended (it is deleted afterwards).
+  returned: when the pod ran
+  type: dict
+  contains:
+    name:
+      description: Pod name.
+      type: str
+    node:
+      description: The node it ran on.
+      type: str
+    phase:
+      description: V(Succeeded) or V(Failed).
+      type: str
+    exit_code:
+      description: The container's exit code.
+      type: int
+output:
+  description: What the smoke test printed.
+  returned: when the pod ran
+  type: str
+output_lines:
+  description: The same, line by line.
+  returned: when the pod ran
+  type: list
+  elements: str
+busy:
+  description: The pods holding every GPU, when O(if_busy=skip) kept the smoke test from running.
+  returned: when the smoke test was skipped because every GPU is taken
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import MISSING_LIBRARY
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s import condition
+
+GPU = "nvidia.com/gpu"
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+OUTPUT_LINES = 200
+
+
+def is_gpu_node(node, params):
+    labels = node["metadata"].get("labels") or {}
+    if params["instance_types"] and labels.get(INSTANCE_TYPE) not in params["instance_types"]:
+        return False
+    return all(labels.get(k) == str(v) for k, v in params["node_selector"].items())
+
+
+def allocatable(node):
+    return int(node.get("status", {}).get("allocatable", {}).get(GPU, 0) or 0)
+
+
+def node_summary(node):
+    return {
+        "name": node["metadata"]["name"],
+        "instance_type": (node["metadata"].get("labels") or {}).get(INSTANCE_TYPE),
+        "gpus_allocatable": allocatable(node),
+    }
+
+
+def affinity(params):
+    expressions = []
+    if params["instance_types"]:
+        expressions.append({"key": INSTANCE_TYPE, "operator": "In", "values": list(params["instance_types"])})
+    expressions += [
+        {"key": k, "operator": "In", "values": [str(v)]} for k, v in sorted(params["node_selector"].items())
+    ]
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": expressions}]}
+        }
+    }
+
+
+def smoke_pod(params):
+    metadata = {
+        "name": params["name"],
+        "namespace": params["namespace"],
+        "labels": {"app.kubernetes.io/name": "gpu-smoke-test", "app.kubernetes.io/managed-by": "trainkit"},
+    }
+    if params["pod_annotations"]:
+        metadata["annotations"] = dict((k, str(v)) for k, v in params["pod_annotations"].items())
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": {
+            "restartPolicy": "Never",
+            "affinity": affinity(params),
+            "tolerations": [dict(t) for t in params["tolerations"]],
+            "automountServiceAccountToken": False,
+            "containers": [
+                {
+                    "name": "smoke-test",
+                    "image": params["image"],
+                    "command": list(params["command"]),
+                    "resources": {"limits": {GPU: str(params["gpus"])}},
+                    "terminationMessagePolicy": "FallbackToLogsOnError",
+                }
+            ],
+        },
+    }
+
+
+def wait_for_gpus(module, client):
+    p = module.params
+
+    def ready(items):
+        gpu_nodes = [n for n in items.values() if is_gpu_node(n, p)]
+        return len(gpu_nodes) >= p["min_nodes"] and all(allocatable(n) > 0 for n in gpu_nodes)
+
+    try:
+        items = client.wait_list("/api/v1/nodes", None, ready, p["wait_timeout"], "the GPU nodes' nvidia.com/gpu")
+    except K8sError:
+        listing = client.request("GET", "/api/v1/nodes")[1]
+        gpu_nodes = [node_summary(n) for n in listing.get("items", []) if is_gpu_node(n, p)]
+        waiting = [n["name"] for n in gpu_nodes if not n["gpus_allocatable"]]
+        module.fail_json(
+            msg="Timed out after {0}s waiting for {1} GPU node(s) advertising nvidia.com/gpu: {2} found{3}.".format(
+                p["wait_timeout"],
+                p["min_nodes"],
+                len(gpu_nodes),
+                ", without GPUs allocatable: " + ", ".join(waiting) if waiting else "",
+            ),
+            hint="is the NVIDIA device plugin's pod running on each of them (and the driver installed)?",
+            nodes=gpu_nodes,
+        )
+    return sorted((node_summary(n) for n in items.values() if is_gpu_node(n, p)), key=lambda n: n["name"])
+
+
+def gpu_holders(client, nodes):
+    """(free GPUs per node, the pods holding GPUs) - requests of the pods on the GPU nodes that have not ended."""
+    free, holders = {}, []
+    for entry in nodes:
+        query = {"fieldSelector": "spec.nodeName={0}".format(entry["name"])}
+        listing = client.request("GET", "/api/v1/pods", query=query)[1] or {}
+        used = 0
+        for pod in listing.get("items", []):
+            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            wanted = sum(
+                int(((c.get("resources") or {}).get("limits") or {}).get(GPU, 0) or 0)
+                for c in pod["spec"].get("containers", [])
+            )
+            if wanted:
+                used += wanted
+                holders.append("{0}/{1}".format(pod["metadata"]["namespace"], pod["metadata"]["name"]))
+        free[entry["name"]] = entry["gpus_allocatable"] - used
+    return free, holders
+
+
+def finished(pod):
+    return pod is not None and pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
+
+
+def run_pod(module, client):
+    p = module.params
+    pod = smoke_pod(p)
+    gone = lambda current: current is None  # noqa: E731
+    if client.get(pod, p["namespace"]) is not None:  # left by an interrupted run
+        client.delete(pod, p["namespace"], propagation="Background")
+        client.wait(pod, p["namespace"], gone, p["wait_timeout"], "the old smoke-test pod to be deleted")
+    client.request("POST", "/api/v1/namespaces/{0}/pods".format(p["namespace"]), body=pod)
+    try:
+        try:
+            done = client.wait(pod, p["namespace"], finished, p["wait_timeout"], "the GPU smoke-test pod to finish")
+        except K8sError as exc:
+            current = client.get(pod, p["namespace"]) or {}
+            scheduled = condition(current, "PodScheduled") or {}
+            why = (
+                scheduled.get("message")
+                if scheduled.get("status") == "False"
+                else current.get("status", {}).get("phase")
+            )
+            raise K8sError("{0} The pod is {1}.".format(exc.msg, why or "unknown"), hint=exc.hint)
+        terminated, exit_code = {}, None
+        for status in done.get("status", {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated") or {}
+            exit_code = terminated.get("exitCode")
+        output = client.log_tail(p["namespace"], p["name"], OUTPUT_LINES, terminated.get("message"))
+        result = {
+            "name": p["name"],
+            "node": done["spec"].get("nodeName"),
+            "phase": done["status"]["phase"],
+            "exit_code": exit_code,
+        }
+        return result, output
+    finally:
+        client.delete(pod, p["namespace"], propagation="Background")
+        client.wait(pod, p["namespace"], gone, p["wait_timeout"], "the smoke-test pod to be deleted")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            instance_types=dict(type="list", elements="str", default=[]),
+            node_selector=dict(type="dict", default={}),
+            min_nodes=dict(type="int", default=1),
+            run=dict(type="bool", default=True),
+            name=dict(type="str", default="trainkit-gpu-smoke-test"),
+            namespace=dict(type="str", default="default"),
+            image=dict(type="str", default="nvcr.io/nvidia/cuda:12.9.1-base-ubuntu24.04"),
+            command=dict(
+                type="list",
+                elements="str",
+                default=[
+                    "sh",
+                    "-c",
+                    'out=$(nvidia-smi -L 2>&1); rc=$?; printf "%s\\n" "$out" | tee "$1"; exit $rc',
+                    "smoke-test",
+                    "/dev/termination-log",
+                ],
+            ),
+            gpus=dict(type="int", default=1),
+            if_busy=dict(type="str", default="wait", choices=["wait", "skip"]),
+            tolerations=dict(
+                type="list",
+                elements="dict",
+                default=[{"key": GPU, "operator": "Exists", "effect": "NoSchedule"}],
+            ),
+            pod_annotations=dict(type="dict", default={}),
+            wait_timeout=dict(type="int", default=300),
+            kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
+            context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    problems = []
+    if not p["instance_types"] and not p["node_selector"]:
+        problems.append("instance_types or node_selector must say which nodes are the GPU nodes")
+    if p["min_nodes"] < 1 or p["gpus"] < 1 or p["wait_timeout"] < 1:
+        problems.append("min_nodes, gpus and wait_timeout must be at least 1")
+    if not p["command"]:
+        problems.append("command must not be empty")
+    if problems:
+        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=MISSING_LIBRARY)
+
+    client = None
+    try:
+        client = Client(p["kubeconfig"], p["context"])
+        if module.check_mode:
+            listing = client.request("GET", "/api/v1/nodes")[1]
+            nodes = [node_summary(n) for n in listing.get("items", []) if is_gpu_node(n, p)]
+            module.exit_json(changed=False, nodes=nodes, msg="check mode: the smoke-test pod was not run")
+        nodes = wait_for_gpus(module, client)
+        if not p["run"]:
+            module.exit_json(changed=False, nodes=nodes)
+        if p["if_busy"] == "skip":
+            free, holders = gpu_holders(client, nodes)
+            if max(free.values()) < p["gpus"]:
+                module.exit_json(
+                    changed=False,
+                    nodes=nodes,
+                    busy=holders,
+                    msg="Every GPU is taken ({0}): the smoke test did not run.".format(", ".join(holders)),
+                )
+        pod, output = run_pod(module, client)
+    except K8sError as exc:
+        module.fail_json(msg=exc.msg + (" Hint: " + exc.hint if exc.hint else ""), status=exc.status)
+    finally:
+        if client is not None:
+            client.close()
+    result = dict(changed=False, nodes=nodes, pod=pod, output=output, output_lines=output.splitlines())
+    if pod["phase"] != "Succeeded":
+        module.fail_json(
+            msg="The GPU smoke test failed on node {0} with exit code {1}: {2}".format(
+                pod["node"], pod["exit_code"], (output.strip().splitlines() or ["no output"])[-1]
+            ),
+            **result,
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
