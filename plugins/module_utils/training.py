@@ -25,6 +25,8 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
 RESERVED_FILES = ("launcher.py",)
+MPI_IMPLEMENTATIONS = ("OpenMPI", "MPICH", "Intel")
+SSHD_COMMAND = ("/usr/sbin/sshd", "-De")  # what the MPI operator's images run on workers
 MAX_NAME = 52  # Job names above 52 characters leave no room for the pod name suffix (63)
 
 
@@ -62,7 +64,7 @@ def problems(spec):
         value = spec.get(key)
         if value is not None and not QUANTITY.match(str(value)):
             out.append("{0} {1!r} is not a Kubernetes quantity (e.g. 2, 500m, 4Gi)".format(key, value))
-    if framework in ("paddle", "pytorch", "data_split") and not spec.get("command"):
+    if framework in FRAMEWORKS and not spec.get("command"):
         out.append("command is required for framework {0}".format(framework))
     base, num, sparse, _host = ports_of(spec)
     count = num + sparse
@@ -97,6 +99,8 @@ def problems(spec):
             out.append("{0} {1!r} must be relative to mount_path, without '..'".format(key, pattern))
     if framework == "data_split" and (spec.get("split_count") or spec.get("workers", 1)) < 1:
         out.append("split_count must be at least 1")
+    if spec.get("mpi_implementation") not in (None,) + MPI_IMPLEMENTATIONS:
+        out.append("mpi_implementation must be one of {0}".format(", ".join(MPI_IMPLEMENTATIONS)))
     if spec.get("peer_discovery") not in (None, "api", "dns"):
         out.append("peer_discovery must be api or dns")
     return out
@@ -157,6 +161,10 @@ def container_env(spec, role):
         field_env("JOB_NAMESPACE", "metadata.namespace"),
     ]
     plain = {}
+    if spec["framework"] == "mpi" and spec.get("data_pvc"):
+        plain["TRAINKIT_MOUNT_PATH"] = mount
+        plain["TRAINKIT_DATA_SUBPATH"] = spec.get("data_subpath") or ""
+        plain["TRAINKIT_OUTPUT_PATH"] = spec.get("output_path") or ""
     if spec["framework"] in ("paddle", "pytorch"):
         plain.update(
             {
@@ -340,13 +348,22 @@ def config_map(spec, launcher_source):
 
 def mpi_job(spec):
     slots = spec.get("slots_per_worker") or max(1, spec.get("gpus") or 0)
-    launcher = pod_template(spec, "launcher", restart_policy="OnFailure", name="launcher")
+    launcher = pod_template(spec, "launcher", name="launcher")
+    launcher["spec"].pop("restartPolicy")  # the operator sets it from the replica's restartPolicy
     launcher_container = launcher["spec"]["containers"][0]
     launcher_container.pop("resources", None)
     launcher_container["command"] = ["mpirun", "-np", str(spec["workers"] * slots)] + list(spec.get("command") or [])
-    worker = pod_template(spec, "worker", restart_policy="Never", name="worker")
-    worker["spec"]["containers"][0].pop("command", None)
-    worker["spec"]["containers"][0].pop("args", None)
+    worker = pod_template(spec, "worker", name="worker")
+    worker["spec"].pop("restartPolicy")
+    worker_container = worker["spec"]["containers"][0]
+    worker_container.pop("args", None)
+    worker_command = spec.get("worker_command")
+    if worker_command is None:
+        worker_command = list(SSHD_COMMAND)
+    if worker_command:
+        worker_container["command"] = list(worker_command)
+    else:
+        worker_container.pop("command", None)
     return {
         "apiVersion": "kubeflow.org/v2beta1",
         "kind": "MPIJob",
@@ -354,10 +371,12 @@ def mpi_job(spec):
         "spec": {
             "slotsPerWorker": slots,
             "runPolicy": {"cleanPodPolicy": "Running", "backoffLimit": spec.get("restart_limit") or 0},
-            "mpiImplementation": "OpenMPI",
+            "mpiImplementation": spec.get("mpi_implementation") or "OpenMPI",
+            # the launcher's mpirun logs into the workers at once: they must be up first
+            "launcherCreationPolicy": "WaitForWorkersReady",
             "mpiReplicaSpecs": {
-                "Launcher": {"replicas": 1, "template": launcher},
-                "Worker": {"replicas": spec["workers"], "template": worker},
+                "Launcher": {"replicas": 1, "restartPolicy": "Never", "template": launcher},
+                "Worker": {"replicas": spec["workers"], "restartPolicy": "Never", "template": worker},
             },
         },
     }
