@@ -130,6 +130,13 @@ options:
         description: Nodes get private addresses only.
         type: bool
         default: false
+      addon_policies:
+        description:
+          - eksctl's add-on policies for the nodes' instance role (C(iam.withAddonPolicies)), for example V(efs) and
+            V(fsx) for AWS's CSI drivers where the cluster has no OIDC provider. Set when the group is created.
+        type: list
+        elements: str
+        default: []
       tags:
         description: Tags of the node group's resources.
         type: dict
@@ -292,6 +299,8 @@ def nodegroup_config(group, p):
         config["availabilityZones"] = list(group["zones"])
     if group["private_networking"]:
         config["privateNetworking"] = True
+    if group["addon_policies"]:
+        config["iam"] = {"withAddonPolicies": dict((name, True) for name in group["addon_policies"])}
     if group["tags"]:
         config["tags"] = dict((k, str(v)) for k, v in group["tags"].items())
     if p["node_security_group_ids"]:
@@ -642,6 +651,7 @@ def main():
         volume_size=dict(type="int"),
         ami_family=dict(type="str"),
         private_networking=dict(type="bool", default=False),
+        addon_policies=dict(type="list", elements="str", default=[]),
         tags=dict(type="dict", default={}),
     )
     module = AWSModule(

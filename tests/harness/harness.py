@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 """Test harness: the local AWS endpoint, and ansible / ansible-playbook runs with their results."""
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
@@ -76,6 +78,15 @@ def collections_root():
         except FileExistsError:  # another xdist worker made it
             pass
     return root
+
+
+@contextlib.contextmanager
+def mpi_operator_slot():
+    """One local MPI operator at a time on this machine: the real binary serves its health check on the fixed port
+    8080 of every interface, so a second one (another xdist worker's control plane) would exit at start."""
+    with open(os.path.join(tempfile.gettempdir(), "trainkit-mpi-operator-8080.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def unique(prefix):

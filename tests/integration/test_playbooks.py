@@ -5,6 +5,7 @@ import os
 import sys
 
 from harness import collections_root
+from harness import mpi_operator_slot
 from harness import unique
 from harness import vpcs_of
 
@@ -176,8 +177,16 @@ def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, lo
     )
     assert rc != 0 and "must start with a letter" in output
 
+    with mpi_operator_slot():
+        site_run_twice_check_and_teardown(ansible, boto, local_aws, tmp_path, cluster, extra)
+
+
+def site_run_twice_check_and_teardown(ansible, boto, local_aws, tmp_path, cluster, extra):
     rc, output, recap = ansible.playbook("site.yml", extra_vars=extra)
     assert rc == 0 and recap["changed"] > 0, output[-3000:]
+    # the add-ons stage: the device plugin on the GPU node group's nodes, the smoke test on one, the MPI operator
+    assert "GPU 0: simulated GPU of p3.2xlarge on node" in output, output[-3000:]
+    assert "mpi_operator: 0.7.0" in output.split("Summary |", 1)[-1]
     # no SSH test bed up: the nodes stage's plays match no host and are skipped
     nodes_stage = output.split("PLAY [Nodes | EFS and FSx for Lustre mounted on every node]", 1)[1]
     assert nodes_stage.split("\n", 2)[1].strip() == "skipping: no hosts matched", nodes_stage[:500]
@@ -206,6 +215,7 @@ def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, lo
     rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
     assert rc == 0, output[-3000:]
     assert "changed: [localhost] => (item=fit-a-line)" in output and "(item=fit-a-line-split)" in output
+    assert "Addons | Remove the MPI operator" in output and "Addons | Remove the NVIDIA device plugin" in output
     assert tagged_leftovers(boto, cluster) == []
 
 
