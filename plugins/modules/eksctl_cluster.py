@@ -63,6 +63,13 @@ options:
   ssh_key_name:
     description: EC2 key pair that allows SSH to the nodes (the identity step's key pair).
     type: str
+  install_nvidia_plugin:
+    description:
+      - Let eksctl install NVIDIA's plain device-plugin DaemonSet when a node group has GPUs (its
+        C(--install-nvidia-plugin)). That DaemonSet runs on every node and restarts for ever on CPU nodes; set
+        V(false) when the device plugin is installed otherwise (role C(trainkit.aws.addons) does, on GPU nodes only).
+    type: bool
+    default: true
   with_oidc:
     description: Create the cluster's IAM OIDC provider (for IAM roles for service accounts).
     type: bool
@@ -483,7 +490,15 @@ def ensure_present(module, eksctl, config, config_path):
             return True, None, to_yaml(config), dict(result, nodegroups=[])
         os.makedirs(os.path.dirname(kubeconfig), mode=0o700, exist_ok=True)
         eksctl.run(
-            "create", "cluster", "-f", config_path, "--kubeconfig", kubeconfig, "--timeout", "{0}m".format(p["timeout"])
+            "create",
+            "cluster",
+            "-f",
+            config_path,
+            "--kubeconfig",
+            kubeconfig,
+            "--timeout",
+            "{0}m".format(p["timeout"]),
+            "--install-nvidia-plugin={0}".format(str(p["install_nvidia_plugin"]).lower()),
         )
         os.chmod(kubeconfig, 0o600)
         cluster = eksctl.cluster(p["name"])
@@ -512,6 +527,7 @@ def ensure_present(module, eksctl, config, config_path):
                 ",".join(missing),
                 "--timeout",
                 "{0}m".format(p["timeout"]),
+                "--install-nvidia-plugin={0}".format(str(p["install_nvidia_plugin"]).lower()),
             )
         else:
             eksctl.commands.append("create nodegroup --include " + ",".join(missing))
@@ -665,6 +681,7 @@ def main():
             node_security_group_ids=dict(type="list", elements="str", default=[]),
             ssh_key_name=dict(type="str", no_log=False),
             with_oidc=dict(type="bool", default=False),
+            install_nvidia_plugin=dict(type="bool", default=True),
             addons=dict(type="list", elements="dict", default=[]),
             nodegroups=dict(type="list", elements="dict", default=[], options=nodegroup),
             purge_nodegroups=dict(type="bool", default=True),

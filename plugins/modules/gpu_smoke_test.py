@@ -12,12 +12,13 @@ version_added: 0.1.0
 description:
   - Waits, on a watch of the nodes, until at least O(min_nodes) GPU nodes exist and every one of them has
     C(nvidia.com/gpu) in its allocatable resources - what the NVIDIA device plugin's registration gives a node.
-  - Then runs a smoke-test pod that asks for O(gpus) C(nvidia.com/gpu), may only land on those nodes (a required node
-    affinity) and tolerates the GPU taint; waits until it succeeds or fails, returns its output (C(nvidia-smi) by
-    default), and deletes the pod. A pod that cannot be scheduled (every GPU taken) waits, up to O(wait_timeout).
+  - Then runs a smoke-test pod (a one-pod Job) that asks for O(gpus) C(nvidia.com/gpu), may only land on those nodes
+    (a required node affinity) and tolerates the GPU taint; waits until it succeeds or fails, returns its output
+    (C(nvidia-smi) by default), and deletes the Job and its pod. A pod that cannot be scheduled (every GPU taken)
+    waits, up to O(wait_timeout).
   - GPU nodes are the nodes whose C(node.kubernetes.io/instance-type) is one of O(instance_types) and whose labels
     match O(node_selector).
-  - The smoke test leaves nothing behind, so the task reports C(changed=false). A pod of the same name left by an
+  - The smoke test leaves nothing behind, so the task reports C(changed=false). A Job of the same name left by an
     interrupted run is deleted first.
 author:
   - trainkit.aws contributors (@trainkit)
@@ -48,11 +49,11 @@ options:
     choices: [wait, skip]
     default: wait
   name:
-    description: The smoke-test pod's name.
+    description: The smoke-test Job's name (its pod's name starts with it).
     type: str
     default: trainkit-gpu-smoke-test
   namespace:
-    description: The smoke-test pod's namespace.
+    description: The smoke-test Job's namespace.
     type: str
     default: default
   image:
@@ -88,12 +89,8 @@ options:
     description: Seconds to wait for the GPUs, and again for the smoke-test pod to finish.
     type: int
     default: 300
-  kubeconfig:
-    description: Path to the kubeconfig. Falls back to E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG), then C(~/.kube/config).
-    type: path
-  context:
-    description: The kubeconfig context. Default - the current one. Falls back to E(K8S_AUTH_CONTEXT).
-    type: str
+extends_documentation_fragment:
+  - trainkit.aws.k8s
 attributes:
   check_mode:
     description: Waits for the GPUs only if they are there already; never runs the pod.
@@ -215,33 +212,32 @@ def affinity(params):
     }
 
 
-def smoke_pod(params):
-    metadata = {
-        "name": params["name"],
-        "namespace": params["namespace"],
-        "labels": {"app.kubernetes.io/name": "gpu-smoke-test", "app.kubernetes.io/managed-by": "trainkit"},
-    }
+def smoke_job(params):
+    """A one-pod Job (a Job rather than a bare pod: it completes the same way on every cluster, simulated ones too)."""
+    labels = {"app.kubernetes.io/name": "gpu-smoke-test", "app.kubernetes.io/managed-by": "trainkit"}
+    template = {"metadata": {"labels": dict(labels)}, "spec": {}}
     if params["pod_annotations"]:
-        metadata["annotations"] = dict((k, str(v)) for k, v in params["pod_annotations"].items())
+        template["metadata"]["annotations"] = dict((k, str(v)) for k, v in params["pod_annotations"].items())
+    template["spec"] = {
+        "restartPolicy": "Never",
+        "affinity": affinity(params),
+        "tolerations": [dict(t) for t in params["tolerations"]],
+        "automountServiceAccountToken": False,
+        "containers": [
+            {
+                "name": "smoke-test",
+                "image": params["image"],
+                "command": list(params["command"]),
+                "resources": {"limits": {GPU: str(params["gpus"])}},
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+            }
+        ],
+    }
     return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": metadata,
-        "spec": {
-            "restartPolicy": "Never",
-            "affinity": affinity(params),
-            "tolerations": [dict(t) for t in params["tolerations"]],
-            "automountServiceAccountToken": False,
-            "containers": [
-                {
-                    "name": "smoke-test",
-                    "image": params["image"],
-                    "command": list(params["command"]),
-                    "resources": {"limits": {GPU: str(params["gpus"])}},
-                    "terminationMessagePolicy": "FallbackToLogsOnError",
-                }
-            ],
-        },
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": params["name"], "namespace": params["namespace"], "labels": labels},
+        "spec": {"backoffLimit": 0, "template": template},
     }
 
 
@@ -293,44 +289,54 @@ def gpu_holders(client, nodes):
 
 
 def finished(pod):
-    return pod is not None and pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
+    return pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
 
 
 def run_pod(module, client):
     p = module.params
-    pod = smoke_pod(p)
+    job = smoke_job(p)
     gone = lambda current: current is None  # noqa: E731
-    if client.get(pod, p["namespace"]) is not None:  # left by an interrupted run
-        client.delete(pod, p["namespace"], propagation="Background")
-        client.wait(pod, p["namespace"], gone, p["wait_timeout"], "the old smoke-test pod to be deleted")
-    client.request("POST", "/api/v1/namespaces/{0}/pods".format(p["namespace"]), body=pod)
+    if client.get(job, p["namespace"]) is not None:  # left by an interrupted run
+        client.delete(job, p["namespace"], propagation="Foreground")
+        client.wait(job, p["namespace"], gone, p["wait_timeout"], "the old smoke-test Job to be deleted")
+    client.request("POST", "/apis/batch/v1/namespaces/{0}/jobs".format(p["namespace"]), body=job)
+    pods_path = "/api/v1/namespaces/{0}/pods".format(p["namespace"])
+    query = {"labelSelector": "batch.kubernetes.io/job-name=" + p["name"]}
     try:
         try:
-            done = client.wait(pod, p["namespace"], finished, p["wait_timeout"], "the GPU smoke-test pod to finish")
+            items = client.wait_list(
+                pods_path,
+                query,
+                lambda items: any(finished(pod) for pod in items.values()),
+                p["wait_timeout"],
+                "the GPU smoke-test pod to finish",
+            )
         except K8sError as exc:
-            current = client.get(pod, p["namespace"]) or {}
-            scheduled = condition(current, "PodScheduled") or {}
+            current = (client.request("GET", pods_path, query=query)[1] or {}).get("items") or [{}]
+            scheduled = condition(current[0], "PodScheduled") or {}
             why = (
                 scheduled.get("message")
                 if scheduled.get("status") == "False"
-                else current.get("status", {}).get("phase")
+                else current[0].get("status", {}).get("phase")
             )
-            raise K8sError("{0} The pod is {1}.".format(exc.msg, why or "unknown"), hint=exc.hint)
+            raise K8sError("{0} The pod is {1}.".format(exc.msg, why or "not created"), hint=exc.hint)
+        done = [pod for pod in items.values() if finished(pod)][0]
         terminated, exit_code = {}, None
         for status in done.get("status", {}).get("containerStatuses") or []:
             terminated = (status.get("state") or {}).get("terminated") or {}
             exit_code = terminated.get("exitCode")
-        output = client.log_tail(p["namespace"], p["name"], OUTPUT_LINES, terminated.get("message"))
+        name = done["metadata"]["name"]
+        output = client.log_tail(p["namespace"], name, OUTPUT_LINES, terminated.get("message"))
         result = {
-            "name": p["name"],
+            "name": name,
             "node": done["spec"].get("nodeName"),
             "phase": done["status"]["phase"],
             "exit_code": exit_code,
         }
         return result, output
     finally:
-        client.delete(pod, p["namespace"], propagation="Background")
-        client.wait(pod, p["namespace"], gone, p["wait_timeout"], "the smoke-test pod to be deleted")
+        client.delete(job, p["namespace"], propagation="Foreground")
+        client.wait(job, p["namespace"], gone, p["wait_timeout"], "the smoke-test Job to be deleted")
 
 
 def main():

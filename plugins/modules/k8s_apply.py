@@ -42,14 +42,6 @@ options:
       - A Jinja2 template of the objects, rendered on the controller with the task's variables
         (the C(templates/) search path applies).
     type: raw
-  kubeconfig:
-    description:
-      - Path to the kubeconfig, for example the C(kubeconfig) of the C(trainkit_cluster) fact.
-      - Falls back to E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG), then C(~/.kube/config).
-    type: path
-  context:
-    description: The kubeconfig context to use. Default - the current context. Falls back to E(K8S_AUTH_CONTEXT).
-    type: str
   namespace:
     description: Namespace for namespaced objects that do not name one. Default - the context's, else C(default).
     type: str
@@ -86,6 +78,8 @@ options:
     type: str
     choices: [Foreground, Background, Orphan]
     default: Foreground
+extends_documentation_fragment:
+  - trainkit.aws.k8s
 attributes:
   check_mode:
     description: Runs as a server-side dry run and reports what would change.
@@ -95,7 +89,7 @@ attributes:
     support: full
 notes:
   - Exactly one of O(definition), O(src) and O(template) is needed.
-  - Needs only Python's standard library and PyYAML; no Kubernetes SDK.
+  - Needs the official C(kubernetes) Python client on the controller (the collection's C(requirements.txt)).
 """
 
 EXAMPLES = r"""

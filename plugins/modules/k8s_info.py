@@ -42,12 +42,8 @@ options:
     type: list
     elements: str
     default: []
-  kubeconfig:
-    description: Path to the kubeconfig. Falls back to E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG), then C(~/.kube/config).
-    type: path
-  context:
-    description: The kubeconfig context. Default - the current one. Falls back to E(K8S_AUTH_CONTEXT).
-    type: str
+extends_documentation_fragment:
+  - trainkit.aws.k8s
 attributes:
   check_mode:
     description: Reads the same in check mode.

@@ -138,18 +138,19 @@ def test_a_second_smoke_pod_waits_while_the_gpu_is_taken(ansible, client, cluste
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ansible.env(), cwd=REPO
     )
     try:
-        smoke = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": smoke_name, "namespace": "default"}}
+        selector = "batch.kubernetes.io/job-name=" + smoke_name
 
         def unschedulable():
-            current = client.get(smoke) or {}
-            for cond in current.get("status", {}).get("conditions") or []:
-                if cond["type"] == "PodScheduled" and cond["status"] == "False":
-                    return "Insufficient nvidia.com/gpu" in cond.get("message", "")
+            for pod in pods(client, "default", selector):
+                for cond in pod.get("status", {}).get("conditions") or []:
+                    if cond["type"] == "PodScheduled" and cond["status"] == "False":
+                        return "Insufficient nvidia.com/gpu" in cond.get("message", "")
             return False
 
         eventually(unschedulable, 60, "the smoke pod to wait for the GPU")
         time.sleep(3)
-        assert client.get(smoke)["status"]["phase"] == "Pending" and proc.poll() is None, "still waiting"
+        [waiting] = pods(client, "default", selector)
+        assert waiting["status"]["phase"] == "Pending" and proc.poll() is None, "still waiting"
         client.delete(holder, propagation="Background")
         output = proc.communicate(timeout=180)[0]
     finally:
@@ -158,7 +159,9 @@ def test_a_second_smoke_pod_waits_while_the_gpu_is_taken(ansible, client, cluste
     assert proc.returncode == 0, output
     assert "node: " + cluster["gpu_node"] in output and "changed: false" in output, output
     assert "phase: Succeeded" in output and "GPU 0: simulated GPU of p3.2xlarge" in output, output
-    assert client.get(smoke) is None
+    assert pods(client, "default", selector) == []
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": smoke_name, "namespace": "default"}}
+    assert client.get(job) is None
 
 
 def test_mpi_operator_refused_beside_the_training_operators_v1_mpijob(ansible, client, cluster, tmp_path):
@@ -355,29 +358,34 @@ def test_studio_runner_secret_never_printed_and_its_deployment_on_the_gpu_node(a
         base64.b32encode(os.urandom(10)).decode()[:16], secret_key
     )
     config = "[default]\nregion = us-west-2\noutput = json\n"
+    ecr_key = "tk" + base64.b32encode(os.urandom(20)).decode().rstrip("=")
+    ecr_credentials = "[default]\naws_access_key_id = AKIAECRREFRESHER0001\naws_secret_access_key = {0}\n".format(
+        ecr_key
+    )
     (tmp_path / "credentials").write_text(credentials)
     (tmp_path / "config").write_text(config)
+    (tmp_path / "ecr-credentials").write_text(ecr_credentials)
     studio = {
         "addons_studio_runner": True,
         "addons_studio_runner_credentials_file": str(tmp_path / "credentials"),
         "addons_studio_runner_config_file": str(tmp_path / "config"),
         "addons_studio_runner_cpu": "1",
         "addons_studio_runner_memory": "1Gi",
+        "addons_studio_runner_pull_secret": "studioml-go-docker-key",
+        "addons_studio_runner_ecr_refresher": True,
+        "addons_studio_runner_ecr_registry_id": "123456789012",
+        "addons_studio_runner_ecr_credentials_file": str(tmp_path / "ecr-credentials"),
     }
-    log_path = os.path.join(ansible.work_dir, "ansible.log")
-    rc, output, recap = ansible.playbook(
-        "playbooks/addons.yml",
-        extra_vars=dict(
-            trainkit_cluster_name=cluster["name"],
-            trainkit_nodegroups=NODEGROUPS,
-            trainkit_cluster={"provider": "local", "kubeconfig": cluster["kubeconfig"]},
-            addons_mpi_operator=False,
-            addons_wait_timeout=120,
-            **studio
-        ),
-        verbosity=3,
-        check=False,
+    extra = dict(
+        trainkit_cluster_name=cluster["name"],
+        trainkit_nodegroups=NODEGROUPS,
+        trainkit_cluster={"provider": "local", "kubeconfig": cluster["kubeconfig"]},
+        addons_mpi_operator=False,
+        addons_wait_timeout=120,
+        **studio
     )
+    log_path = os.path.join(ansible.work_dir, "ansible.log")
+    rc, output, recap = ansible.playbook("playbooks/addons.yml", extra_vars=extra, verbosity=3)
     assert rc == 0 and recap["changed"] > 0, output[-3000:]
     secret = client.get(
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "studioml-runner-aws-sqs", "namespace": "default"}}
@@ -389,8 +397,9 @@ def test_studio_runner_secret_never_printed_and_its_deployment_on_the_gpu_node(a
     with open(log_path) as handle:
         logged = handle.read()
     encoded = base64.b64encode(credentials.encode()).decode()
+    ecr_encoded = base64.b64encode(ecr_credentials.encode()).decode()
     for text in (output, logged):
-        for leak in (secret_key, encoded[:40]):
+        for leak in (secret_key, encoded[:40], ecr_key, ecr_encoded[:40]):
             at = text.find(leak)
             assert at < 0, "leaked: " + text[max(0, at - 3000) : at + 200]
     deployment = client.get(
@@ -405,14 +414,23 @@ def test_studio_runner_secret_never_printed_and_its_deployment_on_the_gpu_node(a
     assert runner["spec"]["nodeName"] == cluster["gpu_node"]
     volume = [v for v in runner["spec"]["volumes"] if v["name"] == "aws-sqs"][0]
     assert volume["secret"]["secretName"] == "studioml-runner-aws-sqs"
-    extra = dict(
-        trainkit_cluster_name=cluster["name"],
-        trainkit_nodegroups=NODEGROUPS,
-        trainkit_cluster={"provider": "local", "kubeconfig": cluster["kubeconfig"]},
-        addons_mpi_operator=False,
-        addons_wait_timeout=120,
-        **studio
-    )
+
+    # the ECR refresher: its own credentials, a CronJob and a first run, a Role that may patch the pull Secret only
+    def get(kind, name, api="v1"):
+        return client.get({"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "default"}})
+
+    refresher = get("Secret", "studioml-ecr-refresher-aws")
+    assert base64.b64decode(refresher["data"]["credentials"]).decode() == ecr_credentials
+    assert get("CronJob", "studioml-go-runner-ecr-cred", "batch/v1")["spec"]["schedule"] == "0 */6 * * *"
+    assert get("Job", "studioml-go-runner-ecr-cred-first", "batch/v1") is not None
+    rules = get("Role", "studioml-ecr-refresher", "rbac.authorization.k8s.io/v1")["rules"]
+    assert rules[0] == {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "resourceNames": ["studioml-go-docker-key"],
+        "verbs": ["get", "patch"],
+    }
+    assert get("ServiceAccount", "studioml-account")["imagePullSecrets"] == [{"name": "studioml-go-docker-key"}]
     # the runner holds the only GPU now: the re-run skips the smoke test and names the pod that holds it
     rc, output, recap = ansible.playbook("playbooks/addons.yml", extra_vars=extra)
     assert rc == 0 and recap["changed"] == 0, output[-3000:]
@@ -441,6 +459,16 @@ def test_teardown_removes_every_addon(ansible, client, cluster, tmp_path):
             "metadata": {"name": "studioml-go-runner-deployment", "namespace": "default"},
         },
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "studioml-runner-aws-sqs", "namespace": "default"}},
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "studioml-ecr-refresher-aws", "namespace": "default"},
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "studioml-go-runner-ecr-cred", "namespace": "default"},
+        },
     ]
     for obj in gone:
         assert client.get(obj) is None, obj
