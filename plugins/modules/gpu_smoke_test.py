@@ -288,6 +288,10 @@ def gpu_holders(client, nodes):
     return free, holders
 
 
+def gone(current):
+    return current is None
+
+
 def finished(pod):
     return pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
 
@@ -295,7 +299,6 @@ def finished(pod):
 def run_pod(module, client):
     p = module.params
     job = smoke_job(p)
-    gone = lambda current: current is None  # noqa: E731
     if client.get(job, p["namespace"]) is not None:  # left by an interrupted run
         client.delete(job, p["namespace"], propagation="Foreground")
         client.wait(job, p["namespace"], gone, p["wait_timeout"], "the old smoke-test Job to be deleted")

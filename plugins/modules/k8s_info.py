@@ -13,7 +13,7 @@ description:
   - Reads one object by name, or lists the objects of a kind (in a namespace or cluster-wide), filtered by label and
     field selectors. Changes nothing.
   - A kind the API server does not serve (for example a custom resource whose CRD is not installed) is no error - it
-    returns no objects and O(api_found=false).
+    returns no objects and RV(api_found=false).
   - Option names follow M(kubernetes.core.k8s_info).
 author:
   - trainkit.aws contributors (@trainkit)
