@@ -5,6 +5,7 @@ import contextlib
 import fcntl
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,16 @@ def mpi_operator_slot():
     8080 of every interface, so a second one (another xdist worker's control plane) would exit at start."""
     with open(os.path.join(tempfile.gettempdir(), "trainkit-mpi-operator-8080.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        family, address = (socket.AF_INET6, "::") if socket.has_ipv6 else (socket.AF_INET, "0.0.0.0")
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((address, 8080))  # where the operator listens (Go's ":8080"); nothing is sent anywhere
+            except OSError as exc:
+                raise AssertionError(
+                    "port 8080 is taken ({0}): another local MPI operator runs (make demo leaves one: make down), "
+                    "and the one these tests start could not serve its health check".format(exc)
+                )
         yield
 
 
