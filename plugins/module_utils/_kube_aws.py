@@ -127,6 +127,8 @@ def node_pool(pool, ami_id, named_subnets):
         ]
     if pool.get("nvidia_driver"):
         spec["gpu"] = {"nvidia": {"enabled": True, "version": str(pool["nvidia_driver"])}}
+    if pool.get("managed_policies"):
+        spec["iam"] = {"role": {"managedPolicies": [{"arn": arn} for arn in pool["managed_policies"]]}}
     return spec
 
 

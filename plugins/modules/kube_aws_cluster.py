@@ -159,6 +159,13 @@ options:
       nvidia_driver:
         description: Have kube-aws install this NVIDIA driver version on the nodes at boot (its C(gpu.nvidia)).
         type: str
+      managed_policies:
+        description:
+          - ARNs of managed policies attached to the pool's IAM role besides kube-aws's own (its
+            C(iam.role.managedPolicies)), for example AWS's CSI drivers' policies.
+        type: list
+        elements: str
+        default: []
   kubernetes_version:
     description:
       - Kubernetes version, for example C(v1.16.10). kube-aws v0.16 deploys 1.16 only; another minor version fails
@@ -727,6 +734,7 @@ def main():
         taints=dict(type="list", elements="dict", default=[]),
         gpus=dict(type="int"),
         nvidia_driver=dict(type="str"),
+        managed_policies=dict(type="list", elements="str", default=[]),
     )
     module = AWSModule(
         argument_spec=dict(

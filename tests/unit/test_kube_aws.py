@@ -5,6 +5,7 @@ import json
 
 from ansible_collections.trainkit.aws.plugins.module_utils import _kube_aws as assets
 
+CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
 PARAMS = {
     "cluster_name": "demo",
     "region_name": "us-west-2",
@@ -22,7 +23,13 @@ PARAMS = {
     "etcd_count": 3,
     "node_pools": [
         {"name": "gpu-pool", "instance_type": "p3.2xlarge", "count": 2, "zones": ["us-west-2b"], "labels": {"a": 1}},
-        {"name": "cpu", "instance_type": "m5.large", "count": 1, "taints": [{"key": "k", "effect": "NoSchedule"}]},
+        {
+            "name": "cpu",
+            "instance_type": "m5.large",
+            "count": 1,
+            "taints": [{"key": "k", "effect": "NoSchedule"}],
+            "managed_policies": [CSI_POLICY],
+        },
     ],
     "tags": {"team": "ml"},
     "extra_config": {"kubernetes": {"networking": {"selfHosting": {"type": "flannel"}}}},
@@ -58,6 +65,8 @@ def test_cluster_config_sets_its_keys_and_keeps_the_rest():
     assert gpu["subnets"] == [{"name": "Subnet2"}] and "nodePoolRollingStrategy" not in gpu
     assert gpu["amiId"] == PARAMS["ami_id"] and gpu["nodeLabels"] == {"a": "1"}
     assert cpu["nodePoolRollingStrategy"] == "Parallel", "a pool across zones cannot roll by zone"
+    assert "iam" not in gpu
+    assert cpu["iam"] == {"role": {"managedPolicies": [{"arn": CSI_POLICY}]}}
     assert cpu["taints"] == [{"key": "k", "value": "", "effect": "NoSchedule"}]
     assert config["controller"]["count"] == 2 and config["etcd"]["count"] == 3
     assert config["kubeAwsPlugins"]["dashboard"]["enabled"] is False
