@@ -416,6 +416,11 @@ class Runner:
             for in_use in self.gpus_in_use.values():
                 in_use.pop(pod["metadata"]["uid"], None)
 
+    def ssh_record_path(self, pod):
+        return os.path.join(
+            self.hosts_dir, "{0}_{1}.json".format(pod["metadata"]["namespace"], pod["metadata"]["name"])
+        )
+
     def ssh_record(self, pod, env, pod_dir):
         """Where the ssh stand-in finds this pod: its names, environment and working directory."""
         meta, spec = pod["metadata"], pod["spec"]
@@ -424,7 +429,7 @@ class Runner:
         if spec.get("subdomain"):
             fqdn = "{0}.{1}.{2}.svc".format(hostname, spec["subdomain"], meta["namespace"])
             names += ["{0}.{1}".format(hostname, spec["subdomain"]), fqdn, fqdn + ".cluster.local"]
-        path = os.path.join(self.hosts_dir, "{0}_{1}.json".format(meta["namespace"], meta["name"]))
+        path = self.ssh_record_path(pod)
         with open(path + ".tmp", "w") as handle:
             json.dump({"names": [n for n in names if n], "env": env, "cwd": pod_dir, "uid": meta["uid"]}, handle)
         os.replace(path + ".tmp", path)
@@ -498,9 +503,7 @@ class Runner:
         container = pod["spec"]["containers"][0]
         if not container.get("command") and image_repository(container.get("image", ""))[0] == DEVICE_PLUGIN_IMAGE:
             self.register_gpus(pod, False)
-        record = os.path.join(
-            self.hosts_dir, "{0}_{1}.json".format(pod["metadata"]["namespace"], pod["metadata"]["name"])
-        )
+        record = self.ssh_record_path(pod)
         try:
             with open(record) as handle:
                 if json.load(handle)["uid"] == pod["metadata"]["uid"]:

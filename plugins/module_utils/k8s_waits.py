@@ -58,12 +58,7 @@ class Waits:
         while True:
             if predicate(current):
                 return current
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise K8sError(
-                    "Timed out after {0:.0f}s waiting for {1}.".format(timeout, what),
-                    hint="raise wait_timeout, or look at the object's status and events",
-                )
+            remaining = time_left(deadline, timeout, what, "the object's")
             version = current["metadata"]["resourceVersion"] if current else None
             for event_type, event_obj in self.watch(obj, namespace, version, remaining):
                 if event_type == "ERROR":  # e.g. 410 Gone: start again from a fresh get
@@ -85,12 +80,7 @@ class Waits:
             items = dict((key_of(o), o) for o in listing.get("items", []))
             if predicate(items):
                 return items
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise K8sError(
-                    "Timed out after {0:.0f}s waiting for {1}.".format(timeout, what),
-                    hint="raise wait_timeout, or look at the objects' status and events",
-                )
+            remaining = time_left(deadline, timeout, what, "the objects'")
             watch = dict(query or {}, resourceVersion=listing["metadata"]["resourceVersion"])
             watch["timeoutSeconds"] = str(max(1, int(remaining)))
             for event_type, event_obj in self.stream(path, watch, remaining):
@@ -104,6 +94,17 @@ class Waits:
                     return items
                 if time.monotonic() >= deadline:
                     break
+
+
+def time_left(deadline, timeout, what, whose):
+    """Seconds to the deadline; a K8sError naming what was waited for once there are none."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise K8sError(
+            "Timed out after {0:.0f}s waiting for {1}.".format(timeout, what),
+            hint="raise wait_timeout, or look at {0} status and events".format(whose),
+        )
+    return remaining
 
 
 def key_of(obj):
