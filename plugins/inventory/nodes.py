@@ -91,6 +91,21 @@ options:
   private_key_file:
     description: C(ansible_ssh_private_key_file) of every host (for example the identity step's key).
     type: path
+  private_key_store:
+    description:
+      - Where the identity step keeps the nodes' private key when it is not a file (its C(identity_secrets_store)) -
+        V(ssm) or V(secretsmanager).
+      - The key is read and decrypted when the inventory is parsed, written to a file only you can read in a private
+        temporary directory that is removed when Ansible exits, and that file becomes every host's
+        C(ansible_ssh_private_key_file). The key is never cached or printed.
+      - Mutually exclusive with O(private_key_file).
+    type: str
+    choices: [ssm, secretsmanager]
+  private_key_secret:
+    description:
+      - The name of the SSM parameter or Secrets Manager secret with O(private_key_store).
+      - Default - C(/trainkit/<cluster_name>/key-pairs/<cluster_name>), the identity step's key pair.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -105,10 +120,20 @@ cache_connection: ~/.cache/trainkit/inventory
 cache_timeout: 300
 
 # then: ansible-inventory -i inventories/aws/cluster.trainkit_nodes.yml --graph
+
+# In AWX/Tower, with the identity step's identity_secrets_store=ssm: the key comes from SSM Parameter Store
+plugin: trainkit.aws.nodes
+cluster_name: paddle-prod
+region: us-west-2
+private_key_store: ssm   # /trainkit/paddle-prod/key-pairs/paddle-prod
 """
 
+import atexit
+import os
 import re
 import shlex
+import shutil
+import tempfile
 
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin
@@ -202,6 +227,24 @@ def parse_bastion(spec):
     return user or None, host, int(port) if port else None
 
 
+# secret name -> the private key file written for it in this process (refresh_inventory parses again)
+_KEY_FILES = {}
+
+
+def private_key_file_of(secret, material):
+    """Write a stored private key to a 0600 file in a 0700 temporary directory removed when the process exits."""
+    if secret in _KEY_FILES:
+        return _KEY_FILES[secret]
+    directory = tempfile.mkdtemp(prefix="trainkit-key-")  # mode 0700
+    atexit.register(shutil.rmtree, directory, True)
+    path = os.path.join(directory, "id_node")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(material if material.endswith("\n") else material + "\n")
+    _KEY_FILES[secret] = path
+    return path
+
+
 def jump_target(user, host, port):
     return "{0}{1}{2}".format(user + "@" if user else "", host, ":{0}".format(port) if port else "")
 
@@ -229,10 +272,37 @@ class InventoryModule(BaseInventoryPlugin, Cacheable):
             found = self.describe()
             if self.get_option("cache"):
                 self._cache[cache_key] = found
-        self.populate(found)
+        key_file = self.get_option("private_key_file")
+        if self.get_option("private_key_store"):
+            if key_file:
+                raise AnsibleError("trainkit.aws.nodes: set private_key_file or private_key_store, not both")
+            key_file = self.stored_private_key()
+        self.populate(found, key_file)
+
+    def stored_private_key(self):
+        """The identity step's private key from SSM or Secrets Manager, as a private temporary file."""
+        cluster = self.get_option("cluster_name")
+        store = self.get_option("private_key_store")
+        secret = self.get_option("private_key_secret") or "/trainkit/{0}/key-pairs/{0}".format(cluster)
+        try:
+            if store == "ssm":
+                answer = self.client("ssm").get_parameter(Name=secret, WithDecryption=True)
+                material = answer["Parameter"]["Value"]
+            else:
+                material = self.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise AnsibleError(
+                "trainkit.aws.nodes: reading the private key {0} from {1} failed with {2}: {3}".format(
+                    secret, store, error.get("Code"), error.get("Message")
+                )
+            )
+        except BotoCoreError as exc:
+            raise AnsibleError("trainkit.aws.nodes: {0}".format(exc))
+        return private_key_file_of(secret, material)
 
     # -- EC2 ------------------------------------------------------------------------------------------------
-    def client(self):
+    def client(self, service="ec2"):
         session = boto3.session.Session(
             profile_name=self.get_option("profile"),
             aws_access_key_id=self.get_option("access_key"),
@@ -243,7 +313,7 @@ class InventoryModule(BaseInventoryPlugin, Cacheable):
         if not session.region_name:
             raise AnsibleError("trainkit.aws.nodes: no AWS region (set region, AWS_REGION or a profile's region)")
         return session.client(
-            "ec2",
+            service,
             endpoint_url=self.get_option("endpoint_url") or None,
             verify=self.get_option("aws_ca_bundle") or None,
             config=Config(retries={"mode": "adaptive", "max_attempts": 10}),
@@ -299,7 +369,7 @@ class InventoryModule(BaseInventoryPlugin, Cacheable):
         }
 
     # -- hosts and groups -------------------------------------------------------------------------------------
-    def populate(self, found):
+    def populate(self, found, key_file=None):
         cluster = self.get_option("cluster_name")
         for group in ("masters", "workers", "etcd", "gpu", "eks_managed", "bastion"):
             self.inventory.add_group(group)
@@ -339,8 +409,8 @@ class InventoryModule(BaseInventoryPlugin, Cacheable):
                 "trainkit_node_role": role,
                 "trainkit_nodegroup": nodegroup_of(instance["tags"]),
             }
-            if self.get_option("private_key_file"):
-                variables["ansible_ssh_private_key_file"] = self.get_option("private_key_file")
+            if key_file:
+                variables["ansible_ssh_private_key_file"] = key_file
             is_bastion = name == bastion_host
             if bastion_host and not is_bastion:
                 jump = jump_target(bastion_user, bastion_host, bastion_port)

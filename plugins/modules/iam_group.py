@@ -15,7 +15,12 @@ description:
   - With O(access_keys_path), a user who has no access key yet gets one, written to
     C(<access_keys_path>/<user>.credentials) (mode C(0600), in the AWS shared credentials file format with a profile
     named after the user). The secret is never returned, printed or logged.
-  - O(state=absent) deletes the group and the users listed in O(users) (with their access keys and key files).
+  - With O(secrets_store=ssm) or O(secrets_store=secretsmanager), the new key goes to an SSM SecureString parameter or
+    a Secrets Manager secret named C(/trainkit/<cluster_name>/access-keys/<user>) instead, encrypted with
+    O(secrets_kms_key), and nothing is written on the controller. The value is the JSON that the AWS CLI's
+    C(credential_process) reads (C(Version), C(AccessKeyId), C(SecretAccessKey)).
+  - O(state=absent) deletes the group and the users listed in O(users) (with their access keys, key files and stored
+    keys).
 author:
   - trainkit.aws contributors (@trainkit)
 options:
@@ -60,6 +65,22 @@ options:
   cluster_name:
     description:
       - The cluster the users belong to; users this module creates are tagged with the cluster tags.
+      - Required with O(secrets_store=ssm) or O(secrets_store=secretsmanager) (it names the secrets).
+    type: str
+  secrets_store:
+    description:
+      - Where new access keys are kept. V(file) - in O(access_keys_path) on the controller.
+        V(ssm) - SSM Parameter Store SecureStrings. V(secretsmanager) - Secrets Manager secrets.
+      - With V(ssm) or V(secretsmanager) every listed user without a key gets one (O(access_keys_path) is not used),
+        and a user whose key has no stored secret is left alone with a warning.
+      - Prefer V(ssm) where the controller's files do not last, as in AWX and Tower execution environments.
+    type: str
+    choices: [file, ssm, secretsmanager]
+    default: file
+  secrets_kms_key:
+    description:
+      - The KMS key (id, ARN or C(alias/...)) that encrypts the stored keys; not set - the account's AWS managed key of
+        the service. Only with O(secrets_store=ssm) or O(secrets_store=secretsmanager).
     type: str
 extends_documentation_fragment:
   - trainkit.aws.aws
@@ -125,10 +146,18 @@ access_key_files:
   type: list
   elements: str
   sample: [/home/me/credentials/paddle-demo-operator.credentials]
+access_key_secrets:
+  description: Names of the SSM parameters or Secrets Manager secrets written by this run (never their values).
+  returned: always
+  type: list
+  elements: str
+  sample: [/trainkit/paddle-demo/access-keys/paddle-demo-operator]
 """
 
+import json
 import os
 
+from ansible_collections.trainkit.aws.plugins.module_utils import _secrets
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import PolicySync
 from ansible_collections.trainkit.aws.plugins.module_utils._iam import policy_hint
@@ -183,23 +212,47 @@ def write_key_file(path, user, key):
         )
 
 
+def key_json(key):
+    """The stored form of a key: what the AWS CLI's credential_process reads."""
+    return json.dumps({"Version": 1, "AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]})
+
+
+def key_store(module):
+    """The SSM/Secrets Manager store of the run, or None for files."""
+    p = module.params
+    if p["secrets_store"] == "file":
+        return None
+    return _secrets.SecretStore(module, p["secrets_store"], p["secrets_kms_key"], p["cluster_name"])
+
+
 def ensure_access_keys(module, iam, users, created_users):
-    directory = module.params["access_keys_path"]
-    written = []
-    if not directory:
-        return False, written
+    """Give every listed user without a key one, kept in its file or the store; returns (changed, files, secrets)."""
+    p = module.params
+    store = key_store(module)
+    directory = p["access_keys_path"]
+    written, stored = [], []
+    if store is None and not directory:
+        return False, written, stored
     changed = False
     for user in users:
-        path = key_file(directory, user)
-        if os.path.exists(path):
+        if store is None:
+            where = key_file(directory, user)
+            kept = os.path.exists(where)
+        else:
+            where = _secrets.secret_name(p["cluster_name"], "access-keys", user)
+            kept = store.exists(where)
+            if kept and user in created_users:  # the key of a deleted namesake: its key is gone, so is its use
+                store.delete(where)
+                kept = False
+        if kept:
             continue
         if user not in created_users:
             keys = paginate(iam, "list_access_keys", "AccessKeyMetadata", UserName=user)
             if keys:
                 module.warn(
-                    "User {0} already has access key(s) {1} but no file at {2}; AWS cannot show an existing "
-                    "secret again. Delete the key to have a new one written.".format(
-                        user, ", ".join(k["AccessKeyId"] for k in keys), path
+                    "User {0} already has access key(s) {1} but nothing at {2}; AWS cannot show an existing "
+                    "secret again. Delete the key to have a new one kept.".format(
+                        user, ", ".join(k["AccessKeyId"] for k in keys), where
                     )
                 )
                 continue
@@ -208,16 +261,21 @@ def ensure_access_keys(module, iam, users, created_users):
             continue
         key = iam.create_access_key(UserName=user)["AccessKey"]
         try:
-            write_key_file(path, user, key)
-        except OSError as exc:
+            if store is None:
+                write_key_file(where, user, key)
+            else:
+                store.put(where, key_json(key), "Access key of IAM user {0}".format(user))
+        except (OSError, ClientError, BotoCoreError, TrainkitError) as exc:
             # Do not leave a key whose secret nobody holds.
             iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
-            raise TrainkitError(
-                "Could not write the access key of {0} to {1}: {2}".format(user, path, exc.strerror),
-                hint="make access_keys_path a writable directory; the new key was deleted again",
-            )
-        written.append(path)
-    return changed, written
+            if isinstance(exc, OSError):
+                raise TrainkitError(
+                    "Could not write the access key of {0} to {1}: {2}".format(user, where, exc.strerror),
+                    hint="make access_keys_path a writable directory; the new key was deleted again",
+                )
+            raise
+        (written if store is None else stored).append(where)
+    return changed, written, stored
 
 
 def describe(iam, name, sync):
@@ -248,7 +306,7 @@ def ensure_present(module, iam):
                 "inline_policies": sorted(p["inline_policies"] or {}),
                 "users": sorted(p["users"] or []),
             }
-            return changed, before, after, dict(after, access_key_files=[])
+            return changed, before, after, dict(after, access_key_files=[], access_key_secrets=[])
         group = iam.create_group(GroupName=name, Path=p["path"])["Group"]
         before_group = {"group_name": group["GroupName"], "arn": group["Arn"], "path": group["Path"]}
         sync.known_empty()  # a new group has no policies: nothing to read before attaching
@@ -279,7 +337,7 @@ def ensure_present(module, iam):
             changed = True
             if not module.check_mode:
                 iam.remove_user_from_group(GroupName=name, UserName=user)
-    keys_changed, written = ensure_access_keys(module, iam, p["users"] or [], created_users)
+    keys_changed, written, stored = ensure_access_keys(module, iam, p["users"] or [], created_users)
     changed |= keys_changed
     # every call succeeded: the group is what was asked (check mode: what it would be); no second read
     after = dict(before, group=before_group)
@@ -291,10 +349,10 @@ def ensure_present(module, iam):
             after[key] = sorted(p[option])
     if p["inline_policies"] is not None:
         after["inline_policies"] = sorted(p["inline_policies"])
-    return changed, before, after, dict(after, access_key_files=written)
+    return changed, before, after, dict(after, access_key_files=written, access_key_secrets=stored)
 
 
-def delete_user(iam, user, directory):
+def delete_user(iam, user, directory, store, secret):
     for key in paginate(iam, "list_access_keys", "AccessKeyMetadata", UserName=user):
         iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
     for group in paginate(iam, "list_groups_for_user", "Groups", UserName=user):
@@ -311,6 +369,8 @@ def delete_user(iam, user, directory):
     iam.delete_user(UserName=user)
     if directory and os.path.exists(key_file(directory, user)):
         os.unlink(key_file(directory, user))
+    if store is not None:
+        store.delete(secret)
 
 
 def ensure_absent(module, iam):
@@ -319,18 +379,25 @@ def ensure_absent(module, iam):
     sync = PolicySync(iam, "group", name, module.check_mode)
     before = describe(iam, name, sync)
     users = [u for u in (p["users"] or []) if user_exists(iam, u)]
-    if not before and not users:
-        return False, {}, {}, dict(access_key_files=[])
+    store = key_store(module)
+    names = dict((u, _secrets.secret_name(p["cluster_name"], "access-keys", u)) for u in p["users"] or [])
+    # a stored key whose user is gone already (an interrupted teardown) is removed as well
+    orphans = [u for u in names if u not in users and store is not None and store.exists(names[u])]
+    nothing = dict(access_key_files=[], access_key_secrets=[])
+    if not before and not users and not orphans:
+        return False, {}, {}, nothing
     if not module.check_mode:
         if before:
             for user in before["users"]:
                 iam.remove_user_from_group(GroupName=name, UserName=user)
         for user in users:
-            delete_user(iam, user, p["access_keys_path"])
+            delete_user(iam, user, p["access_keys_path"], store, names[user])
+        for user in orphans:
+            store.delete(names[user])
         if before:
             sync.remove_all()
             iam.delete_group(GroupName=name)
-    return True, before, {}, dict(access_key_files=[])
+    return True, before, {}, nothing
 
 
 def main():
@@ -343,10 +410,14 @@ def main():
         users=dict(type="list", elements="str"),
         access_keys_path=dict(type="path", no_log=False),
         cluster_name=dict(type="str"),
+        **_secrets.argument_spec(),
     )
     module = AWSModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     problems = validate.iam_name(p["name"], "name") + validate.cluster_name(p["cluster_name"])
+    problems += _secrets.problems(p)
+    if p["secrets_store"] != "file" and p["access_keys_path"]:
+        problems.append("access_keys_path applies to secrets_store=file; the keys go to {0}".format(p["secrets_store"]))
     problems += validate.policy_arns(p["managed_policies"])
     for policy_name, doc in (p["inline_policies"] or {}).items():
         problems += validate.iam_name(policy_name, "inline_policies key")

@@ -13,9 +13,11 @@ description:
   - With O(public_key), imports that public key. The key pair remembers a digest of the imported key in the tag
     C(trainkit:public-key-sha256), so a changed O(public_key) replaces the key pair (O(force=true)).
   - Without O(public_key), EC2 creates the key pair and the private key is written to O(private_key_path) with
-    mode C(0600). The private key is never returned or logged. AWS cannot show it again later, so a missing file
-    for an existing key pair only produces a warning.
-  - O(state=absent) deletes the key pair (local files are left alone).
+    mode C(0600), or with O(secrets_store=ssm) or O(secrets_store=secretsmanager) kept in an SSM SecureString
+    parameter or a Secrets Manager secret named C(/trainkit/<cluster_name>/key-pairs/<name>), encrypted with
+    O(secrets_kms_key), and nothing is written on the controller. The private key is never returned or logged. AWS
+    cannot show it again later, so a missing file or secret for an existing key pair only produces a warning.
+  - O(state=absent) deletes the key pair and its stored secret (local files are left alone).
 author:
   - trainkit.aws contributors (@trainkit)
 options:
@@ -48,6 +50,20 @@ options:
         fails instead.
     type: bool
     default: true
+  secrets_store:
+    description:
+      - Where the private key of a key pair EC2 creates is kept. V(file) - O(private_key_path).
+        V(ssm) - an SSM Parameter Store SecureString. V(secretsmanager) - a Secrets Manager secret.
+      - V(ssm) and V(secretsmanager) need O(cluster_name), which names the secret.
+      - Prefer V(ssm) where the controller's files do not last, as in AWX and Tower execution environments.
+    type: str
+    choices: [file, ssm, secretsmanager]
+    default: file
+  secrets_kms_key:
+    description:
+      - The KMS key (id, ARN or C(alias/...)) that encrypts the stored private key; not set - the account's AWS
+        managed key of the service. Only with O(secrets_store=ssm) or O(secrets_store=secretsmanager).
+    type: str
 extends_documentation_fragment:
   - trainkit.aws.aws
   - trainkit.aws.aws.attributes
@@ -91,17 +107,24 @@ tags:
   type: dict
 private_key_path:
   description: Where the private key was written, when this run created the key pair.
-  returned: when the key pair was created without public_key
+  returned: when the key pair was created without public_key and secrets_store is file
   type: str
+private_key_secret:
+  description: The SSM parameter or Secrets Manager secret that holds the private key (its name, never its value).
+  returned: when state is present, public_key is not set and secrets_store is ssm or secretsmanager
+  type: str
+  sample: /trainkit/paddle-demo/key-pairs/paddle-demo
 """
 
 import hashlib
 import os
 import tempfile
 
+from ansible_collections.trainkit.aws.plugins.module_utils import _secrets
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_not_found
@@ -156,6 +179,15 @@ def write_private_key(path, material):
         raise
 
 
+def key_store(module):
+    """The store of the private key and its name there, or (None, None) for a file."""
+    p = module.params
+    if p["secrets_store"] == "file":
+        return None, None
+    store = _secrets.SecretStore(module, p["secrets_store"], p["secrets_kms_key"], p["cluster_name"])
+    return store, _secrets.secret_name(p["cluster_name"], "key-pairs", p["name"])
+
+
 def create(module, ec2, wanted_tags):
     p = module.params
     spec = [{"ResourceType": "key-pair", "Tags": boto3_tag_list(wanted_tags)}] if wanted_tags else []
@@ -164,18 +196,27 @@ def create(module, ec2, wanted_tags):
             KeyName=p["name"], PublicKeyMaterial=p["public_key"].strip().encode("ascii"), TagSpecifications=spec
         )
         return {}
+    store, secret = key_store(module)
+    if store is not None and store.exists(secret):
+        store.delete(secret)  # the private key of a key pair that is gone (this name did not exist a moment ago)
     created = ec2.create_key_pair(KeyName=p["name"], KeyType=p["key_type"], TagSpecifications=spec)
     material = created.pop("KeyMaterial")
     try:
-        write_private_key(p["private_key_path"], material)
-    except OSError as exc:
+        if store is None:
+            write_private_key(p["private_key_path"], material)
+        else:
+            store.put(secret, material, "Private key of EC2 key pair {0}".format(p["name"]))
+    except (OSError, ClientError, BotoCoreError, TrainkitError) as exc:
         # A key pair whose private key is lost is useless: delete it again.
         ec2.delete_key_pair(KeyName=p["name"])
-        raise TrainkitError(
-            "Could not write the private key to {0}: {1}".format(p["private_key_path"], exc.strerror),
-            hint="make private_key_path writable; the key pair was deleted again",
-        )
-    return {"private_key_path": p["private_key_path"], "created": dict(created, KeyType=p["key_type"])}
+        if isinstance(exc, OSError):
+            raise TrainkitError(
+                "Could not write the private key to {0}: {1}".format(p["private_key_path"], exc.strerror),
+                hint="make private_key_path writable; the key pair was deleted again",
+            )
+        raise
+    kept = {"private_key_path": p["private_key_path"]} if store is None else {"private_key_secret": secret}
+    return dict(kept, created=dict(created, KeyType=p["key_type"]))
 
 
 def ensure_present(module, ec2):
@@ -209,32 +250,39 @@ def ensure_present(module, ec2):
         create(module, ec2, wanted_tags)
         after = summary(find_key_pair(ec2, p["name"]))
         return True, before, after, after
-    if (
-        not p["public_key"]
-        and not current_digest
-        and p["private_key_path"]
-        and not os.path.exists(p["private_key_path"])
-    ):
-        module.warn(
-            "Key pair {0} exists but its private key is not at {1}; AWS cannot show it again. Delete the key pair "
-            "(state=absent) to have a new one created and saved.".format(p["name"], p["private_key_path"])
-        )
+    store, secret = key_store(module)
+    kept = {}
+    if not p["public_key"] and not current_digest:
+        where = secret if store is not None else p["private_key_path"]
+        found = store.exists(secret) if store is not None else bool(where and os.path.exists(where))
+        if store is not None and found:
+            kept = {"private_key_secret": secret}
+        if where and not found:
+            module.warn(
+                "Key pair {0} exists but its private key is not at {1}; AWS cannot show it again. Delete the key "
+                "pair (state=absent) to have a new one created and saved.".format(p["name"], where)
+            )
     changed, tags_after = sync_tags(
         module.check_mode, before["tags"], wanted_tags, purge, ec2_tagger(ec2, pair["KeyPairId"])
     )
     if changed:
         after = dict(before, tags=tags_after)
-        return True, before, after, after
-    return False, before, before, before
+        return True, before, after, dict(after, **kept)
+    return False, before, before, dict(before, **kept)
 
 
 def ensure_absent(module, ec2):
     pair = find_key_pair(ec2, module.params["name"])
-    if pair is None:
+    store, secret = key_store(module)
+    stored = store is not None and store.exists(secret)
+    if pair is None and not stored:
         return False, {}, {}, {}
     if not module.check_mode:
-        ec2.delete_key_pair(KeyName=module.params["name"])
-    return True, summary(pair), {}, {}
+        if pair is not None:
+            ec2.delete_key_pair(KeyName=module.params["name"])
+        if stored:
+            store.delete(secret)
+    return True, summary(pair) if pair else {}, {}, {}
 
 
 def main():
@@ -248,16 +296,23 @@ def main():
         cluster_name=dict(type="str"),
         tags=dict(type="dict"),
         purge_tags=dict(type="bool", default=True),
+        **_secrets.argument_spec(),
     )
     module = AWSModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    problems = validate.cluster_name(p["cluster_name"]) + validate.tags(p["tags"])
+    problems = validate.cluster_name(p["cluster_name"]) + validate.tags(p["tags"]) + _secrets.problems(p)
     if not p["name"] or len(p["name"]) > 255 or not p["name"].isascii():
         problems.append("name must be 1 to 255 ASCII characters")
     if p["public_key"] is not None:
         problems += validate.ssh_public_key(p["public_key"])
-    elif p["state"] == "present" and not p["private_key_path"]:
-        problems.append("set public_key to import a key, or private_key_path to keep the private key EC2 creates")
+    elif p["state"] == "present" and p["secrets_store"] == "file" and not p["private_key_path"]:
+        problems.append(
+            "set public_key to import a key, or private_key_path (or secrets_store) to keep the private key EC2 creates"
+        )
+    if p["secrets_store"] != "file" and p["private_key_path"]:
+        problems.append(
+            "private_key_path applies to secrets_store=file; the private key goes to {0}".format(p["secrets_store"])
+        )
     if p["private_key_path"] and os.path.isdir(p["private_key_path"]):
         problems.append("private_key_path {0} is a directory; give a file path".format(p["private_key_path"]))
     module.fail_on_problems(problems)

@@ -57,6 +57,14 @@ def tagged_leftovers(boto, cluster):
         for f in fsx.describe_file_systems()["FileSystems"]
         if {"Key": "trainkit:cluster", "Value": cluster} in f.get("Tags", [])
     ]
+    prefix = "/trainkit/{0}/".format(cluster)  # secrets_store ssm / secretsmanager
+    found += [
+        p["Name"]
+        for p in boto("ssm").describe_parameters(
+            ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": [prefix]}]
+        )["Parameters"]
+    ]
+    found += [s["Name"] for s in boto("secretsmanager").list_secrets()["SecretList"] if s["Name"].startswith(prefix)]
     return found
 
 
