@@ -17,7 +17,7 @@ AWSCLI_ENV ?= $(CACHE_DIR)/awscli
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export TRAINKIT_TRAIN_PYTHON := $(TRAIN_PYTHON)
 
-.PHONY: bench help venv train-env train-env-torch awscli binaries node-tools nodes link demo down test unit integration throttled sanity lint build clean
+.PHONY: bench help venv train-env train-env-torch awscli binaries node-tools nodes link demo down test unit integration throttled sanity lint build ee clean
 
 help:
 	@echo "make demo    - the whole pipeline locally: AWS (local endpoint), Kubernetes, data split, real training"
@@ -120,6 +120,15 @@ lint: venv link
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path .tmp/dist
+
+# The execution environment's build context (execution-environment.yml): the collection tarball and the eksctl and
+# kube-aws binaries in build/ee, then ansible-builder create. Building the image needs podman or docker:
+#   podman build -t trainkit-ee:0.1.0 build/ee/context
+ee: venv binaries
+	rm -rf build/ee && mkdir -p build/ee/bin
+	$(BIN)/ansible-galaxy collection build --force --output-path build/ee .
+	cp "$$(tools/eksctl-build 2>/dev/null | tail -n1)" "$$(tools/kube-aws-build 2>/dev/null | tail -n1)" build/ee/bin/
+	$(BIN)/ansible-builder create --file execution-environment.yml --context build/ee/context
 
 bench: venv link
 	$(BIN)/python bench/aws_calls.py

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 """The collection as users get it: build, install offline, ansible-doc, and a playbook run by FQCN."""
 
+import json
 import os
 import subprocess
 
@@ -53,8 +54,29 @@ def installed(tmp_path_factory, ansible):
 def test_tarball_holds_no_dev_files(installed):
     root = installed[0] / "collections" / "ansible_collections" / "trainkit" / "aws"
     assert (root / "plugins" / "modules" / "vpc_network.py").exists()
-    for unwanted in (".venv", ".tmp", ".git", "Makefile", "ansible.cfg"):
+    for unwanted in (".venv", ".tmp", ".git", "Makefile", "ansible.cfg", "tests", "bench", "test-requirements.txt"):
         assert not (root / unwanted).exists(), unwanted
+    # what the EE definition and the local rehearsal need does ship
+    for wanted in ("meta/execution-environment.yml", "requirements.txt", "bindep.txt", "tools/local-aws"):
+        assert (root / wanted).exists(), wanted
+
+
+def test_survey_playbook_from_the_installed_copy(installed, tmp_path):
+    work, env = installed
+    run = subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "trainkit.aws.survey", "-e", "survey_dest=" + str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(work),
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    survey = json.loads((tmp_path / "s" / "identity.json").read_text())
+    assert survey["name"] == "trainkit.aws.identity"
+    store = [q for q in survey["spec"] if q["variable"] == "identity_secrets_store"]
+    assert store and store[0]["choices"] == ["file", "ssm", "secretsmanager"] and store[0]["default"] == "file"
+    assert sorted(p.name for p in (tmp_path / "s").iterdir())[0] == "addons.json"
 
 
 @pytest.mark.parametrize("module", MODULES)
