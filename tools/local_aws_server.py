@@ -16,8 +16,11 @@ does not. The layer, with times scaled down, gives:
 - eventual consistency: a new VPC, subnet, security group, internet gateway, route table, IAM role, instance
   profile or KMS alias is "not found" by calls that name it, for a short time after its creation;
 - throttling: a fraction of requests answered with the service's own throttling error in its protocol's shape;
-- a request log, one JSON line per request (service, operation, status, latency), that
-  ``tools/local-aws summary`` reads.
+- a request log, one JSON line per request (service, operation, the IAM action, the caller's access key id,
+  status, latency), that ``tools/local-aws summary`` and ``tools/operator_policy.py`` read;
+- IAM enforcement when asked (``POST /moto-api/reset-auth`` with ``0``, as moto's own tests do): moto then checks
+  every request it serves against the caller's IAM policies, and this layer does the same for the calls it serves
+  itself (the EKS API), so that a missing permission fails with AccessDenied naming the action.
 
 EKS as eksctl needs it (the calls moto lacks, EKS resources in CloudFormation stacks, clusters on the local control
 plane, node groups as simulated nodes) comes from tools/local_eks.py. Gaps of moto that real AWS does not have are
@@ -456,6 +459,7 @@ def patch_cloudformation():
     @patch(CloudFormationBackend, "create_stack")
     def create_stack(original, self, *args, **kwargs):
         stack = original(self, *args, **kwargs)
+        note_resource_types(stack)
         seconds = REALISM.time("cloudformation_stack_create") + local_eks.stack_times(stack)[0]
         if seconds > 0 and stack.status == "CREATE_COMPLETE":
             stack.status = "CREATE_IN_PROGRESS"
@@ -465,6 +469,7 @@ def patch_cloudformation():
     @patch(CloudFormationBackend, "update_stack")
     def update_stack(original, self, *args, **kwargs):
         stack = original(self, *args, **kwargs)
+        note_resource_types(stack)
         seconds = REALISM.time("cloudformation_stack_update")
         if seconds > 0 and stack.status == "UPDATE_COMPLETE":
             stack.status = "UPDATE_IN_PROGRESS"
@@ -477,6 +482,8 @@ def patch_cloudformation():
             (s for s in self.stacks.values() if s.name == name_or_stack_id), None
         )
         seconds = REALISM.time("cloudformation_stack_delete") + (local_eks.stack_times(stack)[1] if stack else 0)
+        if stack is not None:
+            note_resource_types(stack)
         if stack is None or seconds <= 0:
             return original(self, name_or_stack_id)
         if stack.status != "DELETE_IN_PROGRESS":
@@ -497,6 +504,20 @@ def patch_cloudformation():
                 raise
             REALISM.clock.later(seconds, lambda: finish_delete(original, backend, stack, seconds, attempts - 1))
             raise RuntimeError("{0}: retrying the delete later ({1})".format(stack.name, error)) from error
+
+
+# what the request being served did besides its own call, for its request log line (one thread per request)
+NOTES = threading.local()
+
+
+def note_resource_types(stack):
+    """The resource types of a stack a request creates, updates or deletes: CloudFormation calls their APIs with the
+    caller's permissions, so tools/operator_policy.py adds their actions to the operators' policy."""
+    try:
+        resources = (stack.template_dict or {}).get("Resources") or {}
+        NOTES.resource_types = sorted(set(r.get("Type") for r in resources.values() if isinstance(r, dict)))
+    except AttributeError:
+        NOTES.resource_types = []
 
 
 def patch_consistency():
@@ -557,7 +578,12 @@ class Services:
                     found = name
                     break
             if found is None:
-                aliases = {"elasticfilesystem": "efs", "monitoring": "cloudwatch", "email": "ses"}
+                aliases = {
+                    "elasticfilesystem": "efs",
+                    "monitoring": "cloudwatch",
+                    "email": "ses",
+                    "elasticloadbalancing": "elb",
+                }
                 found = aliases.get(signing_name)
             self.by_signing_name[signing_name] = found
             if found and found not in self.models:
@@ -580,11 +606,15 @@ class Services:
             self.routes[model.service_name] = routes
         return self.routes[model.service_name]
 
+    @staticmethod
+    def caller(environ):
+        """(access key id, signing name) of a signed request, from its credential scope."""
+        match = re.search(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+        return (match.group(1), match.group(2)) if match else (None, None)
+
     def identify(self, environ, body):
         """(service, protocol, operation, params as (name, value) pairs)."""
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", auth)
-        signing = match.group(1) if match else None
+        signing = self.caller(environ)[1]
         if signing is None:
             return None, None, None, []
         model = self.model(signing)
@@ -657,7 +687,7 @@ def error_response(service, protocol, code, message, status, request_id):
     else:
         body = json.dumps({"__type": code, "message": message})
         headers += [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
-    reasons = {400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 503: "Slow Down"}
+    reasons = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 503: "Slow Down"}
     return "{0} {1}".format(status, reasons.get(status, "Error")), headers, body.encode()
 
 
@@ -706,18 +736,24 @@ class RealismMiddleware:
                 code, status, value = hidden
                 message = "The resource '{0}' does not exist (not yet visible)".format(value)
                 outcome = ("consistency",) + error_response(service, protocol, code, message, status, request_id)
+        if outcome is None and service is not None and self.extra is not None and self.extra.serves(service, operation):
+            denied = iam_denial(environ, body, operation, params)
+            if denied is not None:
+                outcome = ("iam",) + error_response(service, protocol, "AccessDeniedException", denied, 403, request_id)
         if outcome is None and service is not None and self.extra is not None:
             served = self.extra.answer(service, operation, environ, body, request_id)
             if served is not None:
                 status_line, headers, payload = served
                 start_response(status_line, headers + [("Content-Length", str(len(payload)))])
                 status = int(status_line.split()[0])
-                self.record(service, operation, status, started, None, error_of(payload) if status >= 400 else None)
+                error = error_of(payload) if status >= 400 else None
+                self.record(environ, service, operation, status, started, None, error)
                 return [payload]
         if outcome is not None:
             note, status_line, headers, payload = outcome
             start_response(status_line, headers + [("Content-Length", str(len(payload)))])
-            self.record(service, operation, int(status_line.split()[0]), started, note)
+            error = "AccessDeniedException" if note == "iam" else None
+            self.record(environ, service, operation, int(status_line.split()[0]), started, note, error)
             return [payload]
         seen = {}
 
@@ -726,26 +762,42 @@ class RealismMiddleware:
             names = set(h[0].lower() for h in headers)
             if "x-amzn-requestid" not in names and "x-amz-request-id" not in names:
                 headers = list(headers) + [("x-amzn-RequestId", request_id)]
-            return start_response(status_line, headers, exc_info)
+            seen["response"] = (status_line, headers, exc_info)
+            return lambda data: None  # the body is returned, not written
 
         try:
             chunks = list(self.app(environ, capture))
         except Exception:
             if service is not None:  # moto itself failed: the log says so before werkzeug answers 500
-                self.record(service, operation, 500, started, None, "InternalFailure")
+                self.record(environ, service, operation, 500, started, None, "InternalFailure")
             raise
+        if service is not None and seen.get("status") == 403:
+            denied = access_denied(service, protocol, operation, environ, b"".join(chunks), request_id)
+            if denied is not None:
+                seen["response"] = denied[:2] + (None,)
+                chunks = [denied[2]]
+        start_response(*seen["response"])
         if service is not None:
             status = seen.get("status", 0)
             self.record(
-                service, operation, status, started, None, error_of(b"".join(chunks)) if status >= 400 else None
+                environ,
+                service,
+                operation,
+                status,
+                started,
+                None,
+                error_of(b"".join(chunks)) if status >= 400 else None,
             )
         return chunks
 
-    def record(self, service, operation, status, started, note, error=None):
+    def record(self, environ, service, operation, status, started, note, error=None):
+        caller, signing = Services.caller(environ)
         line = {
             "t": round(time.time(), 3),
             "service": service,
             "operation": operation,
+            "action": iam_action(signing, operation) if signing else None,
+            "caller": caller,
             "status": status,
             "latency_ms": round((time.monotonic() - started) * 1000, 1),
         }
@@ -753,8 +805,124 @@ class RealismMiddleware:
             line["realism"] = note
         if error:
             line["error"] = error
+        types = getattr(NOTES, "resource_types", None)
+        if types:
+            line["resource_types"] = types
+            NOTES.resource_types = None
         with self.log_lock:
             self.log.write(json.dumps(line) + "\n")
+
+
+# S3's API operations whose IAM action has another name (the Service Authorization Reference)
+S3_ACTIONS = {
+    "ListObjectsV2": "ListBucket",
+    "ListObjects": "ListBucket",
+    "HeadBucket": "ListBucket",
+    "ListObjectVersions": "ListBucketVersions",
+    "ListBuckets": "ListAllMyBuckets",
+    "HeadObject": "GetObject",
+    "DeleteObjects": "DeleteObject",
+    "PutBucketEncryption": "PutEncryptionConfiguration",
+    "GetBucketEncryption": "GetEncryptionConfiguration",
+    "DeleteBucketEncryption": "PutEncryptionConfiguration",
+    "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
+    "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
+    "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
+    "DeleteBucketTagging": "PutBucketTagging",
+    "CreateMultipartUpload": "PutObject",
+    "UploadPart": "PutObject",
+    "CompleteMultipartUpload": "PutObject",
+    "DeleteBucketOwnershipControls": "PutBucketOwnershipControls",
+    "GetBucketOwnershipControls": "GetBucketOwnershipControls",
+}
+
+
+def iam_action(signing, operation):
+    """The IAM action a call needs: ``<prefix>:<operation>``, but for S3's renamed ones."""
+    if signing == "s3":
+        return "s3:" + S3_ACTIONS.get(operation, operation)
+    return "{0}:{1}".format(signing, operation)
+
+
+def access_denied(service, protocol, operation, environ, body, request_id):
+    """moto's AccessDenied (and, with enforcement, its failed signature checks), in the service's own error shape
+    and naming the action as AWS does: moto answers XML in one shape for every protocol, which botocore cannot read
+    for JSON and REST services."""
+    text = body[:4096].decode("utf-8", "replace")
+    if "<Code>AccessDenied</Code>" not in text:
+        return None
+    caller, signing = Services.caller(environ)
+    match = re.search(r"User: (\S+) is not authorized", text)
+    who = match.group(1) if match else "the user with access key {0}".format(caller)
+    message = "User: {0} is not authorized to perform: {1}".format(who, iam_action(signing, operation))
+    code = "AccessDeniedException" if protocol in ("json", "rest-json") else "AccessDenied"
+    status_line, headers, payload = error_response(service, protocol, code, message, 403, request_id)
+    return status_line, headers + [("Content-Length", str(len(payload)))], payload
+
+
+def iam_denial(environ, body, operation, params):
+    """While moto enforces IAM, the AccessDenied message for a call this layer serves itself, or None."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.exceptions import HTTPException
+    from moto.iam.access_control import IAMRequest
+
+    if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        return None
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", "")}
+    try:
+        request = IAMRequest(
+            account_id=DEFAULT_ACCOUNT_ID,
+            method=environ.get("REQUEST_METHOD"),
+            path=environ.get("PATH_INFO", "/"),
+            data=dict(params),
+            body=body,
+            headers=headers,
+            action=operation,
+        )
+    except HTTPException:
+        return "The security token included in the request is invalid"
+    try:
+        request.check_action_permitted("*")
+    except HTTPException:
+        # the message AWS (and moto) give
+        return "User: {0} is not authorized to perform: {1}".format(request._access_key.arn, request._action)
+    return None
+
+
+def s3_action_names():
+    """moto names some S3 calls' IAM actions otherwise than AWS does (HeadBucket, and every ?encryption or
+    ?publicAccessBlock call, which its table misses and checks as ListBucket/CreateBucket/DeleteBucket): give its
+    table AWS's names (the Service Authorization Reference), those of S3_ACTIONS."""
+    from moto.s3.responses import ACTION_MAP
+
+    bucket = ACTION_MAP["BUCKET"]
+    bucket["HEAD"]["DEFAULT"] = "ListBucket"
+    bucket["GET"].update(
+        encryption="GetEncryptionConfiguration",
+        publicAccessBlock="GetBucketPublicAccessBlock",
+        ownershipControls="GetBucketOwnershipControls",
+    )
+    bucket["PUT"].update(
+        encryption="PutEncryptionConfiguration",
+        publicAccessBlock="PutBucketPublicAccessBlock",
+        ownershipControls="PutBucketOwnershipControls",
+    )
+    bucket["DELETE"].update(
+        encryption="PutEncryptionConfiguration",
+        publicAccessBlock="PutBucketPublicAccessBlock",
+        ownershipControls="PutBucketOwnershipControls",
+    )
+
+
+def skip_signature_checks():
+    """With IAM enforcement on, moto recomputes each request's signature and gets REST services' (EFS, EKS,
+    Route 53) wrong: who calls and what they may do is checked, the signature is not."""
+    from moto.iam.access_control import IAMRequestBase
+
+    IAMRequestBase.check_signature = lambda self: None
 
 
 def presigned(environ):
@@ -823,6 +991,8 @@ def main():
     if not args.host.startswith("127."):
         sys.exit("local_aws_server: serves loopback only")
     REALISM = Realism(load_profile(args.profile))
+    skip_signature_checks()
+    s3_action_names()
     patch_efs()
     patch_fsx()
     patch_ec2_dependencies()

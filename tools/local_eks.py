@@ -218,6 +218,12 @@ class LocalEKS:
         REALISM.clock.later(seconds, lambda: self.sync_nodes(region, cluster_name, group_name))
 
     # -- dispatch --------------------------------------------------------------------------------------
+    def serves(self, service, operation):
+        """Whether answer() serves this call (rather than moto)."""
+        if service == "eks":
+            return hasattr(self, "eks_" + (operation or ""))
+        return service == "cloudformation" and operation == "UpdateTerminationProtection"
+
     def answer(self, service, operation, environ, body, request_id):
         """(status line, headers, payload) for a call this layer serves, else None (moto answers)."""
         region = region_of(environ)

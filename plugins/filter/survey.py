@@ -96,7 +96,7 @@ def playbook_roles(path, seen=None):
     return seen
 
 
-def survey_spec(playbook, name=None, description=None):
+def survey_spec(playbook, title=None, summary=None):
     """The AWX survey spec of a playbook of this collection: a question per option of the roles it runs."""
     if not os.path.isfile(playbook):
         raise AnsibleFilterError("survey_spec: no playbook at {0}".format(playbook))
@@ -118,8 +118,8 @@ def survey_spec(playbook, name=None, description=None):
                 spec.append(item)
     stem = os.path.splitext(os.path.basename(playbook))[0]
     return {
-        "name": name or "trainkit.aws.{0}".format(stem),
-        "description": description
+        "name": title or "trainkit.aws.{0}".format(stem),
+        "description": summary
         or "Inputs of the roles of trainkit.aws.{0} (from their argument_specs)".format(stem),
         "spec": spec,
     }

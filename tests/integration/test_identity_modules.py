@@ -315,3 +315,52 @@ def test_private_zone_lifecycle(ansible, boto):
     assert zones() == []
     assert not ansible.module("private_zone", {"name": name, "state": "absent"}).changed
     ec2.delete_vpc(VpcId=vpc_id)
+
+
+def test_iam_managed_policy_lifecycle(ansible, boto):
+    iam = boto("iam")
+    name = unique("pol")
+    arn = "arn:aws:iam::123456789012:policy/" + name
+    first = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:DescribeVpcs", "Resource": "*"}]}
+    args = {"name": name, "policy": first, "description": "test", "cluster_name": name}
+
+    result = ansible.module("iam_managed_policy", args, check=True)
+    assert result.changed and result["arn"] == arn
+    assert name not in [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]]
+    result = ansible.module("iam_managed_policy", args)
+    assert result.changed and result["policy"]["default_version_id"] == "v1"
+    assert {"Key": "trainkit:cluster", "Value": name} in iam.list_policy_tags(PolicyArn=arn)["Tags"]
+    # the same document in another order and with a one-item list: no change
+    same = {
+        "Version": "2012-10-17",
+        "Statement": [{"Resource": "*", "Action": ["ec2:DescribeVpcs"], "Effect": "Allow"}],
+    }
+    assert not ansible.module("iam_managed_policy", dict(args, policy=same)).changed
+
+    # six changes: IAM keeps five versions, the oldest non-default one goes
+    group = unique("polgrp")
+    iam.create_group(GroupName=group)
+    iam.attach_group_policy(GroupName=group, PolicyArn=arn)
+    for number in range(6):
+        changed = dict(
+            first, Statement=[dict(first["Statement"][0], Action=["ec2:DescribeVpcs", "ec2:Get%d" % number])]
+        )
+        result = ansible.module("iam_managed_policy", dict(args, policy=changed), diff=True)
+        assert result.changed, result.output
+    versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+    assert len(versions) == 5
+    [default] = [v for v in versions if v["IsDefaultVersion"]]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=default["VersionId"])["PolicyVersion"]["Document"]
+    assert "ec2:Get5" in json.dumps(document)
+    assert result["diff"]["before"]["document"]["Statement"][0]["Action"] == ["ec2:DescribeVpcs", "ec2:Get4"]
+
+    too_big = dict(first, Statement=[dict(first["Statement"][0], Action=["ec2:A%05d" % i for i in range(700)])])
+    refused = ansible.module("iam_managed_policy", dict(args, policy=too_big))
+    assert refused.failed and "IAM allows 6144" in refused["msg"]
+
+    # absent detaches it from the group first
+    assert ansible.module("iam_managed_policy", {"name": name, "state": "absent"}).changed
+    assert iam.list_attached_group_policies(GroupName=group)["AttachedPolicies"] == []
+    assert name not in [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]]
+    assert not ansible.module("iam_managed_policy", {"name": name, "state": "absent"}).changed
+    iam.delete_group(GroupName=group)

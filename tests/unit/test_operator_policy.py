@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+"""The operators' policy documents: scoping by the cluster's names, splitting within IAM's size limit, and the
+recorded action file's shape."""
+
+import json
+import os
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.trainkit.aws.plugins.filter.operator import MAX_CHARACTERS
+from ansible_collections.trainkit.aws.plugins.filter.operator import kind_of
+from ansible_collections.trainkit.aws.plugins.filter.operator import operator_policy
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def statements_of(documents):
+    return [s for d in documents for s in d["Statement"]]
+
+
+def resources_of(documents, action):
+    [statement] = [s for s in statements_of(documents) if action in s["Action"]]
+    return statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+
+
+def test_actions_are_scoped_to_the_cluster_where_the_service_allows_it():
+    documents = operator_policy(
+        [
+            "iam:CreateRole",
+            "iam:PassRole",
+            "s3:CreateBucket",
+            "s3:DeleteObject",
+            "ssm:PutParameter",
+            "ssm:DescribeParameters",
+            "ec2:CreateVpc",
+            "eks:CreateCluster",
+            "kms:CreateKey",
+            "iam:CreateUser",
+            "cloudformation:CreateStack",
+            "cloudformation:DescribeStacks",
+            "iam:ListInstanceProfilesForRole",
+        ],
+        "Demo",
+        "123456789012",
+        "us-west-2",
+    )
+    assert resources_of(documents, "iam:CreateRole") == [
+        "arn:aws:iam::123456789012:role/Demo-*",
+        "arn:aws:iam::123456789012:role/eksctl-Demo-*",
+    ]
+    assert resources_of(documents, "iam:PassRole") == resources_of(documents, "iam:CreateRole")
+    assert resources_of(documents, "s3:CreateBucket") == ["arn:aws:s3:::demo-*"]  # bucket names are lower case
+    assert resources_of(documents, "s3:DeleteObject") == ["arn:aws:s3:::demo-*/*"]
+    assert resources_of(documents, "ssm:PutParameter") == [
+        "arn:aws:ssm:us-west-2:123456789012:parameter/trainkit/Demo/*"
+    ]
+    assert resources_of(documents, "eks:CreateCluster")[0] == "arn:aws:eks:us-west-2:123456789012:cluster/Demo"
+    for unscoped in (
+        "ssm:DescribeParameters",
+        "ec2:CreateVpc",
+        "kms:CreateKey",
+        "iam:CreateUser",
+        "cloudformation:DescribeStacks",
+    ):
+        assert resources_of(documents, unscoped) == ["*"], unscoped
+    assert resources_of(documents, "cloudformation:CreateStack")[0].endswith(":stack/eksctl-Demo-*/*")
+    # unscoped: what the local endpoint can evaluate
+    flat = operator_policy(["iam:CreateRole", "s3:CreateBucket"], "Demo", "123456789012", "us-west-2", scoped=False)
+    assert [s["Resource"] for s in statements_of(flat)] == ["*", "*"]
+
+
+def test_kinds():
+    assert kind_of("iam:AttachGroupPolicy") == "Group"
+    assert kind_of("iam:AddRoleToInstanceProfile") == "InstanceProfile"
+    assert kind_of("iam:ListInstanceProfilesForRole") == "Role"
+    assert kind_of("iam:AddUserToGroup") is None
+    assert kind_of("iam:CreatePolicyVersion") == "Policy"
+    assert kind_of("iam:CreateServiceLinkedRole") is None
+
+
+def test_documents_stay_within_the_managed_policy_limit_and_keep_every_action():
+    actions = ["ec2:Action{0:03d}".format(i) for i in range(300)] + ["iam:Get{0:03d}Role".format(i) for i in range(100)]
+    documents = operator_policy(actions, "demo", "123456789012", "us-west-2")
+    assert len(documents) > 1
+    for document in documents:
+        assert len(json.dumps(document, separators=(",", ":"))) <= MAX_CHARACTERS
+    assert sorted(a for s in statements_of(documents) for a in s["Action"]) == sorted(actions)
+
+
+def test_bad_input():
+    with pytest.raises(AnsibleFilterError):
+        operator_policy(["CreateVpc"], "demo", "1", "us-west-2")
+
+
+def test_the_recorded_file_has_both_providers_and_fits():
+    with open(os.path.join(REPO, "roles", "identity", "files", "operator_actions.json")) as handle:
+        recorded = json.load(handle)
+    assert set(recorded) >= {"local", "eksctl"}
+    for provider, entry in recorded.items():
+        assert entry["observed"] == sorted(set(entry["observed"]))
+        assert not set(entry["dependent"]) & set(entry["observed"])
+        documents = operator_policy(
+            entry["observed"] + sorted(entry["dependent"]), "a" * 28, "123456789012", "us-west-2"
+        )
+        assert len(documents) <= 5, provider  # the identity role manages <group>-1 to -5
