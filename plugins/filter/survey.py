@@ -119,8 +119,7 @@ def survey_spec(playbook, title=None, summary=None):
     stem = os.path.splitext(os.path.basename(playbook))[0]
     return {
         "name": title or "trainkit.aws.{0}".format(stem),
-        "description": summary
-        or "Inputs of the roles of trainkit.aws.{0} (from their argument_specs)".format(stem),
+        "description": summary or "Inputs of the roles of trainkit.aws.{0} (from their argument_specs)".format(stem),
         "spec": spec,
     }
 

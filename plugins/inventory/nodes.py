@@ -121,6 +121,7 @@ cache_timeout: 300
 
 # then: ansible-inventory -i inventories/aws/cluster.trainkit_nodes.yml --graph
 
+---
 # In AWX/Tower, with the identity step's identity_secrets_store=ssm: the key comes from SSM Parameter Store
 plugin: trainkit.aws.nodes
 cluster_name: paddle-prod
