@@ -105,3 +105,21 @@ def test_the_recorded_file_has_both_providers_and_fits():
             entry["observed"] + sorted(entry["dependent"]), "a" * 28, "123456789012", "us-west-2"
         )
         assert len(documents) <= 5, provider  # the identity role manages <group>-1 to -5
+
+
+def test_the_docs_list_exactly_the_recorded_actions():
+    with open(os.path.join(REPO, "roles", "identity", "files", "operator_actions.json")) as handle:
+        recorded = json.load(handle)
+    with open(os.path.join(REPO, "docs", "operator-policy.md")) as handle:
+        text = handle.read().split("\n## The actions\n", 1)[1]
+    for provider in ("local", "eksctl"):
+        section = text.split("### `{0}`".format(provider), 1)[1].split("\n### ", 1)[0]
+        observed_part, dependent_part = section.split("Dependent (", 1)
+        observed = []
+        for line in observed_part.splitlines():
+            if line.startswith("- `"):
+                service, names = line[3:].split("`: ", 1)
+                observed += [service + ":" + name for name in names.split(", ")]
+        dependent = [line[3:].split("`", 1)[0] for line in dependent_part.splitlines() if line.startswith("- `")]
+        assert sorted(observed) == recorded[provider]["observed"], provider
+        assert sorted(dependent) == sorted(recorded[provider]["dependent"]), provider
