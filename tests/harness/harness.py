@@ -5,6 +5,7 @@ import contextlib
 import fcntl
 import json
 import os
+import pathlib
 import socket
 import subprocess
 import sys
@@ -115,6 +116,35 @@ def run_tool(name, args, timeout):
         timeout=timeout,
         env=dict(os.environ, TRAINKIT_PYTHON=sys.executable),
     )
+
+
+def build_collection(output_dir, env):
+    """`ansible-galaxy collection build` of the checkout into output_dir; returns the tarball's path."""
+    build = subprocess.run(
+        [os.path.join(BIN, "ansible-galaxy"), "collection", "build", REPO, "--output-path", str(output_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(output_dir),
+        check=False,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    return pathlib.Path(output_dir) / "trainkit-aws-0.1.0.tar.gz"
+
+
+def install_collection(tarball, path, env):
+    """`ansible-galaxy collection install` of a tarball into path, offline; --force, because the checkout's copy may
+    be on ANSIBLE_COLLECTIONS_PATH and would make ansible-galaxy skip the install."""
+    install = subprocess.run(
+        [os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "--force", str(tarball)]
+        + ["-p", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    return pathlib.Path(path) / "ansible_collections" / "trainkit" / "aws"
 
 
 class LocalAWS:

@@ -17,6 +17,8 @@ import yaml
 
 from harness import AWSCLI_BIN
 from harness import BIN
+from harness import build_collection
+from harness import install_collection
 from harness import REPO
 from harness import REGION
 from harness import unique
@@ -28,41 +30,16 @@ STAGES = ["trainkit.aws.identity", "trainkit.aws.network", "trainkit.aws.storage
 
 @pytest.fixture(scope="module")
 def tarball(tmp_path_factory, ansible):
-    work = tmp_path_factory.mktemp("awx-build")
-    env = ansible.env()
-    build = subprocess.run(
-        [os.path.join(BIN, "ansible-galaxy"), "collection", "build", REPO, "--output-path", str(work)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert build.returncode == 0, build.stdout + build.stderr
-    return work / "trainkit-aws-0.1.0.tar.gz"
+    return build_collection(tmp_path_factory.mktemp("awx-build"), ansible.env())
 
 
 def private_data_dir(root, tarball, cluster, injected, endpoint):
     """What AWX writes before it starts ansible-runner: collections, inventory, extra vars, the credentials' env."""
     root.mkdir()
     (root / "project").mkdir()  # the project: the collection's playbooks are run by their FQCN
-    install = subprocess.run(
-        [
-            os.path.join(BIN, "ansible-galaxy"),
-            "collection",
-            "install",
-            "--offline",
-            "--force",
-            str(tarball),
-            "-p",
-            str(root / "requirements_collections"),
-        ],
-        capture_output=True,
-        text=True,
-        env={"PATH": os.environ["PATH"], "HOME": os.environ["HOME"]},
-        check=False,
+    installed = install_collection(
+        tarball, root / "requirements_collections", {"PATH": os.environ["PATH"], "HOME": os.environ["HOME"]}
     )
-    assert install.returncode == 0, install.stdout + install.stderr
-    installed = root / "requirements_collections" / "ansible_collections" / "trainkit" / "aws"
     # the inventory's variables as AWX keeps them (the installed local inventory's group_vars), without credentials:
     # AWX injects those through the environment
     with open(installed / "inventories" / "local" / "group_vars" / "all.yml") as handle:

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from harness import BIN
-from harness import REPO
+from harness import build_collection
+from harness import install_collection
 from harness import unique
 from harness import vpcs_of
 
@@ -20,33 +21,7 @@ def installed(tmp_path_factory, ansible):
     work = tmp_path_factory.mktemp("galaxy")
     env = ansible.env({"ANSIBLE_CONFIG": str(work / "none.cfg")})
     env.pop("ANSIBLE_COLLECTIONS_PATH")
-    build = subprocess.run(
-        [os.path.join(BIN, "ansible-galaxy"), "collection", "build", REPO, "--output-path", str(work)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=str(work),
-        check=False,
-    )
-    assert build.returncode == 0, build.stdout + build.stderr
-    tarball = work / "trainkit-aws-0.1.0.tar.gz"
-    install = subprocess.run(
-        [
-            os.path.join(BIN, "ansible-galaxy"),
-            "collection",
-            "install",
-            "--offline",
-            str(tarball),
-            "-p",
-            str(work / "collections"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=str(work),
-        check=False,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
+    install_collection(build_collection(work, env), work / "collections", env)
     env["ANSIBLE_COLLECTIONS_PATH"] = str(work / "collections")
     return work, env
 

@@ -12,13 +12,14 @@ import yaml
 
 from harness import BIN
 from harness import REPO
+from harness import build_collection
+from harness import install_collection
+from harness import run_tool
 
 
 def tool_path(name):
     """The binary tools/<name> builds (or finds in the cache): the last line it prints."""
-    proc = subprocess.run(
-        [os.path.join(REPO, "tools", name)], capture_output=True, text=True, timeout=1800, check=False
-    )
+    proc = run_tool(name, [], timeout=1800)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout.strip().splitlines()[-1]
 
@@ -30,15 +31,7 @@ def context(tmp_path_factory, ansible):
     staged = work / "build" / "ee"
     (staged / "bin").mkdir(parents=True)
     env = ansible.env()
-    build = subprocess.run(
-        [os.path.join(BIN, "ansible-galaxy"), "collection", "build", REPO, "--output-path", str(staged)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=str(work),
-        check=False,
-    )
-    assert build.returncode == 0, build.stdout + build.stderr
+    build_collection(staged, env)
     for name in ("eksctl-build", "kube-aws-build"):
         shutil.copy(tool_path(name), staged / "bin")
     create = subprocess.run(
@@ -85,23 +78,7 @@ def test_builder_create_makes_a_context_with_everything(context):
 def test_every_dependency_is_named(context, tmp_path, ansible):
     """What ansible-builder's introspection (run inside the image build) collects from the installed collection."""
     env = ansible.env()
-    install = subprocess.run(
-        [
-            os.path.join(BIN, "ansible-galaxy"),
-            "collection",
-            "install",
-            "--offline",
-            "--force",  # the checkout's collection is on ANSIBLE_COLLECTIONS_PATH: install this copy all the same
-            str(context / "build" / "ee" / "trainkit-aws-0.1.0.tar.gz"),
-            "-p",
-            str(tmp_path / "collections"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
+    install_collection(context / "build" / "ee" / "trainkit-aws-0.1.0.tar.gz", tmp_path / "collections", env)
     pip_file, bindep_file = tmp_path / "requirements.txt", tmp_path / "bindep.txt"
     introspect = subprocess.run(
         [

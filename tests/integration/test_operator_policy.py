@@ -38,7 +38,7 @@ def load_tool(name, path):
 
 
 TOOL = load_tool("operator_policy_tool", os.path.join(REPO, "tools", "operator_policy.py"))
-FILTER = load_tool("operator_filter", os.path.join(REPO, "plugins", "filter", "operator.py"))
+FILTER = TOOL.load_filter()
 
 
 def recorded(provider):
