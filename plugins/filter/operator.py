@@ -37,7 +37,8 @@ SCOPES = {
     },
     "eks": {"Cluster": ["arn:{p}:eks:{r}:{a}:cluster/{c}", "arn:{p}:eks:{r}:{a}:*/{c}/*"]},
 }
-# action -> the kind of resource it acts on, for the actions SCOPES can name (the rest stay on "*")
+# actions of the services in SCOPES that AWS only allows on "*" (lists, and calls on resources not named after the
+# cluster)
 UNSCOPED = {
     "s3:ListAllMyBuckets",
     "ssm:DescribeParameters",
@@ -82,8 +83,6 @@ def kind_of(action):
     if service == "iam":
         if action in IAM_OVERRIDES:
             return IAM_OVERRIDES[action]
-        if name.endswith(("GroupPolicy", "GroupPolicies")) or "Group" in name and "User" not in name:
-            return "Group"
         for marker, kind in IAM_KINDS:
             if marker in name and "User" not in name:
                 return kind
