@@ -48,6 +48,14 @@ def problems(params):
     return found
 
 
+def store_of(module):
+    """The SSM or Secrets Manager store the module's options ask for, or None for ``secrets_store=file``."""
+    p = module.params
+    if p["secrets_store"] == "file":
+        return None
+    return SecretStore(module, p["secrets_store"], p["secrets_kms_key"], p["cluster_name"])
+
+
 class SecretStore:
     """The SSM or Secrets Manager store of one module run (``file`` is the module's own business)."""
 

@@ -217,18 +217,10 @@ def key_json(key):
     return json.dumps({"Version": 1, "AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]})
 
 
-def key_store(module):
-    """The SSM/Secrets Manager store of the run, or None for files."""
-    p = module.params
-    if p["secrets_store"] == "file":
-        return None
-    return _secrets.SecretStore(module, p["secrets_store"], p["secrets_kms_key"], p["cluster_name"])
-
-
 def ensure_access_keys(module, iam, users, created_users):
     """Give every listed user without a key one, kept in its file or the store; returns (changed, files, secrets)."""
     p = module.params
-    store = key_store(module)
+    store = _secrets.store_of(module)
     directory = p["access_keys_path"]
     written, stored = [], []
     if store is None and not directory:
@@ -379,7 +371,7 @@ def ensure_absent(module, iam):
     sync = PolicySync(iam, "group", name, module.check_mode)
     before = describe(iam, name, sync)
     users = [u for u in (p["users"] or []) if user_exists(iam, u)]
-    store = key_store(module)
+    store = _secrets.store_of(module)
     names = dict((u, _secrets.secret_name(p["cluster_name"], "access-keys", u)) for u in p["users"] or [])
     # a stored key whose user is gone already (an interrupted teardown) is removed as well
     orphans = [u for u in names if u not in users and store is not None and store.exists(names[u])]

@@ -181,11 +181,10 @@ def write_private_key(path, material):
 
 def key_store(module):
     """The store of the private key and its name there, or (None, None) for a file."""
-    p = module.params
-    if p["secrets_store"] == "file":
+    store = _secrets.store_of(module)
+    if store is None:
         return None, None
-    store = _secrets.SecretStore(module, p["secrets_store"], p["secrets_kms_key"], p["cluster_name"])
-    return store, _secrets.secret_name(p["cluster_name"], "key-pairs", p["name"])
+    return store, _secrets.secret_name(module.params["cluster_name"], "key-pairs", module.params["name"])
 
 
 def create(module, ec2, wanted_tags):
