@@ -893,10 +893,25 @@ def iam_denial(environ, body, operation, params):
 
 
 def s3_action_names():
-    """moto names some S3 calls' IAM actions otherwise than AWS does (HeadBucket, and every ?encryption or
-    ?publicAccessBlock call, which its table misses and checks as ListBucket/CreateBucket/DeleteBucket): give its
-    table AWS's names (the Service Authorization Reference), those of S3_ACTIONS."""
+    """moto names some S3 calls' IAM actions otherwise than AWS does: give them AWS's names (the Service
+    Authorization Reference), those of S3_ACTIONS.
+
+    moto up to 5.2.5 checks the action of its ACTION_MAP, which names HeadBucket "HeadBucket" and misses every
+    ?encryption or ?publicAccessBlock call (checked as ListBucket/CreateBucket/DeleteBucket): the table gets AWS's
+    names. moto 5.2.6 checks the API operation its router matched instead (``ListObjectsV2``, ``HeadBucket``,
+    ``PutBucketEncryption``: actions no IAM policy grants, so every S3 call was denied): the operation is
+    translated as the request log translates it."""
+    from moto.iam.access_control import S3IAMRequest
     from moto.s3.responses import ACTION_MAP
+
+    checked = S3IAMRequest.__init__
+
+    def aws_action(self, *args, **kwargs):
+        checked(self, *args, **kwargs)
+        operation = self._action.split(":", 1)[1]
+        self._action = "s3:" + S3_ACTIONS.get(operation, operation)
+
+    S3IAMRequest.__init__ = aws_action
 
     bucket = ACTION_MAP["BUCKET"]
     bucket["HEAD"]["DEFAULT"] = "ListBucket"

@@ -263,6 +263,37 @@ def test_enforcement_covers_every_service_the_playbooks_call(strict_aws):
         assert "is not authorized to perform: " in message, (call, message)
 
 
+def test_s3_calls_are_checked_under_the_actions_aws_names(strict_aws):
+    """S3's IAM actions are not its API operations (HeadBucket and ListObjectsV2 need s3:ListBucket,
+    PutBucketEncryption s3:PutEncryptionConfiguration): the endpoint checks AWS's names, whatever moto's own table
+    says (moto 5.2.6 checked the operation's name, so no policy allowed any S3 call)."""
+    admin = strict_aws.client("s3")
+    bucket = unique("names")
+    admin.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    key = operator(strict_aws, unique("lister"), ["s3:ListBucket"])
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=strict_aws.url,
+        region_name=REGION,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+    encryption = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+    enforce(strict_aws, True)
+    try:
+        s3.head_bucket(Bucket=bucket)
+        listed = s3.list_objects_v2(Bucket=bucket)
+        with pytest.raises(s3.exceptions.ClientError) as denied:
+            s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=encryption)
+    finally:
+        enforce(strict_aws, False)
+    admin.delete_bucket(Bucket=bucket)
+    assert listed["KeyCount"] == 0
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert "is not authorized to perform: s3:PutEncryptionConfiguration" in denied.value.response["Error"]["Message"]
+
+
 def test_least_privilege_local_provider(strict_aws, strict_ansible, local_k8s, tmp_path):
     with mpi_operator_slot():
         site_and_teardown(
