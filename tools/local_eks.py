@@ -163,6 +163,15 @@ class LocalEKS:
                 return {}
             raise
 
+    def pod_network(self):
+        """The second octets of the control plane's pod network and node addresses (tools/local-k8s publishes
+        them in kube-system/trainkit-local-network; 127.10 and 127.11 for a plane that did not)."""
+        data = (self.kube("GET", "/api/v1/namespaces/kube-system/configmaps/trainkit-local-network") or {}).get("data")
+        try:
+            return int(data["pods"].split(".")[1]), int(data["nodes"].split(".")[1])
+        except (TypeError, KeyError, IndexError, ValueError):
+            return 10, 11
+
     def sync_nodes(self, region, cluster_name, group_name):
         """The node group's simulated nodes: as many as its desired size (none once it is gone)."""
         cluster = eks_backend(region).clusters.get(cluster_name)
@@ -179,10 +188,11 @@ class LocalEKS:
             self.kube("DELETE", "/api/v1/nodes/" + name)
         if len(current) >= wanted:
             return
+        pods, addresses = self.pod_network()
         used = set()
         for node in self.kube("GET", "/api/v1/nodes").get("items", []):
             cidr = node.get("spec", {}).get("podCIDR") or ""
-            if cidr.startswith("127.10."):
+            if cidr.startswith("127.{0}.".format(pods)):
                 used.add(int(cidr.split(".")[2]))
         free = [n for n in range(1, 255) if n not in used]
         zones = sorted(set(ec2_backend(region).get_subnet(s).availability_zone for s in group.subnets)) or [
@@ -191,7 +201,7 @@ class LocalEKS:
         instance_type = (group.instance_types or ["m5.large"])[0]
         for index in range(len(current), wanted):
             octet = free.pop(0)
-            name = "ip-127-11-{0}-1.{1}.compute.internal".format(octet, region)
+            name = "ip-127-{0}-{1}-1.{2}.compute.internal".format(addresses, octet, region)
             node = INSTANCE_TYPES.node_object(
                 cluster_name,
                 region,
@@ -199,8 +209,8 @@ class LocalEKS:
                 instance_type if instance_type in INSTANCE_TYPES.INSTANCE_TYPES else "m5.large",
                 name,
                 zones[index % len(zones)],
-                "127.10.{0}.0/24".format(octet),
-                "127.11.{0}.1".format(octet),
+                "127.{0}.{1}.0/24".format(pods, octet),
+                "127.{0}.{1}.1".format(addresses, octet),
                 labels=group.labels,
                 taints=[
                     {"key": t.get("key"), "value": t.get("value"), "effect": TAINTS.get(t.get("effect"))}

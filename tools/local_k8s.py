@@ -9,8 +9,13 @@
 
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler are built from their Go modules, and kwok from
 sigs.k8s.io/kwok, once, into a cache directory keyed by their versions ($TRAINKIT_CACHE_DIR, else
-~/.cache/trainkit). Every process listens on 127.0.0.1 only; pod IPs come from 127.10.0.0/16 (node podCIDRs, and
-kwok's --cidr for the rest). `stop` ends the pids it recorded, after checking each is still the binary it started.
+~/.cache/trainkit). Every process listens on 127.0.0.1 only. Pod IPs are loopback addresses from a network of the
+plane's own, 127.P.0.0/16 (node podCIDRs, and kwok's --cidr for the rest), with the nodes' addresses in
+127.(P+1).0.0/16: the first P of 10, 12, 14, ... that no other running plane on this machine holds, so that the
+training processes of two planes (the demo's and the tests', or two test workers') never share an address. The
+plane's pod runner holds the reservation (a lock file) while it runs, and the plane publishes its network in the
+ConfigMap kube-system/trainkit-local-network for the modules that make nodes (local_cluster, the EKS rehearsal).
+`stop` ends the pids it recorded, after checking each is still the binary it started.
 """
 
 import argparse
@@ -26,6 +31,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -37,7 +43,9 @@ KWOK_VERSION = "0.8.0"
 MPI_OPERATOR_VERSION = "0.7.0"
 GO_MIN = (1, 24)
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-FALLBACK_POD_CIDR = "127.10.255.0/24"
+# 127.P.0.0/16 for pods, 127.(P+1).0.0/16 for node addresses; 10 is what a plane started alone gets
+POD_NETWORKS = tuple(range(10, 100, 2))
+NETWORK_CONFIGMAP = ("kube-system", "trainkit-local-network")
 SERVICE_CIDR = "10.96.0.0/16"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -377,6 +385,40 @@ def write_kubeconfig(path, server, pki):
 
 
 # -- processes ------------------------------------------------------------------------------
+def reserve_pod_network(preferred=None):
+    """(P, the open lock file): the first pod network 127.P.0.0/16 that no running plane on this machine holds.
+    The lock (flock) lasts as long as some process keeps the file open: the plane's pod runner inherits it."""
+    candidates = ([preferred] if preferred in POD_NETWORKS else []) + [p for p in POD_NETWORKS if p != preferred]
+    for network in candidates:
+        path = os.path.join(tempfile.gettempdir(), "trainkit-pod-network-127.{0}.lock".format(network))
+        try:
+            handle = open(path, "a")
+        except OSError:
+            continue  # another user's plane holds (or held) it
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        return network, handle
+    sys.exit(
+        "local-k8s: every pod network 127.{0}-{1}.0.0/16 is held by a running control plane".format(
+            POD_NETWORKS[0], POD_NETWORKS[-1]
+        )
+    )
+
+
+def network_configmap(network):
+    """The plane's pod and node networks, where local_cluster and the EKS rehearsal read them."""
+    namespace, name = NETWORK_CONFIGMAP
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"pods": "127.{0}.0.0/16".format(network), "nodes": "127.{0}.0.0/16".format(network + 1)},
+    }
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -463,7 +505,7 @@ class ControlPlane:
         except (urllib.error.URLError, OSError, KeyError):
             return False
 
-    def spawn(self, name, binary, args, script=None):
+    def spawn(self, name, binary, args, script=None, pass_fds=()):
         log_path = os.path.join(self.workdir, "logs", name + ".log")
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(
@@ -473,6 +515,7 @@ class ControlPlane:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 cwd=self.workdir,
+                pass_fds=pass_fds,
             )
         entry = {"pid": proc.pid, "binary": binary, "log": log_path}
         if script:
@@ -500,9 +543,12 @@ class ControlPlane:
         if self.healthy():
             log("reusing the control plane already running in {0}".format(self.workdir))
             return self.kubeconfig
+        previous = self.state().get("pod_network")
         self.stop(quiet=True)
         binaries = build()
         os.makedirs(os.path.join(self.workdir, "logs"), exist_ok=True)
+        # (the network of an earlier run of this work directory first: its etcd may still hold nodes in it)
+        network, reservation = reserve_pod_network(previous)
         make_pki(self.pki)
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         server = "https://127.0.0.1:{0}".format(api_port)
@@ -623,19 +669,23 @@ class ControlPlane:
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--node-ip=127.0.0.1",
-                "--cidr=" + FALLBACK_POD_CIDR,
+                "--cidr=127.{0}.255.0/24".format(network),
                 "--server-address=127.0.0.1:{0}".format(free_port()),
             ],
         )
-        # pods annotated trainkit.io/runner=local become real local processes (tools/local_runner.py)
+        # pods annotated trainkit.io/runner=local become real local processes (tools/local_runner.py); the runner
+        # keeps the pod network's reservation open for as long as it runs
         procs["pod-runner"] = self.spawn(
             "pod-runner",
             sys.executable,
             ["--kubeconfig=" + self.kubeconfig, "--workdir=" + self.workdir, "--python=" + train_python],
             script=os.path.join(HERE, "local_runner.py"),
+            pass_fds=(reservation.fileno(),),
         )
+        reservation.close()
         state = {
             "server": server,
+            "pod_network": network,
             "train_python": train_python,
             "kubeconfig": self.kubeconfig,
             "processes": procs,
@@ -649,8 +699,31 @@ class ControlPlane:
             timeout,
             procs,
         )
-        log("control plane v{0} running at {1}".format(KUBERNETES_VERSION, server))
+        self.publish_network(server, network)
+        log("control plane v{0} running at {1}, pods on 127.{2}.0.0/16".format(KUBERNETES_VERSION, server, network))
         return self.kubeconfig
+
+    def publish_network(self, server, network):
+        namespace, name = NETWORK_CONFIGMAP
+        request = urllib.request.Request(
+            "{0}/api/v1/namespaces/{1}/configmaps".format(server, namespace),
+            data=json.dumps(network_configmap(network)).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=10, context=self.ssl_context()).close()
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
+            # an etcd kept from an earlier run: the ConfigMap says this run's network
+            request = urllib.request.Request(
+                "{0}/api/v1/namespaces/{1}/configmaps/{2}".format(server, namespace, name),
+                data=json.dumps(network_configmap(network)).encode(),
+                method="PUT",
+                headers={"Content-Type": "application/json"},
+            )
+            urllib.request.urlopen(request, timeout=10, context=self.ssl_context()).close()
 
     def stop(self, quiet=False):
         stopped = stop_processes(self.state().get("processes", {}), grace=15)

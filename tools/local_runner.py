@@ -1,6 +1,7 @@
 """The local cluster's stand-in for a kubelet's container runtime: pods become real local processes.
 
-KWOK gives every pod of the local cluster a lifecycle and a 127.10.N.x IP, but runs nothing. This runner watches
+KWOK gives every pod of the local cluster a lifecycle and a loopback IP (127.P.N.x, the plane's own pod network),
+but runs nothing. This runner watches
 the API server for pods annotated ``trainkit.io/runner: local`` and, once KWOK reports one Running with its IP,
 starts the pod's first container as a local process, as a kubelet would:
 
@@ -15,6 +16,10 @@ starts the pod's first container as a local process, as a kubelet would:
   terminated state into the pod status (phase Succeeded or Failed, exit code, and, for a failure, the last 80
   lines of the log as the termination message, as ``FallbackToLogsOnError`` does); the Job controller does the
   rest. A pod deleted while its process runs has the process group terminated.
+
+The MPI operator's image runs the real mpi-operator binary, in a network namespace of its own where this user
+can make one (tools/local_netns.py): its health check holds port 8080 of every interface, which would allow one
+operator per machine on the host.
 
 Started and stopped by tools/local-k8s with the control plane; it talks only to the API server on 127.0.0.1.
 """
@@ -39,6 +44,7 @@ sys.path.insert(0, HERE)
 from local_k8s import MPI_OPERATOR_VERSION  # noqa: E402
 from local_k8s import cache_root  # noqa: E402  (the cache directory tools/local-k8s uses)
 from local_k8s import mpi_operator_binary  # noqa: E402
+from local_netns import available as netns_available  # noqa: E402
 
 
 def collection_path():
@@ -147,6 +153,7 @@ class Runner:
         with open(self.client.ca_file, "rb") as handle:
             self.ca_pem = handle.read()  # the cluster CA, given to each pod as its ca.crt
         self.seen = set()  # pods started once: a pod is never run twice, even after its process ended
+        self.isolated = None  # whether the MPI operator gets a network namespace (tried when first needed)
 
     # -- API helpers -----------------------------------------------------------------------------------
     def token(self, pod):
@@ -359,6 +366,15 @@ class Runner:
                 raise RuntimeError("{0} is not built: run tools/local-k8s build".format(mpi_operator_binary()))
             # the controller's in-cluster configuration: its service account's token, through a kubeconfig
             env["KUBECONFIG"] = self.service_account_kubeconfig(sa_dir)
+            if self.isolated is None:
+                self.isolated = netns_available()
+                log(
+                    "the MPI operator runs " + ("in a network namespace of its own" if self.isolated else "on the host")
+                )
+            if self.isolated:
+                reach = "{0}:{1}".format(self.client.host, self.client.port)
+                netns = os.path.join(HERE, "local_netns.py")
+                return [sys.executable, netns, "--reach", reach, "--", mpi_operator_binary()]
             return [mpi_operator_binary()]
         if repository == DEVICE_PLUGIN_IMAGE:
             env["TRAINKIT_NODE_GPUS"] = node["annotations"].get(GPUS_ANNOTATION, "0")

@@ -16,7 +16,9 @@ description:
     O(device_plugin) - and in the annotation C(trainkit.io/gpus)), the labels
     C(node.kubernetes.io/instance-type), C(topology.kubernetes.io/zone), C(topology.kubernetes.io/region),
     C(eks.amazonaws.com/nodegroup), C(kubernetes.io/hostname), C(trainkit.io/cluster), the group's own labels and
-    taints, and a pod CIDR in 127.10.0.0/16 so that every pod IP is a loopback address.
+    taints, and a pod CIDR of its own inside the cluster's loopback pod network (the one C(tools/local-k8s)
+    publishes in the ConfigMap C(kube-system/trainkit-local-network), 127.10.0.0/16 for a cluster started alone), so
+    that every pod IP is a loopback address no other local cluster uses.
   - Nodes are named C(<cluster>-<group>-<index>). A larger O(nodegroups[].count) adds nodes, a smaller one removes the last
     ones, and nodes of groups no longer listed are removed. O(state=absent) removes every node of the cluster.
 author:
@@ -151,6 +153,8 @@ from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
 
 CLUSTER_LABEL = "trainkit.io/cluster"
 GROUP_LABEL = "eks.amazonaws.com/nodegroup"
+# where tools/local-k8s publishes the plane's loopback networks for pods and node addresses
+NETWORK_CONFIGMAP = {"namespace": "kube-system", "name": "trainkit-local-network"}
 GPU_RESOURCE = "nvidia.com/gpu"
 GPUS_ANNOTATION = "trainkit.io/gpus"
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -235,13 +239,25 @@ def summary(node):
     }
 
 
-def free_subnets(client, taken_by_us):
-    """Third octets of 127.10.N.0/24 not used by any node of any cluster."""
+def pod_network(client):
+    """The second octets of the cluster's pod network and of its nodes' addresses: (10, 11) for 127.10.0.0/16 and
+    127.11.0.0/16, unless the plane published others (tools/local-k8s picks one per running plane)."""
+    published = client.get({"apiVersion": "v1", "kind": "ConfigMap", "metadata": NETWORK_CONFIGMAP})
+    data = (published or {}).get("data") or {}
+    try:
+        return int(data["pods"].split(".")[1]), int(data["nodes"].split(".")[1])
+    except (KeyError, IndexError, ValueError):
+        return 10, 11
+
+
+def free_subnets(client, network, taken_by_us):
+    """Third octets of 127.<network>.N.0/24 not used by any node of any cluster."""
     _status, listing = client.request("GET", "/api/v1/nodes")
     used = set()
+    prefix = "127.{0}.".format(network)
     for node in listing.get("items", []):
         cidr = node.get("spec", {}).get("podCIDR") or ""
-        if cidr.startswith("127.10."):
+        if cidr.startswith(prefix):
             used.add(int(cidr.split(".")[2]))
     used.update(taken_by_us)
     return [n for n in range(1, 255) if n not in used]
@@ -256,7 +272,8 @@ def ensure(module, client):
     kept_octets = set(
         int(n["spec"]["podCIDR"].split(".")[2]) for n in current.values() if n.get("spec", {}).get("podCIDR")
     )
-    free = free_subnets(client, kept_octets)
+    pods, addresses = pod_network(client)
+    free = free_subnets(client, pods, kept_octets)
     for name in sorted(wanted):
         group, index, zone = wanted[name]
         node = current.get(name)
@@ -264,10 +281,10 @@ def ensure(module, client):
             pod_cidr = node["spec"]["podCIDR"]
         else:
             if not free:
-                raise K8sError("No free pod CIDR left in 127.10.0.0/16 (254 nodes at most).")
-            pod_cidr = "127.10.{0}.0/24".format(free.pop(0))
+                raise K8sError("No free pod CIDR left in 127.{0}.0.0/16 (254 nodes at most).".format(pods))
+            pod_cidr = "127.{0}.{1}.0/24".format(pods, free.pop(0))
         octet = int(pod_cidr.split(".")[2])
-        desired = node_object(p, name, group, zone, pod_cidr, "127.11.{0}.1".format(octet))
+        desired = node_object(p, name, group, zone, pod_cidr, "127.{0}.{1}.1".format(addresses, octet))
         if projection(node, p["device_plugin"]) == projection(desired, p["device_plugin"]):
             continue
         changed = True

@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 """Test harness: the local AWS endpoint, and ansible / ansible-playbook runs with their results."""
 
+import concurrent.futures
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import pathlib
@@ -69,6 +71,64 @@ def resource_counts(client):
     }
 
 
+def tagged_leftovers(boto, cluster):
+    """Everything in the endpoint that still carries the cluster tag or the cluster's names."""
+    ec2, s3, kms, iam, route53 = boto("ec2"), boto("s3"), boto("kms"), boto("iam"), boto("route53")
+    tag = [{"Name": "tag:trainkit:cluster", "Values": [cluster]}]
+    found = []
+    found += [v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]]
+    found += [s["SubnetId"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]]
+    found += [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]]
+    found += [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]]
+    found += [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]]
+    found += [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"] if k["KeyName"] == cluster]
+    found += [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(cluster + "-")]
+    found += [a["AliasName"] for a in kms.list_aliases()["Aliases"] if cluster in a["AliasName"]]
+    found += [g["GroupName"] for g in iam.list_groups()["Groups"] if g["GroupName"].startswith(cluster)]
+    found += [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(cluster)]
+    found += [
+        p["InstanceProfileName"]
+        for p in iam.list_instance_profiles()["InstanceProfiles"]
+        if p["InstanceProfileName"].startswith(cluster)
+    ]
+    found += [u["UserName"] for u in iam.list_users()["Users"] if u["UserName"].startswith(cluster)]
+    found += [z["Name"] for z in route53.list_hosted_zones()["HostedZones"] if z["Name"].startswith(cluster + ".")]
+    stack_names = (cluster, cluster + "-", "eksctl-" + cluster + "-")  # kube-aws's root and nested stacks, eksctl's
+    found += [
+        s["StackName"]
+        for s in boto("cloudformation").describe_stacks()["Stacks"]
+        if s["StackName"].startswith(stack_names)
+    ]
+    found += [
+        g["AutoScalingGroupName"]
+        for g in boto("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+        if g["AutoScalingGroupName"].startswith(cluster + "-")
+    ]
+    efs, fsx = boto("efs"), boto("fsx")
+    for fs in efs.describe_file_systems(CreationToken="trainkit-" + cluster)["FileSystems"]:
+        found.append(fs["FileSystemId"])
+        found += [
+            t["MountTargetId"] for t in efs.describe_mount_targets(FileSystemId=fs["FileSystemId"])["MountTargets"]
+        ]
+        found += [
+            a["AccessPointId"] for a in efs.describe_access_points(FileSystemId=fs["FileSystemId"])["AccessPoints"]
+        ]
+    found += [
+        f["FileSystemId"]
+        for f in fsx.describe_file_systems()["FileSystems"]
+        if {"Key": "trainkit:cluster", "Value": cluster} in f.get("Tags", [])
+    ]
+    prefix = "/trainkit/{0}/".format(cluster)  # secrets_store ssm / secretsmanager
+    found += [
+        p["Name"]
+        for p in boto("ssm").describe_parameters(
+            ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": [prefix]}]
+        )["Parameters"]
+    ]
+    found += [s["Name"] for s in boto("secretsmanager").list_secrets()["SecretList"] if s["Name"].startswith(prefix)]
+    return found
+
+
 def collections_root():
     """A collections root whose ansible_collections/trainkit/aws is this checkout (as `make link` makes it)."""
     root = os.path.join(REPO, ".tmp", "collections")
@@ -82,10 +142,22 @@ def collections_root():
     return root
 
 
+@functools.lru_cache(maxsize=None)
+def operators_isolated():
+    """Whether the local runner gives each MPI operator a network namespace of its own (tools/local_netns.py)."""
+    check = [sys.executable, os.path.join(REPO, "tools", "local_netns.py"), "--check"]
+    return subprocess.run(check, capture_output=True, timeout=60, check=False).returncode == 0
+
+
 @contextlib.contextmanager
 def mpi_operator_slot():
-    """One local MPI operator at a time on this machine: the real binary serves its health check on the fixed port
-    8080 of every interface, so a second one (another xdist worker's control plane) would exit at start."""
+    """Room for a local MPI operator. The real binary serves its health check on the fixed port 8080 of every
+    interface; the local runner starts each operator in a network namespace of its own, so any number run at once.
+    Where this user can make no namespace, the runner runs it on the host: then one at a time on this machine, since
+    a second one (another xdist worker's control plane) would exit at start."""
+    if operators_isolated():
+        yield
+        return
     with open(os.path.join(tempfile.gettempdir(), "trainkit-mpi-operator-8080.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         family, address = (socket.AF_INET6, "::") if socket.has_ipv6 else (socket.AF_INET, "0.0.0.0")
@@ -99,6 +171,13 @@ def mpi_operator_slot():
                     "and the one these tests start could not serve its health check".format(exc)
                 )
         yield
+
+
+def concurrently(function, *calls):
+    """function(*args) for each args in ``calls``, run at once (independent steps, such as ansible runs that build
+    unrelated resources); their results in the order of ``calls``."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return [future.result() for future in [pool.submit(function, *args) for args in calls]]
 
 
 def unique(prefix):

@@ -24,6 +24,8 @@ from ansible_collections.trainkit.aws.plugins.module_utils.k8s import ready
 from harness import REPO
 from harness import unique
 
+pytestmark = pytest.mark.k8s
+
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 FILES = os.path.join(REPO, "roles", "training_job", "files")
 LAUNCHER = os.path.join(REPO, "plugins", "module_utils", "launcher.py")
@@ -31,9 +33,10 @@ RUNNER = {"trainkit.io/runner": "local"}
 
 
 def worker_octet():
-    """Pod CIDRs per xdist worker, so that two workers' control planes never hand out the same 127.x IPs."""
+    """The launcher tests' pod IPs: 127.(100+N) for xdist worker N, outside the control planes' pod networks
+    (127.10-99, tools/local-k8s), so that neither another worker nor a plane hands out the same addresses."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return 20 + int("".join(c for c in worker if c.isdigit()) or 0)
+    return 100 + int("".join(c for c in worker if c.isdigit()) or 0)
 
 
 def free_port():
@@ -68,9 +71,17 @@ def client(local_k8s):
 
 @pytest.fixture(scope="module")
 def node(client):
-    """One simulated node (KWOK-managed) with a pod CIDR of this worker's own."""
+    """One simulated node (KWOK-managed) with a pod CIDR inside the plane's own loopback network (which no other
+    running plane uses), above the range the node-making modules fill from the bottom."""
     name = unique("train-node")
-    cidr = "127.{0}.{1}.0/24".format(worker_octet(), random.randint(1, 250))
+    network = client.get(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "trainkit-local-network", "namespace": "kube-system"},
+        }
+    )
+    cidr = "127.{0}.{1}.0/24".format(network["data"]["pods"].split(".")[1], random.randint(200, 254))
     client.apply(
         {
             "apiVersion": "v1",
@@ -485,6 +496,8 @@ def test_launcher_reports_missing_permission_and_timeout(launcher_pods):
 
 
 # -- real training through the launcher --------------------------------------------------------------------
+@pytest.mark.slow  # real training processes through the launcher
+@pytest.mark.training
 def test_paddle_collective_three_workers(ansible, local_k8s, client, namespace, node):
     train_python()
     job = unique("fit")
@@ -515,6 +528,8 @@ def test_paddle_collective_three_workers(ansible, local_k8s, client, namespace, 
     assert sorted(p["name"] for p in again["pods"]) == sorted(p["name"] for p in result["pods"])
 
 
+@pytest.mark.slow  # real training processes through the launcher
+@pytest.mark.training
 def test_pytorch_ddp_two_workers_through_torchrun(ansible, local_k8s, client, namespace, node):
     train_python()
     job = unique("ddp")
@@ -537,6 +552,8 @@ def test_pytorch_ddp_two_workers_through_torchrun(ansible, local_k8s, client, na
     assert_trained_together(models(local_k8s, namespace, job, 2), 2)
 
 
+@pytest.mark.slow  # real training processes through the launcher
+@pytest.mark.training
 def test_paddle_parameter_server_wiring(ansible, local_k8s, client, namespace, node):
     train_python()
     job = unique("ps")
@@ -572,6 +589,7 @@ def test_paddle_parameter_server_wiring(ansible, local_k8s, client, namespace, n
         assert wiring["trainer_id"] == rank and wiring["pservers"] == {endpoint: sum(rank * 100 + i for i in range(8))}
 
 
+@pytest.mark.slow  # a job whose pods fail, then its removal: ~35 s
 def test_failing_job_reports_the_failed_pods_log_tail(ansible, local_k8s, client, namespace, node):
     job = unique("nan")
     script = "import sys\nfor step in range(8):\n    print('step', step)\nprint('loss is nan at step 7')\nsys.exit(3)\n"
