@@ -6,6 +6,13 @@ BIN := $(VENV)/bin
 COLLECTION_LINK := .tmp/collections/ansible_collections/trainkit/aws
 INVENTORY ?= inventories/local
 PYTEST_ARGS ?=
+# Integration tests run on this many pytest-xdist workers, their tests shared out by tests/harness/scheduling.py
+# (xdist_group groups kept together, the longest first). Much of a worker's time is waiting (AWS life cycles,
+# eksctl, backoff), so more workers than cores pay off: 4 measured best on the 2-core CI machine (docs/development.md).
+WORKERS ?= 4
+INTEGRATION := $(BIN)/pytest -q -n $(WORKERS) --dist loadgroup tests/integration
+# The cluster provider `make demo` builds for: the inventory's own unless given (make demo PROVIDER=eksctl)
+PROVIDER ?= $(shell sed -n 's/^trainkit_cluster_provider: *//p' $(INVENTORY)/group_vars/all.yml 2>/dev/null | tr -d '"' | head -n1)
 # The training environment the local cluster's pods run in (PaddlePaddle; PyTorch too for the tests): heavy, so
 # it lives in the user's cache, built once and shared by every checkout.
 CACHE_DIR := $(or $(TRAINKIT_CACHE_DIR),$(HOME)/.cache/trainkit)
@@ -17,13 +24,14 @@ AWSCLI_ENV ?= $(CACHE_DIR)/awscli
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export TRAINKIT_TRAIN_PYTHON := $(TRAIN_PYTHON)
 
-.PHONY: bench help venv train-env train-env-torch awscli binaries node-tools nodes link demo down test unit integration throttled sanity lint build ee clean
+.PHONY: bench help venv train-env train-env-torch awscli binaries control-plane eksctl kube-aws demo-binaries node-tools nodes link demo down test check unit integration integration-fast durations throttled sanity lint build ee clean
 
 help:
 	@echo "make demo    - the whole pipeline locally: AWS (local endpoint), Kubernetes, data split, real training"
 	@echo "make nodes   - (root) boot the SSH test bed, so that site.yml's nodes stage has nodes to set up"
 	@echo "make down    - stop the local AWS endpoint, the local Kubernetes and the SSH test bed"
-	@echo "make test    - unit and integration tests, ansible-test sanity and ansible-lint"
+	@echo "make test    - unit and integration tests, ansible-test sanity and ansible-lint (what CI runs)"
+	@echo "make check   - the inner loop: sanity, lint, unit and the integration tests not marked slow"
 	@echo "make bench   - training-job benchmark on the local cluster (8, 64, 256 workers)"
 	@echo "make build   - build the collection tarball"
 
@@ -58,11 +66,22 @@ $(AWSCLI_ENV)/.installed:
 	touch $@
 
 # The local binaries, built once into the cache from their Go modules, with their progress on the terminal:
-# the control plane (kube-apiserver, etcd, kwok, ...), eksctl, and kube-aws when its source tarball is at hand.
-binaries: venv
+# the control plane (kube-apiserver, etcd, kwok, ...) with the MPI operator, eksctl, and kube-aws when its source
+# tarball is at hand.
+binaries: control-plane eksctl kube-aws
+
+control-plane: venv
 	@tools/local-k8s build >/dev/null
+
+eksctl: venv
 	@tools/eksctl-build >/dev/null
+
+kube-aws: venv
 	@tools/kube-aws-build --if-source >/dev/null
+
+# What `make demo` needs for its provider: the local one runs on the control plane alone (the MPI operator, which
+# the add-ons install, is built with it); eksctl and kube-aws are built only for their own provider.
+demo-binaries: control-plane $(if $(filter eksctl,$(PROVIDER)),eksctl awscli) $(if $(filter kube_aws,$(PROVIDER)),kube-aws)
 
 # The SSH test bed's tools (tools/local-nodes, tests/integration/test_nodes.py), from Debian's packages when missing.
 # Without them (or without root) those tests skip and say why.
@@ -84,10 +103,10 @@ link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@ln -sfn ../../../.. $(COLLECTION_LINK)
 
-demo: venv link train-env binaries
+demo: venv link train-env demo-binaries
 	@tools/local-aws start >/dev/null && eval "$$(tools/local-aws env)" && \
 	echo "Local AWS endpoint: $$AWS_ENDPOINT_URL" && \
-	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml && \
+	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml $(if $(PROVIDER),-e trainkit_cluster_provider=$(PROVIDER)) && \
 	echo "Run it again: nothing changes. Stop the local AWS endpoint and Kubernetes with: make down"
 
 # The local AWS endpoint keeps its state in memory, so once it stops the cluster's objects (volumes naming its file
@@ -100,11 +119,23 @@ down:
 
 test: venv link sanity lint unit integration
 
+# The inner loop (a few minutes warm): every integration test not marked slow (pytest.ini lists the markers)
+check: venv link sanity lint unit integration-fast
+
 unit: venv link
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
+# The whole integration suite, then its 25 slowest tests (the last lines CI prints)
 integration: venv link train-env-torch binaries awscli node-tools
-	$(BIN)/pytest -q -n 2 --dist loadfile tests/integration $(PYTEST_ARGS)
+	$(INTEGRATION) --durations=25 $(PYTEST_ARGS)
+
+integration-fast: venv link binaries awscli
+	$(INTEGRATION) -m "not slow" $(PYTEST_ARGS)
+
+# Record every integration test's duration in tests/durations.json, which orders the work longest first: run it
+# (and commit the file) after adding slow tests
+durations: venv link train-env-torch binaries awscli node-tools
+	$(INTEGRATION) --store-durations $(PYTEST_ARGS)
 
 # The throttled lane alone: identity -> network -> storage -> teardown with 30% of requests throttled (also in make test)
 throttled: venv link

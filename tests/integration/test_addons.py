@@ -15,11 +15,15 @@ import time
 
 import pytest
 
-from harness import REPO
 from harness import LocalK8s
+from harness import REPO
 from harness import eventually
 from harness import mpi_operator_slot
 from harness import unique
+
+# slow: the add-ons playbook a dozen times on a control plane of this file's own, the MPI job training for real (~4 min);
+# the tests build on each other, so one worker runs them all, in order
+pytestmark = [pytest.mark.k8s, pytest.mark.gpu, pytest.mark.mpi, pytest.mark.slow, pytest.mark.xdist_group("addons")]
 
 GPU = "nvidia.com/gpu"
 PLUGIN_LABEL = "name=nvidia-device-plugin-ds"

@@ -17,13 +17,16 @@ import yaml
 
 from harness import AWSCLI_BIN
 from harness import BIN
+from harness import REGION
+from harness import REPO
 from harness import build_collection
 from harness import install_collection
-from harness import REPO
-from harness import REGION
+from harness import tagged_leftovers
 from harness import unique
 from harness import vpcs_of
-from test_playbooks import tagged_leftovers
+
+# slow: four stages through ansible-runner from the installed tarball (~1.5 min)
+pytestmark = [pytest.mark.awx, pytest.mark.slow]
 
 STAGES = ["trainkit.aws.identity", "trainkit.aws.network", "trainkit.aws.storage", "trainkit.aws.teardown"]
 

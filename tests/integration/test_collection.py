@@ -26,16 +26,28 @@ def installed(tmp_path_factory, ansible):
     return work, env
 
 
+@pytest.mark.xdist_group("installed_collection")  # shares the module's built and installed tarball
 def test_tarball_holds_no_dev_files(installed):
     root = installed[0] / "collections" / "ansible_collections" / "trainkit" / "aws"
     assert (root / "plugins" / "modules" / "vpc_network.py").exists()
-    for unwanted in (".venv", ".tmp", ".git", "Makefile", "ansible.cfg", "tests", "bench", "test-requirements.txt"):
+    for unwanted in (
+        ".venv",
+        ".tmp",
+        ".git",
+        "Makefile",
+        "ansible.cfg",
+        "tests",
+        "bench",
+        "test-requirements.txt",
+        "pytest.ini",
+    ):
         assert not (root / unwanted).exists(), unwanted
     # what the EE definition and the local rehearsal need does ship
     for wanted in ("meta/execution-environment.yml", "requirements.txt", "bindep.txt", "tools/local-aws"):
         assert (root / wanted).exists(), wanted
 
 
+@pytest.mark.xdist_group("installed_collection")
 def test_survey_playbook_from_the_installed_copy(installed, tmp_path):
     work, env = installed
     run = subprocess.run(
@@ -54,6 +66,7 @@ def test_survey_playbook_from_the_installed_copy(installed, tmp_path):
     assert sorted(p.name for p in (tmp_path / "s").iterdir())[0] == "addons.json"
 
 
+@pytest.mark.xdist_group("installed_collection")
 @pytest.mark.parametrize("module", MODULES)
 def test_ansible_doc_renders(installed, module):
     work, env = installed
@@ -80,6 +93,7 @@ def test_ansible_doc_renders(installed, module):
         ("inventory", "nodes", "bastion"),
     ],
 )
+@pytest.mark.xdist_group("installed_collection")
 def test_node_roles_and_inventory_render_in_ansible_doc(installed, kind, name, option):
     work, env = installed
     doc = subprocess.run(
@@ -94,6 +108,8 @@ def test_node_roles_and_inventory_render_in_ansible_doc(installed, kind, name, o
     assert "ERROR" not in doc.stderr
 
 
+@pytest.mark.xdist_group("installed_collection")
+@pytest.mark.slow  # the network stage and its removal by FQCN from the installed copy: ~30 s
 def test_network_playbook_by_fqcn_from_installed_copy(installed, boto, tmp_path):
     work, env = installed
     cluster = unique("fqcn")

@@ -3,7 +3,8 @@
 
 The endpoint's EKS clusters point at a real local control plane, and an EKS kubeconfig's exec token
 (`aws eks get-token`) authenticates there through the token webhook. One slow test (eksctl's own fixed waits are
-about 150 s of it) walks a cluster through its whole life.
+about 150 s of it) walks a cluster through its whole life; the site.yml run with the eksctl provider is the one
+test_operator_policy.py makes as the least-privilege operator (conftest.py's eksctl_site_run).
 """
 
 import json
@@ -13,13 +14,15 @@ import subprocess
 import pytest
 import yaml
 
+from harness import Ansible
 from harness import LocalAWS
 from harness import REPO
-from harness import Ansible
 from harness import eventually
+from harness import tagged_leftovers
 from harness import unique
 from test_k8s_access import deployment as a_deployment
-from test_playbooks import tagged_leftovers
+
+pytestmark = pytest.mark.eksctl
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +88,7 @@ def test_bad_cluster_config_fails_before_eksctl_runs(eks_ansible, eks_aws, eksct
     assert crossed.failed and "min_size <= desired_capacity" in crossed["msg"]
 
 
+@pytest.mark.slow  # the real eksctl creates, scales and deletes a cluster: ~4.5 min, ~150 s of it eksctl's own waits
 def test_eksctl_cluster_life(eks_ansible, eks_aws, local_k8s, eksctl_path, tmp_path):
     ec2 = eks_aws.client("ec2")
     name = unique("eks")
@@ -174,42 +178,35 @@ def test_eksctl_cluster_life(eks_ansible, eks_aws, local_k8s, eksctl_path, tmp_p
     assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [network["vpc_id"]]}])["Vpcs"] == []
 
 
-def test_site_with_the_eksctl_provider_trains_and_tears_down(eks_ansible, eks_aws, local_k8s, tmp_path):
+@pytest.mark.slow  # site.yml and teardown.yml with the real eksctl: ~7 min (see the fixture)
+@pytest.mark.xdist_group("eksctl_site_run")  # the run test_operator_policy.py checks too: one worker makes it
+def test_site_with_the_eksctl_provider_trains_and_tears_down(eksctl_site_run, strict_aws):
     """site.yml with trainkit_cluster_provider=eksctl on the local endpoint: identity -> network -> EKS by the real
     eksctl (its cluster on the local control plane, its node groups as simulated nodes) -> storage -> training;
-    then teardown.yml leaves nothing tagged, the EKS cluster included."""
-    cluster = unique("ekss")
-    extra = {
-        "trainkit_cluster_name": cluster,
-        "trainkit_cluster_provider": "eksctl",
-        "trainkit_credentials_dir": str(tmp_path),
-        "trainkit_storage_backend": "efs",
-        "cluster_local_workdir": local_k8s.workdir,
-    }
-    mark = eks_aws.mark()
-    rc, output, recap = eks_ansible.playbook("site.yml", extra_vars=extra)
-    assert rc == 0 and recap["changed"] > 0, output[-5000:]
+    then teardown.yml leaves nothing tagged, the EKS cluster included. The run is the least-privilege operator's
+    (conftest.py's eksctl_site_run), which test_operator_policy.py checks against the recorded policy."""
+    run = eksctl_site_run
+    assert run.site.rc == 0 and run.site.recap["changed"] > 0, run.site.output[-5000:]
     # the EKS create ran in the background while storage was built: the EFS file system was created after the
     # cluster's stack and before eksctl got to the stacks of the two node groups
-    calls = [(r["service"], r["operation"]) for r in eks_aws.requests(mark) if r["status"] < 400]
+    calls = run.calls(run.site)
     stacks = [i for i, c in enumerate(calls) if c == ("cloudformation", "CreateStack")]
     efs = calls.index(("efs", "CreateFileSystem"))
     assert len(stacks) == 3 and stacks[0] < efs < stacks[1], (stacks, efs)
-    eks = eks_aws.client("eks")
-    assert cluster in eks.list_clusters()["clusters"]
-    groups = eks.list_nodegroups(clusterName=cluster)["nodegroups"]
-    assert sorted(groups) == ["cpu", "gpu"]
-    summary = output.split("Summary |", 1)[-1]
+    assert run.cluster in run.after_site["clusters"]
+    assert run.after_site["nodegroups"] == ["cpu", "gpu"]
+    summary = run.site.output.split("Summary |", 1)[-1]
     # the data split and the 3-worker PaddlePaddle job ran on the EKS node groups' simulated nodes
     assert "status: succeeded" in summary and summary.count(": Succeeded'") == 3, summary[-3000:]
-    assert (tmp_path / (cluster + ".kubeconfig")).exists()
+    assert run.after_site["kubeconfig"]
 
-    rc, output, recap = eks_ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
-    assert rc == 0, output[-5000:]
-    assert cluster not in eks.list_clusters()["clusters"]
-    assert tagged_leftovers(eks_aws.client, cluster) == []
+    # the teardown (its first run stops at the one call the operator may not make, the second ends it)
+    assert run.teardown.rc == 0, run.teardown.output[-5000:]
+    assert run.cluster not in strict_aws.client("eks").list_clusters()["clusters"]
+    assert run.leftovers == []
 
 
+@pytest.mark.slow  # identity, network and teardown playbooks: ~1 min
 def test_provider_checks_and_a_teardown_that_cannot_reach_the_cluster(eks_ansible, eks_aws, tmp_path):
     cluster = unique("prov")
     # the local provider with a real (non-loopback) AWS endpoint is refused before anything runs

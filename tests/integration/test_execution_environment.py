@@ -16,6 +16,8 @@ from harness import build_collection
 from harness import install_collection
 from harness import run_tool
 
+pytestmark = pytest.mark.awx
+
 
 def tool_path(name):
     """The binary tools/<name> builds (or finds in the cache): the last line it prints."""
@@ -54,6 +56,7 @@ def context(tmp_path_factory, ansible):
     return work
 
 
+@pytest.mark.xdist_group("ee_context")  # shares the module's build context
 def test_builder_create_makes_a_context_with_everything(context):
     # Dockerfile with ansible-builder's default runtime (docker), Containerfile with --container-runtime podman
     [containerfile] = [
@@ -75,6 +78,7 @@ def test_builder_create_makes_a_context_with_everything(context):
     assert "ansible-core>=2.17.0,<2.20" in containerfile and "ansible-runner" in containerfile
 
 
+@pytest.mark.xdist_group("ee_context")
 def test_every_dependency_is_named(context, tmp_path, ansible):
     """What ansible-builder's introspection (run inside the image build) collects from the installed collection."""
     env = ansible.env()

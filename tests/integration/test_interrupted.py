@@ -19,8 +19,11 @@ import pytest
 from harness import Ansible
 from harness import LocalAWS
 from harness import REPO
+from harness import tagged_leftovers
 from harness import unique
-from test_playbooks import tagged_leftovers
+
+# slow: each case runs the network and storage stages three times and the teardown twice (~50 s)
+pytestmark = pytest.mark.slow
 
 BUILD = "tests/integration/files/network-and-storage.yml"
 TEARDOWN = "tests/integration/files/network-and-storage-teardown.yml"

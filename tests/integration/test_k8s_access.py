@@ -12,9 +12,12 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 
+import pytest
 import yaml
 
 from harness import unique
+
+pytestmark = pytest.mark.k8s
 
 
 def service_account_token(client, name):

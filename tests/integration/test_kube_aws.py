@@ -16,12 +16,16 @@ import boto3
 import pytest
 import yaml
 
-from harness import REPO
 from harness import Ansible
 from harness import LocalAWS
+from harness import REPO
+from harness import concurrently
 from harness import resource_counts
+from harness import tagged_leftovers
 from harness import unique
-from test_playbooks import tagged_leftovers
+
+# slow: the real kube-aws renders, validates and applies its CloudFormation stacks (~1 min a test)
+pytestmark = [pytest.mark.kube_aws, pytest.mark.slow]
 
 KUBE_AWS = os.path.join(REPO, "tools", "kube-aws-build")
 AMI = "ami-0123456789abcdef0"
@@ -48,16 +52,14 @@ def footing(ansible, local_aws, tmp_path_factory):
     """The identity and network steps' KMS key, bucket, key pair and VPC that a kube-aws cluster is built on."""
     cluster = unique("ka")
     keys = tmp_path_factory.mktemp("keys")
-    kms = ansible.module("kms_key", {"alias": cluster + "-assets", "cluster_name": cluster})
-    bucket = ansible.module("s3_bucket", {"name": cluster + "-assets", "cluster_name": cluster})
-    pair = ansible.module("key_pair", {"name": cluster, "private_key_path": str(keys / "key.pem")})
-    network = ansible.module(
-        "vpc_network",
-        {
-            "cluster_name": cluster,
-            "cidr_block": "172.20.0.0/16",
-            "subnets": [{"az": "us-west-2a", "cidr": "172.20.1.0/24"}, {"az": "us-west-2b", "cidr": "172.20.2.0/24"}],
-        },
+    subnets = [{"az": "us-west-2a", "cidr": "172.20.1.0/24"}, {"az": "us-west-2b", "cidr": "172.20.2.0/24"}]
+    # four independent resources: made at once
+    kms, bucket, pair, network = concurrently(
+        ansible.module,
+        ("kms_key", {"alias": cluster + "-assets", "cluster_name": cluster}),
+        ("s3_bucket", {"name": cluster + "-assets", "cluster_name": cluster}),
+        ("key_pair", {"name": cluster, "private_key_path": str(keys / "key.pem")}),
+        ("vpc_network", {"cluster_name": cluster, "cidr_block": "172.20.0.0/16", "subnets": subnets}),
     )
     for step in (kms, bucket, pair, network):
         assert not step.failed, step.output
@@ -69,10 +71,13 @@ def footing(ansible, local_aws, tmp_path_factory):
         "vpc_id": network["vpc_id"],
         "subnets": network["subnets"],
     }
-    ansible.module("vpc_network", {"cluster_name": cluster, "state": "absent"})
-    ansible.module("s3_bucket", {"name": cluster + "-assets", "state": "absent", "force": True})
-    ansible.module("key_pair", {"name": cluster, "state": "absent"})
-    ansible.module("kms_key", {"alias": cluster + "-assets", "state": "absent"})
+    concurrently(
+        ansible.module,
+        ("vpc_network", {"cluster_name": cluster, "state": "absent"}),
+        ("s3_bucket", {"name": cluster + "-assets", "state": "absent", "force": True}),
+        ("key_pair", {"name": cluster, "state": "absent"}),
+        ("kms_key", {"alias": cluster + "-assets", "state": "absent"}),
+    )
 
 
 def cluster_args(footing, local_aws, kube_aws_path, asset_dir, name=None, **extra):
@@ -121,6 +126,7 @@ def groups_of(autoscaling, cluster):
     )
 
 
+@pytest.mark.xdist_group("kube_aws_footing")  # shares the module's identity and network
 def test_bad_input_fails_before_kube_aws_runs(ansible, local_aws, footing, kube_aws_path, tmp_path):
     asset_dir = tmp_path / "assets"
     mark = local_aws.mark()
@@ -165,6 +171,7 @@ def test_bad_input_fails_before_kube_aws_runs(ansible, local_aws, footing, kube_
     east.delete_bucket(Bucket=elsewhere)
 
 
+@pytest.mark.xdist_group("kube_aws_footing")
 def test_kube_aws_cluster_life(ansible, local_aws, footing, kube_aws_path, tmp_path):
     cfn, autoscaling, elb = local_aws.client("cloudformation"), local_aws.client("autoscaling"), local_aws.client("elb")
     cluster = footing["cluster"]

@@ -5,8 +5,12 @@ import ipaddress
 import json
 import os
 
+import pytest
+
 from harness import LocalK8s
 from harness import unique
+
+pytestmark = pytest.mark.k8s
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 

@@ -18,6 +18,10 @@ from harness import LocalNodes
 from harness import recap
 from harness import unique
 
+# slow: boots five Debian nodes and runs the node roles over SSH (~7 min); the test bed is one per machine, so
+# one worker runs every test of this file, in order
+pytestmark = [pytest.mark.nodes, pytest.mark.slow, pytest.mark.xdist_group("nodes")]
+
 WORKERS = ("worker-1", "worker-2", "gpu-1")
 EFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev"
 MISSING = [
@@ -185,6 +189,7 @@ def boot_id(nodes, node):
     return nodes.ssh(node, "cat /proc/sys/kernel/random/boot_id").stdout.strip()
 
 
+@pytest.mark.gpu
 def test_node_nvidia_refuses_p2_before_changing_anything(ansible, nodes, tmp_path):
     book = play(tmp_path, "nvidia-p2", "gpu", "node_nvidia", {"node_nvidia_check": True})
     rc, output, _r = ansible.playbook(book, inventory=nodes.inventory, extra_vars={"ec2_instance_type": "p2.xlarge"})
@@ -194,6 +199,7 @@ def test_node_nvidia_refuses_p2_before_changing_anything(ansible, nodes, tmp_pat
     assert nodes.ssh("gpu-1", "test -e /etc/modprobe.d/blacklist-nouveau.conf").returncode == 1
 
 
+@pytest.mark.gpu
 def test_node_nvidia_installs_configures_once_and_reboots_only_when_allowed_and_needed(ansible, nodes, tmp_path):
     book = play(tmp_path, "nvidia", "gpu", "node_nvidia", {"node_nvidia_check": True})
     advice = "the NVIDIA kernel module is not loaded"

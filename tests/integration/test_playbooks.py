@@ -4,70 +4,15 @@
 import os
 import sys
 
+import pytest
+
 from harness import collections_root
-from harness import mpi_operator_slot
+from harness import tagged_leftovers
 from harness import unique
 from harness import vpcs_of
 
 
-def tagged_leftovers(boto, cluster):
-    """Everything in the endpoint that still carries the cluster tag or the cluster's names."""
-    ec2, s3, kms, iam, route53 = boto("ec2"), boto("s3"), boto("kms"), boto("iam"), boto("route53")
-    tag = [{"Name": "tag:trainkit:cluster", "Values": [cluster]}]
-    found = []
-    found += [v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]]
-    found += [s["SubnetId"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]]
-    found += [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]]
-    found += [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]]
-    found += [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]]
-    found += [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"] if k["KeyName"] == cluster]
-    found += [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(cluster + "-")]
-    found += [a["AliasName"] for a in kms.list_aliases()["Aliases"] if cluster in a["AliasName"]]
-    found += [g["GroupName"] for g in iam.list_groups()["Groups"] if g["GroupName"].startswith(cluster)]
-    found += [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(cluster)]
-    found += [
-        p["InstanceProfileName"]
-        for p in iam.list_instance_profiles()["InstanceProfiles"]
-        if p["InstanceProfileName"].startswith(cluster)
-    ]
-    found += [u["UserName"] for u in iam.list_users()["Users"] if u["UserName"].startswith(cluster)]
-    found += [z["Name"] for z in route53.list_hosted_zones()["HostedZones"] if z["Name"].startswith(cluster + ".")]
-    stack_names = (cluster, cluster + "-", "eksctl-" + cluster + "-")  # kube-aws's root and nested stacks, eksctl's
-    found += [
-        s["StackName"]
-        for s in boto("cloudformation").describe_stacks()["Stacks"]
-        if s["StackName"].startswith(stack_names)
-    ]
-    found += [
-        g["AutoScalingGroupName"]
-        for g in boto("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
-        if g["AutoScalingGroupName"].startswith(cluster + "-")
-    ]
-    efs, fsx = boto("efs"), boto("fsx")
-    for fs in efs.describe_file_systems(CreationToken="trainkit-" + cluster)["FileSystems"]:
-        found.append(fs["FileSystemId"])
-        found += [
-            t["MountTargetId"] for t in efs.describe_mount_targets(FileSystemId=fs["FileSystemId"])["MountTargets"]
-        ]
-        found += [
-            a["AccessPointId"] for a in efs.describe_access_points(FileSystemId=fs["FileSystemId"])["AccessPoints"]
-        ]
-    found += [
-        f["FileSystemId"]
-        for f in fsx.describe_file_systems()["FileSystems"]
-        if {"Key": "trainkit:cluster", "Value": cluster} in f.get("Tags", [])
-    ]
-    prefix = "/trainkit/{0}/".format(cluster)  # secrets_store ssm / secretsmanager
-    found += [
-        p["Name"]
-        for p in boto("ssm").describe_parameters(
-            ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": [prefix]}]
-        )["Parameters"]
-    ]
-    found += [s["Name"] for s in boto("secretsmanager").list_secrets()["SecretList"] if s["Name"].startswith(prefix)]
-    return found
-
-
+@pytest.mark.slow  # identity and network twice, then teardown twice: ~1 min
 def test_identity_and_network_playbooks_then_teardown(ansible, boto, local_aws, tmp_path):
     cluster = unique("pb")
     user = cluster + "-alice"
@@ -167,7 +112,15 @@ def test_a_bad_variable_of_the_last_stage_leaves_the_account_untouched(ansible, 
     assert tagged_leftovers(boto, cluster) == []
 
 
-def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, local_aws, tmp_path):
+@pytest.mark.slow  # site.yml twice and in check mode, teardown.yml in check mode and twice for real: ~4 min
+@pytest.mark.k8s
+@pytest.mark.training
+@pytest.mark.mpi
+@pytest.mark.xdist_group("local_site_run")  # the run test_operator_policy.py checks too: one worker makes it
+def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, local_aws, local_site_run, tmp_path):
+    """site.yml on the local inventory's defaults, again (nothing changes), in check mode (only reads), then
+    teardown.yml in check mode and for real. The run is the least-privilege operator's (conftest.py's
+    local_site_run), which test_operator_policy.py checks against the recorded policy."""
     cluster = unique("site")
     extra = {
         "trainkit_cluster_name": cluster,
@@ -185,46 +138,40 @@ def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, lo
     )
     assert rc != 0 and "must start with a letter" in output
 
-    with mpi_operator_slot():
-        site_run_twice_check_and_teardown(ansible, boto, local_aws, tmp_path, cluster, extra)
-
-
-def site_run_twice_check_and_teardown(ansible, boto, local_aws, tmp_path, cluster, extra):
-    rc, output, recap = ansible.playbook("site.yml", extra_vars=extra)
-    assert rc == 0 and recap["changed"] > 0, output[-3000:]
+    run, seen = local_site_run, local_site_run.after_site
+    output = run.site.output
+    assert run.site.rc == 0 and run.site.recap["changed"] > 0, output[-3000:]
     # the add-ons stage: the device plugin on the GPU node group's nodes, the smoke test on one, the MPI operator
     assert "GPU 0: simulated GPU of p3.2xlarge on node" in output, output[-3000:]
     assert "mpi_operator: 0.7.0" in output.split("Summary |", 1)[-1]
     # no SSH test bed up: the nodes stage's plays match no host and are skipped
     nodes_stage = output.split("PLAY [Nodes | EFS and FSx for Lustre mounted on every node]", 1)[1]
     assert nodes_stage.split("\n", 2)[1].strip() == "skipping: no hosts matched", nodes_stage[:500]
-    [vpc] = vpcs_of(boto("ec2"), cluster)
+    [vpc] = seen["vpcs"]
     summary = output.split("Summary |", 1)[-1]
-    assert "vpc: " + vpc["VpcId"] in summary, "the summary names the VPC"
+    assert "vpc: " + vpc in summary, "the summary names the VPC"
     # the data-split job and a real 3-worker PaddlePaddle job ran on the local cluster, their outputs on the claim
     assert "status: succeeded" in summary and "world_size: 3" in summary, summary[-3000:]
-    outputs = tmp_path / "k8s" / "volumes" / "default" / "efsvol" / "fit-a-line" / "output"
-    assert sorted(p.name for p in outputs.iterdir()) == ["node_0", "node_1", "node_2"]
-    rc, output, recap = ansible.playbook("site.yml", extra_vars=extra)
-    assert rc == 0 and recap["changed"] == 0, output[-3000:]
+    assert seen["outputs"] == ["node_0", "node_1", "node_2"]
+    assert run.again.rc == 0 and run.again.recap["changed"] == 0, run.again.output[-3000:]
 
     # check mode on the fully built account: nothing to do, nothing called but reads
-    built = sorted(tagged_leftovers(boto, cluster))
-    mark = local_aws.mark()
-    rc, output, recap = ansible.playbook("site.yml", extra_vars=extra, check=True)
+    rc, output, recap = seen["check_site"]
     assert rc == 0 and recap["changed"] == 0, output[-3000:]
     # teardown --check: runs to the end (storage still exists when the network step looks), reports the deletes
-    rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra, check=True)
+    rc, output, recap = seen["check_teardown"]
     assert rc == 0 and recap["changed"] > 0, output[-3000:]
     assert "a real run deletes the network only once they are gone" in " ".join(output.split())
-    assert local_aws.changes(mark) == []
-    assert sorted(tagged_leftovers(boto, cluster)) == built
+    assert seen["check_changes"] == []
+    assert seen["after_check"] == seen["built"]
 
-    rc, output, recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
-    assert rc == 0, output[-3000:]
+    # the teardown: its first run removes everything but the VPC (the one call the operator may not make there),
+    # the second ends it
+    output = run.short.output
     assert "changed: [localhost] => (item=fit-a-line)" in output and "(item=fit-a-line-split)" in output
     assert "Addons | Remove the MPI operator" in output and "Addons | Remove the NVIDIA device plugin" in output
-    assert tagged_leftovers(boto, cluster) == []
+    assert run.teardown.rc == 0, run.teardown.output[-3000:]
+    assert run.leftovers == []
 
 
 def test_a_role_in_a_play_of_your_own_uses_the_inventory_region(ansible, boto, tmp_path):
@@ -286,6 +233,8 @@ def test_module_defaults_action_group(ansible, boto, local_aws, tmp_path):
     assert recap["changed"] == 2
 
 
+@pytest.mark.slow  # the storage stage twice (EFS and FSx life cycles) and the teardown: ~1.5 min
+@pytest.mark.k8s
 def test_storage_then_teardown_leaves_nothing(ansible, boto, tmp_path):
     cluster = unique("st")
     extra = {

@@ -5,12 +5,14 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from harness import BIN
+from harness import tagged_leftovers
 from harness import unique
 from test_nodes_inventory import AMAZON_LINUX
 from test_nodes_inventory import inventory
 from test_nodes_inventory import launch
-from test_playbooks import tagged_leftovers
 
 
 def stored(boto, cluster):
@@ -28,6 +30,7 @@ def stored(boto, cluster):
     return sorted(names)
 
 
+@pytest.mark.slow  # the identity stage with -vvv, again, then the nodes inventory and the teardown twice: ~1 min
 def test_identity_with_ssm_keeps_nothing_on_the_controller(ansible, boto, local_aws, tmp_path):
     cluster = unique("ssm")
     user = cluster + "-ops"

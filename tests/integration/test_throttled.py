@@ -10,8 +10,11 @@ import pytest
 
 from harness import Ansible
 from harness import LocalAWS
+from harness import tagged_leftovers
 from harness import unique
-from test_playbooks import tagged_leftovers
+
+# slow: 30% of requests throttled, botocore's backoff absorbs them (~5 min of mostly waiting)
+pytestmark = pytest.mark.slow
 
 THROTTLE = 0.3
 

@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+"""Fixtures that more than one integration test file uses: the endpoint that enforces IAM, and the two site runs made
+on it once for two files each: test_operator_policy.py proves the operator policy with them, test_playbooks.py and
+test_eksctl.py what site.yml and teardown.yml build and remove with the local and the eksctl provider. A site run
+with real training takes minutes of both cores; each is made once."""
+
+import pytest
+
+import enforced
+from harness import Ansible
+from harness import LocalAWS
+from harness import mpi_operator_slot
+from harness import tagged_leftovers
+from harness import unique
+from harness import vpcs_of
+
+
+@pytest.fixture(scope="session")
+def strict_aws(local_k8s, tmp_path_factory):
+    """A local endpoint of its own (one per worker): enforcement would lock every other test's callers out. Its
+    EKS clusters live on the worker's control plane."""
+    endpoint = LocalAWS(str(tmp_path_factory.mktemp("strict-aws")))
+    endpoint.start(control_plane=local_k8s.workdir)
+    yield endpoint
+    enforced.enforce(endpoint, False)
+    endpoint.stop()
+
+
+@pytest.fixture(scope="session")
+def strict_ansible(strict_aws, tmp_path_factory):
+    return Ansible(strict_aws.url, str(tmp_path_factory.mktemp("strict-ansible")))
+
+
+@pytest.fixture(scope="session")
+def eksctl_site_run(strict_aws, strict_ansible, local_k8s, tmp_path_factory):
+    """site.yml with trainkit_cluster_provider=eksctl, run as the least-privilege operator (twice: the second run
+    changes nothing), then teardown.yml without route53:DeleteHostedZone, then teardown.yml: identity -> network ->
+    EKS by the real eksctl (its cluster on the local control plane, its node groups as simulated nodes) -> storage ->
+    training. Both tests that read it carry xdist_group("eksctl_site_run"), so that one worker makes it once."""
+    cluster = unique("le")
+    workdir = tmp_path_factory.mktemp("eksctl-site")
+    eks = strict_aws.client("eks")
+
+    def inspect(_run):
+        clusters = eks.list_clusters()["clusters"]
+        return {
+            "clusters": clusters,
+            "nodegroups": sorted(eks.list_nodegroups(clusterName=cluster)["nodegroups"]) if cluster in clusters else [],
+            "kubeconfig": (workdir / "credentials" / (cluster + ".kubeconfig")).exists(),
+        }
+
+    return enforced.EnforcedRun(
+        strict_aws,
+        strict_ansible,
+        workdir,
+        "eksctl",
+        cluster,
+        {"cluster_local_workdir": local_k8s.workdir},
+        "route53:DeleteHostedZone",
+        inspect,
+    )
+
+
+@pytest.fixture(scope="session")
+def local_site_run(strict_aws, strict_ansible, tmp_path_factory):
+    """site.yml on the local inventory's defaults (the local provider, EFS and FSx), run as the least-privilege
+    operator twice (the second changes nothing), then - with enforcement off and the endpoint's own key -
+    site.yml and teardown.yml in check mode, then teardown.yml without ec2:DeleteVpc (it removes everything else,
+    then fails), then teardown.yml. Both tests that read it carry xdist_group("local_site_run")."""
+    cluster = unique("site")
+    workdir = tmp_path_factory.mktemp("local-site")
+    outputs = workdir / "k8s" / "volumes" / "default" / "efsvol" / "fit-a-line" / "output"
+
+    def inspect(run):
+        built = sorted(tagged_leftovers(strict_aws.client, cluster))
+        vpcs = [v["VpcId"] for v in vpcs_of(strict_aws.client("ec2"), cluster)]
+        mark = strict_aws.mark()
+        check_site = strict_ansible.playbook("site.yml", extra_vars=run.admin(), check=True)
+        check_teardown = strict_ansible.playbook("playbooks/teardown.yml", extra_vars=run.admin(), check=True)
+        return {
+            "built": built,
+            "vpcs": vpcs,
+            "outputs": sorted(p.name for p in outputs.iterdir()) if outputs.is_dir() else [],
+            "check_site": check_site,
+            "check_teardown": check_teardown,
+            "check_changes": strict_aws.changes(mark),
+            "after_check": sorted(tagged_leftovers(strict_aws.client, cluster)),
+        }
+
+    with mpi_operator_slot():
+        return enforced.EnforcedRun(
+            strict_aws,
+            strict_ansible,
+            workdir,
+            "local",
+            cluster,
+            {"cluster_local_workdir": str(workdir / "k8s")},
+            "ec2:DeleteVpc",
+            inspect,
+        )
