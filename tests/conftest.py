@@ -37,6 +37,9 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     if config.getoption("store_durations") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(scheduling.DurationRecorder(DURATIONS), "trainkit-durations")
+    if config.getoption("store_durations") and hasattr(config, "workerinput") and scheduling.CpuAccount.possible():
+        name = "trainkit-{0}-{1}".format(config.workerinput["workerid"], os.getpid())
+        config.pluginmanager.register(scheduling.CpuAccount(name), "trainkit-cpu")
     if not hasattr(config, "workerinput") and config.getoption("dist", "no") == "loadgroup":
         config.trainkit_groups_dir = tempfile.mkdtemp(prefix="trainkit-groups-")
 

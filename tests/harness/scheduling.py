@@ -57,21 +57,72 @@ def longest_first(items, durations, group=group_of, nodeid=lambda item: item.nod
 
 class DurationRecorder:
     """(controller) Each test's setup + call + teardown seconds, merged into the durations file at the end (so a
-    partial run updates only what it ran)."""
+    partial run updates only what it ran). Where the workers measured the CPU time their tests used (CpuAccount),
+    it is written beside, to ``<durations>.cpu.json``: where the suite's minutes go when both cores are busy."""
 
     def __init__(self, path):
         self.path = path
         self.seen = {}
+        self.cpu = {}
 
     def pytest_runtest_logreport(self, report):
         self.seen[report.nodeid] = self.seen.get(report.nodeid, 0.0) + report.duration
+        for name, value in report.user_properties:
+            if name == CPU_PROPERTY:
+                self.cpu[report.nodeid] = value
 
     def pytest_sessionfinish(self):
-        durations = load_durations(self.path)
-        durations.update((nodeid, round(seconds, 1)) for nodeid, seconds in self.seen.items())
-        with open(self.path, "w") as handle:
-            json.dump(dict(sorted(durations.items())), handle, indent=0)
-            handle.write("\n")
+        for path, seen in ((self.path, self.seen), (self.path.replace(".json", ".cpu.json"), self.cpu)):
+            if not seen:
+                continue
+            durations = load_durations(path)
+            durations.update((nodeid, round(seconds, 1)) for nodeid, seconds in seen.items())
+            with open(path, "w") as handle:
+                json.dump(dict(sorted(durations.items())), handle, indent=0)
+                handle.write("\n")
+
+
+CPU_PROPERTY = "cpu_seconds"
+CPUACCT = "/sys/fs/cgroup/cpuacct"
+
+
+class CpuAccount:
+    """(worker, with --store-durations, where cgroup v1's cpuacct is writable: root) The CPU time of everything the
+    worker runs during each test - ansible, its modules, the endpoints and control planes it started, training
+    processes - from a cgroup of the worker's own (children stay in their parent's cgroup), in the test's
+    teardown report for the controller."""
+
+    def __init__(self, name):
+        self.path = os.path.join(CPUACCT, name)
+        os.makedirs(self.path, exist_ok=True)
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as handle:
+            handle.write(str(os.getpid()))
+        self.start = None
+
+    @classmethod
+    def possible(cls):
+        return os.access(os.path.join(CPUACCT, "cgroup.procs"), os.W_OK)
+
+    def usage(self):
+        with open(os.path.join(self.path, "cpuacct.usage")) as handle:
+            return int(handle.read()) / 1e9
+
+    def pytest_runtest_setup(self, item):
+        self.start = self.usage()
+
+    def pytest_runtest_teardown(self, item):
+        # (before the teardown report is made: it copies the item's user_properties)
+        if self.start is not None:
+            item.user_properties.append((CPU_PROPERTY, self.usage() - self.start))
+
+    def pytest_unconfigure(self):
+        """Back to the parent cgroup; the cgroup goes once the processes left in it (a daemon) are gone."""
+        with open(os.path.join(os.path.dirname(self.path), "cgroup.procs"), "w") as handle:
+            handle.write(str(os.getpid()))
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
 
 
 def write_groups(items, directory, worker):
