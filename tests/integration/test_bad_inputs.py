@@ -131,8 +131,8 @@ def test_at_least_fifteen_cases():
 
 @pytest.fixture(scope="module")
 def refused(ansible, boto):
-    """Every case's module call, made once, in one playbook (what one `ansible` call per case did, without 60 Ansible
-    start-ups): the account's resource counts before, each case's result, the counts after."""
+    """Every case's module call, made once, in one playbook (what one `ansible` call per case did, without one Ansible
+    start-up per case): the account's resource counts before, each case's result, the counts after."""
     before = resource_counts(boto)
     results = ansible.modules([case[:2] for case in CASES])
     return before, results, resource_counts(boto)

@@ -63,12 +63,25 @@ def test_the_durations_file_is_merged_not_replaced(tmp_path):
     path.write_text(json.dumps({"a.py::x": 5.0, "b.py::y": 7.0}))
     recorder = scheduling.DurationRecorder(str(path))
 
-    class Report:
-        def __init__(self, nodeid, duration):
-            self.nodeid, self.duration = nodeid, duration
+    class Report:  # what pytest's TestReport carries of it
+        def __init__(self, nodeid, duration, user_properties=()):
+            self.nodeid, self.duration, self.user_properties = nodeid, duration, list(user_properties)
 
     for phase in (0.25, 3.0, 0.25):  # setup, call, teardown
         recorder.pytest_runtest_logreport(Report("a.py::x", phase))
     recorder.pytest_sessionfinish()
     assert scheduling.load_durations(str(path)) == {"a.py::x": 3.5, "b.py::y": 7.0}
+    assert not (tmp_path / "durations.cpu.json").exists()  # no CPU measured: no file
+
+
+def test_the_cpu_seconds_a_worker_measured_go_beside_the_durations(tmp_path):
+    path = tmp_path / "durations.json"
+    (tmp_path / "durations.cpu.json").write_text(json.dumps({"b.py::y": 2.0}))
+    recorder = scheduling.DurationRecorder(str(path))
+    report = type("Report", (), {"nodeid": "a.py::x", "duration": 4.0})()
+    report.user_properties = [("other", 1), (scheduling.CPU_PROPERTY, 1.26)]  # the teardown report's
+    recorder.pytest_runtest_logreport(report)
+    recorder.pytest_sessionfinish()
+    assert scheduling.load_durations(str(path)) == {"a.py::x": 4.0}
+    assert scheduling.load_durations(str(tmp_path / "durations.cpu.json")) == {"a.py::x": 1.3, "b.py::y": 2.0}
     assert scheduling.load_durations(str(tmp_path / "missing.json")) == {}
