@@ -456,7 +456,9 @@ def read_state(path):
 
 def stop_processes(procs, grace):
     """SIGTERM, in reverse order, each recorded process that is still the binary it started as; SIGKILL what is
-    left after ``grace`` seconds. Returns the names stopped."""
+    left after ``grace`` seconds, and wait until it is gone: a killed process lives on until the kernel has torn it
+    down (a large Go binary's threads and memory take a while on a busy machine), and whoever called stop may
+    reuse its ports or data at once. Returns the names stopped."""
     stopped = []
     for name in reversed(list(procs)):
         proc = procs[name]
@@ -470,6 +472,9 @@ def stop_processes(procs, grace):
             time.sleep(0.1)
         if process_is(proc["pid"], proc["binary"], proc.get("script")):
             os.kill(proc["pid"], signal.SIGKILL)
+            killed = time.monotonic()
+            while process_is(proc["pid"], proc["binary"], proc.get("script")) and time.monotonic() < killed + 30:
+                time.sleep(0.05)
     return stopped
 
 

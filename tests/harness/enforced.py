@@ -8,7 +8,6 @@ every statement on "*", and the scoped policy's resource patterns are checked ag
 built.
 """
 
-import importlib.util
 import json
 import os
 import re
@@ -16,17 +15,11 @@ import urllib.request
 
 from harness import REGION
 from harness import REPO
+from harness import load_tool
 from harness import tagged_leftovers
 
 ACTIONS_FILE = os.path.join(REPO, "roles", "identity", "files", "operator_actions.json")
 ACCOUNT = "123456789012"
-
-
-def load_tool(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 TOOL = load_tool("operator_policy_tool", os.path.join(REPO, "tools", "operator_policy.py"))

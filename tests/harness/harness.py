@@ -5,6 +5,7 @@ import concurrent.futures
 import contextlib
 import fcntl
 import functools
+import importlib.util
 import json
 import os
 import pathlib
@@ -178,6 +179,14 @@ def concurrently(function, *calls):
     unrelated resources); their results in the order of ``calls``."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return [future.result() for future in [pool.submit(function, *args) for args in calls]]
+
+
+def load_tool(name, path):
+    """One of tools/*.py as a module (they are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def unique(prefix):

@@ -4,10 +4,14 @@
 import ipaddress
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
+from harness import REPO
 from harness import LocalK8s
+from harness import load_tool
 from harness import unique
 
 pytestmark = pytest.mark.k8s
@@ -65,6 +69,28 @@ def test_stop_ends_every_process_it_started(tmp_path):
             not os.path.exists("/proc/{0}".format(pid)) or name not in open("/proc/{0}/cmdline".format(pid)).read()
         ), name
     assert plane.tool("status").returncode == 1
+
+
+def test_stop_returns_once_a_killed_process_is_gone():
+    """A process that ignores SIGTERM is killed after the grace time, and stop returns only once it is gone (here one
+    with 1 GiB of memory, which the kernel takes a moment to tear down): the caller reuses its ports at once."""
+    tool = load_tool("local_k8s_tool", os.path.join(REPO, "tools", "local_k8s.py"))
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "memory = bytearray(b'x') * (1 << 30)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout.readline() == "ready\n"
+            record = {"pid": proc.pid, "binary": sys.executable, "script": "-c"}
+            assert tool.process_is(proc.pid, sys.executable, "-c")
+            assert tool.stop_processes({"stubborn": record}, grace=0.5) == ["stubborn"]
+            assert not tool.process_is(proc.pid, sys.executable, "-c")  # a zombie at most, waiting for us
+        finally:
+            proc.kill()
 
 
 def test_local_cluster_node_groups(ansible, local_k8s):
