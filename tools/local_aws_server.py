@@ -460,6 +460,7 @@ def patch_cloudformation():
     def create_stack(original, self, *args, **kwargs):
         stack = original(self, *args, **kwargs)
         note_resource_types(stack)
+        keep_template(stack)
         seconds = REALISM.time("cloudformation_stack_create") + local_eks.stack_times(stack)[0]
         if seconds > 0 and stack.status == "CREATE_COMPLETE":
             stack.status = "CREATE_IN_PROGRESS"
@@ -470,6 +471,7 @@ def patch_cloudformation():
     def update_stack(original, self, *args, **kwargs):
         stack = original(self, *args, **kwargs)
         note_resource_types(stack)
+        keep_template(stack)
         seconds = REALISM.time("cloudformation_stack_update")
         if seconds > 0 and stack.status == "UPDATE_COMPLETE":
             stack.status = "UPDATE_IN_PROGRESS"
@@ -504,6 +506,26 @@ def patch_cloudformation():
                 raise
             REALISM.clock.later(seconds, lambda: finish_delete(original, backend, stack, seconds, attempts - 1))
             raise RuntimeError("{0}: retrying the delete later ({1})".format(stack.name, error)) from error
+
+
+# where every template a stack is created or updated with is kept (templates/ beside the request log), for the
+# validators we did not write (cfn-lint) to read
+TEMPLATES_DIR = None
+TEMPLATES_LOCK = threading.Lock()
+
+
+def keep_template(stack):
+    """The stack's template as the caller sent it (its body, or what its TemplateURL held), one file per create or
+    update: <stack name>.<n>.json or .yaml."""
+    if not TEMPLATES_DIR or not isinstance(getattr(stack, "template", None), str):
+        return
+    body = stack.template
+    suffix = ".json" if body.lstrip().startswith("{") else ".yaml"
+    with TEMPLATES_LOCK:
+        os.makedirs(TEMPLATES_DIR, exist_ok=True)
+        number = len([n for n in os.listdir(TEMPLATES_DIR) if n.startswith(stack.name + ".")])
+        with open(os.path.join(TEMPLATES_DIR, "{0}.{1}{2}".format(stack.name, number, suffix)), "w") as handle:
+            handle.write(body)
 
 
 # what the request being served did besides its own call, for its request log line (one thread per request)
@@ -989,7 +1011,7 @@ class _Body:
 
 
 def main():
-    global REALISM
+    global REALISM, TEMPLATES_DIR
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
@@ -1006,6 +1028,7 @@ def main():
     if not args.host.startswith("127."):
         sys.exit("local_aws_server: serves loopback only")
     REALISM = Realism(load_profile(args.profile))
+    TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(args.log)), "templates")
     skip_signature_checks()
     s3_action_names()
     patch_efs()

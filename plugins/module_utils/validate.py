@@ -98,6 +98,31 @@ def cidr_list(values, option):
     return problems
 
 
+def eks_endpoint(public_access, private_access, public_access_cidrs, prefix=""):
+    """Problems with an EKS cluster's API endpoint access: at least one endpoint; a public one only for the CIDR blocks
+    listed - EKS opens it to 0.0.0.0/0 when none are, so that is taken only when it is listed itself."""
+    problems = cidr_list(public_access_cidrs, prefix + "public_access_cidrs")
+    if not public_access and not private_access:
+        problems.append(
+            "{0}endpoint_public_access and {0}endpoint_private_access are both off: EKS needs one of them".format(
+                prefix
+            )
+        )
+    elif public_access and not public_access_cidrs:
+        problems.append(
+            "{0}public_access_cidrs is empty: the cluster's public API endpoint would be open to the whole internet "
+            "(EKS's default 0.0.0.0/0). List the addresses ansible and kubectl run from (network_api_cidrs: an "
+            "office, a VPN, the AWX runners' NAT), list 0.0.0.0/0 to open it to everyone on purpose, or turn "
+            "{0}endpoint_public_access off (then run from inside the VPC)".format(prefix)
+        )
+    elif not public_access and public_access_cidrs:
+        problems.append(
+            "{0}public_access_cidrs is set but {0}endpoint_public_access is off: there is no public endpoint for "
+            "them".format(prefix)
+        )
+    return problems
+
+
 def bucket_name(name):
     """S3 bucket naming rules (general purpose buckets)."""
     rule = "bucket name {0!r} is not legal: ".format(name)

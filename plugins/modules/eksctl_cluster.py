@@ -47,7 +47,8 @@ options:
   subnets:
     description:
       - The cluster's subnets in O(vpc_id), as subnet ids or as dicts with C(id) (or C(subnet_id)), C(az) and
-        C(private) - the C(subnets) of the C(trainkit_network) fact fit as they are.
+        C(public) (or C(private)) - the C(subnets) of the C(trainkit_network) fact fit as they are. A plain id
+        counts as public.
       - Without them eksctl builds a VPC of its own.
     type: list
     elements: raw
@@ -61,8 +62,42 @@ options:
     elements: str
     default: []
   ssh_key_name:
-    description: EC2 key pair that allows SSH to the nodes (the identity step's key pair).
+    description:
+      - EC2 key pair installed on the nodes (the identity step's key pair).
+      - Installing the key opens nothing. Who may connect is up to security groups - those in
+        O(ssh_source_security_group_ids), and the rules of the groups in O(node_security_group_ids) (the network
+        step's worker group admits C(network_ssh_cidrs)). eksctl's own SSH rule, which opens TCP 22 to C(0.0.0.0/0)
+        and C(::/0) for nodes in public subnets when no source group is given (eksctl
+        C(pkg/cfn/builder/managed_launch_template.go), C(makeSSHIngressRules)), is never asked for.
     type: str
+  ssh_source_security_group_ids:
+    description:
+      - Security groups whose members may reach the nodes on TCP 22 (eksctl's C(ssh.sourceSecurityGroupIds)),
+        for example a bastion's. Needs O(ssh_key_name).
+    type: list
+    elements: str
+    default: []
+  endpoint_public_access:
+    description:
+      - The API server's public endpoint (C(vpc.clusterEndpoints.publicAccess)), reachable from
+        O(public_access_cidrs) only. eksctl reaches the API while it creates the cluster and its node groups, so
+        V(false) works only where ansible runs inside the VPC.
+    type: bool
+    default: true
+  endpoint_private_access:
+    description:
+      - The API server's endpoint inside the VPC (C(vpc.clusterEndpoints.privateAccess)), which nodes in private
+        subnets use; EKS's own default is off.
+    type: bool
+    default: true
+  public_access_cidrs:
+    description:
+      - CIDR blocks that may reach the public API endpoint (C(vpc.publicAccessCIDRs)), for example where ansible and
+        kubectl run. Required while O(endpoint_public_access) is on - EKS's default for none is C(0.0.0.0/0),
+        which is taken only when it is listed here itself.
+    type: list
+    elements: str
+    default: []
   install_nvidia_plugin:
     description:
       - Let eksctl install NVIDIA's plain device-plugin DaemonSet when a node group has GPUs (its
@@ -275,12 +310,13 @@ NAME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]{0,99}$")
 
 # -- the ClusterConfig ----------------------------------------------------------------------------------------
 def subnet_entries(subnets):
-    """vpc.subnets of a ClusterConfig from ids or {id, az, private} dicts: public/private maps keyed by az or id."""
+    """vpc.subnets of a ClusterConfig from ids or dicts with id (or subnet_id), az and public (the network fact's) or
+    private: public/private maps keyed by az or id."""
     result = {}
     for entry in subnets:
         spec = {"id": entry} if isinstance(entry, str) else dict(entry)
         subnet_id = spec.get("id") or spec.get("subnet_id")
-        kind = "private" if spec.get("private") else "public"
+        kind = "private" if spec.get("private") or spec.get("public") is False else "public"
         result.setdefault(kind, {})[spec.get("az") or subnet_id] = {"id": subnet_id}
     return result
 
@@ -313,7 +349,11 @@ def nodegroup_config(group, p):
     if p["node_security_group_ids"]:
         config["securityGroups"] = {"attachIDs": list(p["node_security_group_ids"])}
     if p["ssh_key_name"]:
-        config["ssh"] = {"allow": True, "publicKeyName": p["ssh_key_name"]}
+        # allow: false with a key installs the key and makes no SSH group: eksctl's group opens TCP 22 to the world
+        # unless it has source groups (makeSSHIngressRules); with source groups it admits those only
+        config["ssh"] = {"allow": bool(p["ssh_source_security_group_ids"]), "publicKeyName": p["ssh_key_name"]}
+        if p["ssh_source_security_group_ids"]:
+            config["ssh"]["sourceSecurityGroupIds"] = list(p["ssh_source_security_group_ids"])
     return config
 
 
@@ -331,8 +371,13 @@ def render(p, region):
         vpc["subnets"] = subnet_entries(p["subnets"])
     if p["security_group_id"]:
         vpc["securityGroup"] = p["security_group_id"]
-    if vpc:
-        config["vpc"] = vpc
+    vpc["clusterEndpoints"] = {
+        "publicAccess": p["endpoint_public_access"],
+        "privateAccess": p["endpoint_private_access"],
+    }
+    if p["endpoint_public_access"]:
+        vpc["publicAccessCIDRs"] = list(p["public_access_cidrs"])
+    config["vpc"] = vpc
     if p["with_oidc"]:
         config["iam"] = {"withOIDC": True}
     if p["addons"]:
@@ -364,6 +409,12 @@ def problems_of(p):
             problems.append("subnets: each entry is a subnet id or a dict with id (got {0!r})".format(entry))
     if p["subnets"] and not p["vpc_id"]:
         problems.append("subnets need vpc_id")
+    if p["state"] == "present":
+        problems += validate.eks_endpoint(
+            p["endpoint_public_access"], p["endpoint_private_access"], p["public_access_cidrs"]
+        )
+    if p["ssh_source_security_group_ids"] and not p["ssh_key_name"]:
+        problems.append("ssh_source_security_group_ids needs ssh_key_name (the key the nodes accept)")
     if p["timeout"] < 1:
         problems.append("timeout must be at least 1 minute")
     names = [g["name"] for g in p["nodegroups"]]
@@ -514,6 +565,12 @@ def ensure_present(module, eksctl, config, config_path):
             "cluster {0} runs Kubernetes {1}, not {2}: this module does not upgrade clusters (eksctl upgrade "
             "cluster)".format(p["name"], cluster["Version"], p["version"])
         )
+    access = endpoint_access(cluster)
+    if access != endpoint_access(None, p):
+        module.warn(
+            "cluster {0}'s API endpoint access is {1}, not {2}: this module sets it when it creates a cluster; "
+            "change it with eksctl utils update-cluster-vpc-config".format(p["name"], access, endpoint_access(None, p))
+        )
     missing = sorted(set(wanted) - set(groups))
     if missing:
         changed = True
@@ -580,6 +637,19 @@ def ensure_present(module, eksctl, config, config_path):
         after.update((n, before[n]) for n in groups if n not in wanted and not p["purge_nodegroups"])
     result.update(described(cluster, groups))
     return changed, {"nodegroups": before}, {"nodegroups": after}, result
+
+
+def endpoint_access(cluster, p=None):
+    """ "public (CIDRs), private" or "public (CIDRs)" or "private": a cluster's API endpoint access as EKS describes
+    it, or as the module's options ``p`` ask for it."""
+    if p is not None:
+        public, private, cidrs = p["endpoint_public_access"], p["endpoint_private_access"], p["public_access_cidrs"]
+    else:
+        found = cluster.get("ResourcesVpcConfig") or {}
+        public, private = found.get("EndpointPublicAccess", True), found.get("EndpointPrivateAccess", False)
+        cidrs = found.get("PublicAccessCidrs") or ["0.0.0.0/0"]
+    parts = ["public ({0})".format(", ".join(sorted(cidrs)))] if public else []
+    return ", ".join(parts + (["private"] if private else []))
 
 
 def planned(want, have):
@@ -680,6 +750,10 @@ def main():
             security_group_id=dict(type="str"),
             node_security_group_ids=dict(type="list", elements="str", default=[]),
             ssh_key_name=dict(type="str", no_log=False),
+            ssh_source_security_group_ids=dict(type="list", elements="str", default=[]),
+            endpoint_public_access=dict(type="bool", default=True),
+            endpoint_private_access=dict(type="bool", default=True),
+            public_access_cidrs=dict(type="list", elements="str", default=[]),
             with_oidc=dict(type="bool", default=False),
             install_nvidia_plugin=dict(type="bool", default=True),
             addons=dict(type="list", elements="dict", default=[]),
@@ -698,8 +772,10 @@ def main():
     region = module.region
     if not p["kubeconfig"]:
         p["kubeconfig"] = os.path.join(os.environ.get("HOME", ""), ".kube", "eksctl", "clusters", p["name"])
-    config = render(p, region)
     problems = problems_of(p)
+    if problems:  # before rendering: a bad value (a subnet given as a number) cannot be rendered
+        module.fail_on_problems(problems)
+    config = render(p, region)
     for group in p["nodegroups"]:
         if group["instance_type"].startswith(UNSUPPORTED_GPU):
             module.warn(

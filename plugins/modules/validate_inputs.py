@@ -35,12 +35,14 @@ options:
           - C(subnets) also reads O(checks[].cidr_block) and O(checks[].region); C(records) reads O(checks[].zone).
           - C(fsx) takes a dict with C(deployment_type), C(storage_capacity), C(per_unit_storage_throughput),
             C(import_path), C(export_path); C(efs) a dict with C(throughput_mode),
-            C(provisioned_throughput_in_mibps), C(encrypted), C(kms_key_id), C(access_points).
+            C(provisioned_throughput_in_mibps), C(encrypted), C(kms_key_id), C(access_points); C(eks_endpoint) a dict
+            with C(public_access), C(private_access) and C(public_access_cidrs) (problems name them after
+            O(checks[].name) and C(_)).
         type: str
         required: true
         choices: [cluster_name, region, bucket_name, kms_alias, iam_name, iam_role_name, iam_names, policy_arns,
                   policy_document, policy_documents, ssh_public_key, cidr_block, subnets, cidr_list, dns_name,
-                  records, tags, port, positive_int, pending_window_days, one_of, fsx, efs]
+                  records, tags, port, positive_int, pending_window_days, one_of, fsx, efs, eks_endpoint]
       value:
         description: The value. An empty string or null is skipped for the optional kinds (names that default).
         type: raw
@@ -93,6 +95,7 @@ problems:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 
@@ -176,6 +179,14 @@ def problems_of(check):
             value.get("access_points") or [],
             prefix=name + ".",
         )
+    if kind == "eks_endpoint":
+        value = value or {}
+        return validate.eks_endpoint(
+            boolean(value.get("public_access", True)),
+            boolean(value.get("private_access", True)),
+            value.get("public_access_cidrs") or [],
+            prefix=name + "_",
+        )
     return []
 
 
@@ -229,6 +240,7 @@ def main():
                             "one_of",
                             "fsx",
                             "efs",
+                            "eks_endpoint",
                         ],
                     ),
                     value=dict(type="raw"),

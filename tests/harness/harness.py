@@ -72,6 +72,56 @@ def resource_counts(client):
     }
 
 
+def cfn_lint(paths):
+    """cfn-lint's errors (its E rules; W and I are advice) over CloudFormation templates: [(file, rule, message)].
+    The templates are eksctl's and kube-aws's, as the local endpoint received them: a validator we did not write
+    reads what the tools send to CloudFormation."""
+    if not paths:
+        return []
+    run = subprocess.run(
+        [os.path.join(BIN, "cfn-lint"), "--format", "json", "--regions", REGION, "--"] + list(paths),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    try:
+        matches = json.loads(run.stdout or "[]")
+    except ValueError:
+        raise AssertionError("cfn-lint gave no JSON (rc {0}): {1}".format(run.returncode, run.stderr[-2000:]))
+    return [
+        (os.path.basename(m["Filename"]), m["Rule"]["Id"], m["Message"])
+        for m in matches
+        if m["Rule"]["Id"].startswith("E")
+    ]
+
+
+WORLD = ("0.0.0.0/0", "::/0")
+
+
+def open_to_the_world(ec2):
+    """Every security group rule in the account that admits anyone (0.0.0.0/0 or ::/0), as (group id, group name,
+    protocol, from port, to port, source) - whoever made it: our modules, eksctl's or kube-aws's stacks."""
+    found = []
+    for group in ec2.describe_security_groups()["SecurityGroups"]:
+        for perm in group["IpPermissions"]:
+            sources = [r["CidrIp"] for r in perm.get("IpRanges", [])]
+            sources += [r["CidrIpv6"] for r in perm.get("Ipv6Ranges", [])]
+            for source in sources:
+                if source in WORLD:
+                    found.append(
+                        (
+                            group["GroupId"],
+                            group["GroupName"],
+                            perm["IpProtocol"],
+                            perm.get("FromPort"),
+                            perm.get("ToPort"),
+                            source,
+                        )
+                    )
+    return found
+
+
 def tagged_leftovers(boto, cluster):
     """Everything in the endpoint that still carries the cluster tag or the cluster's names."""
     ec2, s3, kms, iam, route53 = boto("ec2"), boto("s3"), boto("kms"), boto("iam"), boto("route53")
@@ -280,6 +330,14 @@ class LocalAWS:
             aws_secret_access_key="testing",
             config=Config(retries={"mode": "adaptive", "max_attempts": 12}),
         )
+
+    def templates(self, prefix=""):
+        """Every CloudFormation template a stack was created or updated with here (the endpoint keeps them under
+        templates/ in its state directory, <stack>.<n>.json|yaml), of the stacks whose names start with prefix."""
+        directory = os.path.join(self.state_dir, "templates")
+        if not os.path.isdir(directory):
+            return []
+        return sorted(os.path.join(directory, n) for n in os.listdir(directory) if n.startswith(prefix))
 
     def requests(self, since=0):
         """The request log's entries (service, operation, status, latency_ms) from line ``since`` on."""

@@ -4,12 +4,16 @@ on it once for two files each: test_operator_policy.py proves the operator polic
 test_eksctl.py what site.yml and teardown.yml build and remove with the local and the eksctl provider. A site run
 with real training takes minutes of both cores; each is made once."""
 
+import os
+
 import pytest
 
 import enforced
 from harness import Ansible
+from harness import cfn_lint
 from harness import LocalAWS
 from harness import mpi_operator_slot
+from harness import open_to_the_world
 from harness import tagged_leftovers
 from harness import unique
 from harness import vpcs_of
@@ -43,10 +47,15 @@ def eksctl_site_run(strict_aws, strict_ansible, local_k8s, tmp_path_factory):
 
     def inspect(_run):
         clusters = eks.list_clusters()["clusters"]
+        built = cluster in clusters
         return {
             "clusters": clusters,
-            "nodegroups": sorted(eks.list_nodegroups(clusterName=cluster)["nodegroups"]) if cluster in clusters else [],
+            "nodegroups": sorted(eks.list_nodegroups(clusterName=cluster)["nodegroups"]) if built else [],
             "kubeconfig": (workdir / "credentials" / (cluster + ".kubeconfig")).exists(),
+            "open_to_the_world": open_to_the_world(strict_aws.client("ec2")),
+            "templates": [os.path.basename(t) for t in strict_aws.templates("eksctl-" + cluster)],
+            "cfn_lint": cfn_lint(strict_aws.templates("eksctl-" + cluster)),
+            "endpoint": eks.describe_cluster(name=cluster)["cluster"]["resourcesVpcConfig"] if built else None,
         }
 
     return enforced.EnforcedRun(

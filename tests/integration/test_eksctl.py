@@ -69,6 +69,7 @@ def test_bad_cluster_config_fails_before_eksctl_runs(eks_ansible, eks_aws, eksct
             "nodegroups": [{"name": "gpu", "instance_type": "g5.xlarge"}],
             "extra_config": {"managedNodeGroups": [{"name": "gpu", "instanceType": "g5.xlarge", "volumeSize": "big"}]},
             "kubeconfig": str(tmp_path / "kubeconfig"),
+            "public_access_cidrs": ["127.0.0.1/32"],
         },
     )
     assert result.failed
@@ -86,6 +87,26 @@ def test_bad_cluster_config_fails_before_eksctl_runs(eks_ansible, eks_aws, eksct
         },
     )
     assert crossed.failed and "min_size <= desired_capacity" in crossed["msg"]
+
+    # a public API endpoint without CIDR blocks would be open to everyone: refused, before eksctl runs
+    mark = eks_aws.mark()
+    public = eks_ansible.module(
+        "eksctl_cluster",
+        {
+            "name": unique("open"),
+            "eksctl_path": eksctl_path,
+            "nodegroups": [{"name": "gpu", "instance_type": "g5.xlarge"}],
+        },
+    )
+    assert public.failed and "public API endpoint would be open to the whole internet" in public["msg"], public.output
+    # a subnet that is not an id: the problem, not a traceback from rendering it
+    numbered = eks_ansible.module(
+        "eksctl_cluster",
+        {"name": unique("bad"), "eksctl_path": eksctl_path, "vpc_id": "vpc-1", "subnets": [123]},
+    )
+    assert numbered.failed and "(got 123)" in numbered["msg"], numbered.output
+    assert "Traceback" not in numbered.output and "TypeError" not in numbered.output
+    assert eks_aws.requests(mark) == []
 
 
 @pytest.mark.slow  # the real eksctl creates, scales and deletes a cluster: ~4.5 min, ~150 s of it eksctl's own waits
@@ -121,6 +142,7 @@ def test_eksctl_cluster_life(eks_ansible, eks_aws, local_k8s, eksctl_path, tmp_p
         ],
         "tags": {"team": "ml"},
         "kubeconfig": str(kubeconfig),
+        "public_access_cidrs": ["127.0.0.1/32"],
     }
 
     mark = eks_aws.mark()
@@ -206,6 +228,24 @@ def test_site_with_the_eksctl_provider_trains_and_tears_down(eksctl_site_run, st
     assert run.leftovers == []
 
 
+@pytest.mark.slow  # reads the eksctl site run (see test_site_with_the_eksctl_provider_trains_and_tears_down)
+@pytest.mark.xdist_group("eksctl_site_run")
+def test_the_eksctl_site_opens_nothing_to_the_world(eksctl_site_run):
+    """After site.yml with the eksctl provider (its key pair on the nodes, the local inventory's CIDR blocks: none
+    for SSH, this machine for the API), no security group rule in the account admits 0.0.0.0/0 or ::/0 - eksctl's
+    stacks included, whose node SSH group did for nodes in public subnets - and the EKS API endpoint is public to
+    the listed block only, and private inside the VPC; cfn-lint finds no error in eksctl's templates."""
+    run = eksctl_site_run
+    assert run.site.rc == 0, run.site.output[-3000:]
+    assert run.after_site["open_to_the_world"] == []
+    endpoint = run.after_site["endpoint"]
+    assert endpoint["endpointPublicAccess"] is True and endpoint["publicAccessCidrs"] == ["127.0.0.1/32"], endpoint
+    assert endpoint["endpointPrivateAccess"] is True, endpoint
+    # every template eksctl sent to CloudFormation (the cluster's stack and one per node group) passes cfn-lint
+    assert len(run.after_site["templates"]) >= 3, run.after_site["templates"]
+    assert run.after_site["cfn_lint"] == []
+
+
 @pytest.mark.slow  # identity, network and teardown playbooks: ~1 min
 def test_provider_checks_and_a_teardown_that_cannot_reach_the_cluster(eks_ansible, eks_aws, tmp_path):
     cluster = unique("prov")
@@ -230,15 +270,29 @@ def test_provider_checks_and_a_teardown_that_cannot_reach_the_cluster(eks_ansibl
     )
     assert rc != 0 and "local" in output and "eksctl" in output, output[-3000:]
 
-    # a teardown whose cluster step fails (here: no eksctl binary) still removes storage, network and identity
+    # eksctl with no CIDR blocks for the API endpoint (EKS would open it to 0.0.0.0/0): every playbook refuses
+    # before its first change, the identity step's included
     extra = {
         "trainkit_cluster_name": cluster,
         "trainkit_cluster_provider": "eksctl",
         "trainkit_credentials_dir": str(tmp_path),
         "trainkit_storage_backend": "efs",
         "cluster_eksctl_path": str(tmp_path / "no-eksctl"),
+        "cluster_eks_public_access_cidrs": [],
     }
-    rc, output, _recap = eks_ansible.playbook("playbooks/identity.yml", "playbooks/network.yml", extra_vars=extra)
+    mark = eks_aws.mark()
+    rc, output, _recap = eks_ansible.playbook("playbooks/identity.yml", extra_vars=extra)
+    flat = " ".join(output.split())
+    assert rc != 0 and "cluster_eks_public_access_cidrs is empty: the cluster's public API endpoint" in flat, flat[
+        -3000:
+    ]
+    assert eks_aws.requests(mark) == []
+
+    # a teardown whose cluster step fails (here: no eksctl binary) still removes storage, network and identity;
+    # the endpoint's CIDR blocks do not matter to it
+    built = dict(extra)
+    del built["cluster_eks_public_access_cidrs"]  # the local inventory's: this machine
+    rc, output, _recap = eks_ansible.playbook("playbooks/identity.yml", "playbooks/network.yml", extra_vars=built)
     assert rc == 0, output[-3000:]
     rc, output, _recap = eks_ansible.playbook("playbooks/teardown.yml", extra_vars=extra)
     assert rc == 0, output[-3000:]

@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+"""The ClusterConfig eksctl_cluster renders: what it opens (SSH, the API endpoint) and what it refuses first."""
+
+from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.modules import eksctl_cluster
+
+GROUP = {
+    "name": "gpu",
+    "managed": True,
+    "instance_type": "g5.xlarge",
+    "min_size": None,
+    "max_size": None,
+    "desired_capacity": 1,
+    "zones": [],
+    "gpus": None,
+    "labels": {},
+    "taints": [],
+    "volume_size": None,
+    "ami_family": None,
+    "private_networking": False,
+    "addon_policies": [],
+    "tags": {},
+}
+
+
+def params(**overrides):
+    p = {
+        "name": "demo",
+        "state": "present",
+        "version": "1.34",
+        "vpc_id": "vpc-1",
+        "subnets": ["subnet-1"],
+        "security_group_id": "sg-master",
+        "node_security_group_ids": ["sg-worker"],
+        "ssh_key_name": "demo",
+        "ssh_source_security_group_ids": [],
+        "endpoint_public_access": True,
+        "endpoint_private_access": True,
+        "public_access_cidrs": ["203.0.113.0/24"],
+        "with_oidc": False,
+        "addons": [],
+        "nodegroups": [dict(GROUP), dict(GROUP, name="cpu", instance_type="m5.large", managed=False)],
+        "tags": {},
+        "extra_config": {},
+        "timeout": 40,
+    }
+    p.update(overrides)
+    return p
+
+
+def groups(config):
+    return config["managedNodeGroups"] + config["nodeGroups"]
+
+
+def test_a_key_alone_opens_no_ssh_of_eksctls_own():
+    """eksctl's SSH group opens TCP 22 to 0.0.0.0/0 and ::/0 for nodes in public subnets when it has no source
+    groups (pkg/cfn/builder/managed_launch_template.go, makeSSHIngressRules); allow: false installs the key and makes
+    no group (setSSHDefaults keeps an explicit false)."""
+    for group in groups(eksctl_cluster.render(params(), "us-west-2")):
+        assert group["ssh"] == {"allow": False, "publicKeyName": "demo"}
+        assert group["securityGroups"] == {"attachIDs": ["sg-worker"]}  # the network's SSH CIDRs reach them here
+
+
+def test_ssh_from_the_listed_source_groups_only():
+    config = eksctl_cluster.render(params(ssh_source_security_group_ids=["sg-bastion"]), "us-west-2")
+    for group in groups(config):
+        assert group["ssh"] == {"allow": True, "publicKeyName": "demo", "sourceSecurityGroupIds": ["sg-bastion"]}
+
+
+def test_no_key_no_ssh():
+    for group in groups(eksctl_cluster.render(params(ssh_key_name=None), "us-west-2")):
+        assert "ssh" not in group
+
+
+def test_the_api_endpoint_is_public_from_the_listed_blocks_and_private_inside_the_vpc():
+    vpc = eksctl_cluster.render(params(), "us-west-2")["vpc"]
+    assert vpc["clusterEndpoints"] == {"publicAccess": True, "privateAccess": True}
+    assert vpc["publicAccessCIDRs"] == ["203.0.113.0/24"]
+    private = eksctl_cluster.render(params(endpoint_public_access=False, public_access_cidrs=[]), "us-west-2")["vpc"]
+    assert private["clusterEndpoints"] == {"publicAccess": False, "privateAccess": True}
+    assert "publicAccessCIDRs" not in private
+
+
+def test_a_public_endpoint_open_to_everyone_only_when_asked():
+    assert validate.eks_endpoint(True, True, ["203.0.113.0/24"]) == []
+    assert validate.eks_endpoint(True, True, ["0.0.0.0/0"]) == []  # asked for, on purpose
+    [problem] = validate.eks_endpoint(True, True, [], prefix="cluster_eks_")
+    assert problem.startswith("cluster_eks_public_access_cidrs is empty: the cluster's public API endpoint would")
+    assert "0.0.0.0/0" in problem
+    assert validate.eks_endpoint(False, True, []) == []
+    assert "both off" in validate.eks_endpoint(False, False, [])[0]
+    assert "no public endpoint" in validate.eks_endpoint(False, True, ["203.0.113.0/24"])[0]
+    assert "public_access_cidrs entry" in validate.eks_endpoint(True, True, ["203.0.113.0"])[0]
+
+
+def test_problems_come_before_rendering():
+    """A subnet given as a number is a problem to report, not a TypeError from rendering it."""
+    p = params(subnets=[123], public_access_cidrs=[], ssh_source_security_group_ids=["sg-1"], ssh_key_name=None)
+    problems = eksctl_cluster.problems_of(p)
+    assert any("subnets: each entry is a subnet id or a dict with id (got 123)" in x for x in problems), problems
+    assert any("public_access_cidrs is empty" in x for x in problems), problems
+    assert any("ssh_source_security_group_ids needs ssh_key_name" in x for x in problems), problems
+    assert eksctl_cluster.problems_of(params(state="absent", public_access_cidrs=[])) == []
+
+
+def test_subnets_from_the_network_fact_keep_public_and_private():
+    """The network fact says public: true/false; a private subnet rendered as public would get nodes that never
+    join (no public IP, no route to the EKS endpoint)."""
+    fact = [
+        {"subnet_id": "subnet-a", "az": "us-west-2a", "cidr": "172.20.1.0/24", "public": True},
+        {"subnet_id": "subnet-b", "az": "us-west-2a", "cidr": "172.20.11.0/24", "public": False},
+        {"id": "subnet-c", "az": "us-west-2b", "private": True},
+        "subnet-d",
+    ]
+    assert eksctl_cluster.subnet_entries(fact) == {
+        "public": {"us-west-2a": {"id": "subnet-a"}, "subnet-d": {"id": "subnet-d"}},
+        "private": {"us-west-2a": {"id": "subnet-b"}, "us-west-2b": {"id": "subnet-c"}},
+    }
