@@ -117,7 +117,7 @@ down:
 	@tools/local-aws stop
 	@rm -rf "$(CACHE_DIR)/local-k8s/etcd"
 
-test: venv link sanity lint unit integration
+test: venv link sanity lint unit integration k8s-clients
 
 # The inner loop (about 4 minutes warm): sanity, lint, unit and every integration test not marked slow (pytest.ini
 # lists the markers), all at once - the fast integration tests leave a core idle part of the time. Each part's output
@@ -139,6 +139,18 @@ integration-fast: venv link binaries awscli
 # (and commit the file) after adding slow tests
 durations: venv link train-env-torch binaries awscli node-tools
 	$(INTEGRATION) --store-durations $(PYTEST_ARGS)
+
+# The Kubernetes tests again with the oldest kubernetes client requirements.txt allows, in a virtualenv of its own
+# (.tmp/k8s-client-<version>); the rest of make test runs with the newest, which a new .venv gets.
+K8S_CLIENT_OLDEST := $(shell sed -n 's/^kubernetes>=\([0-9.]*\).*/\1/p' requirements.txt)
+K8S_CLIENT_ENV := .tmp/k8s-client-$(K8S_CLIENT_OLDEST)
+k8s-clients: venv link binaries
+	@test -x $(K8S_CLIENT_ENV)/bin/python || $(PYTHON) -m venv $(K8S_CLIENT_ENV)
+	@$(K8S_CLIENT_ENV)/bin/python -m pip install --quiet -r requirements.txt -r test-requirements.txt \
+		"kubernetes==$(K8S_CLIENT_OLDEST)"
+	@echo "Kubernetes tests with kubernetes $(K8S_CLIENT_OLDEST) (the rest of the suite: \
+	$$($(BIN)/python -c 'import kubernetes; print(kubernetes.__version__)'))"
+	$(K8S_CLIENT_ENV)/bin/pytest -q -n $(WORKERS) --dist loadgroup tests/integration -m "k8s and not slow" $(PYTEST_ARGS)
 
 # The throttled lane alone: identity -> network -> storage -> teardown with 30% of requests throttled (also in make test)
 throttled: venv link

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import urllib.request
 
 from urllib.parse import quote
+from urllib.parse import urlencode
 
 try:
     import urllib3
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
-    from kubernetes.client.rest import ApiException
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import KubeConfigLoader
     from kubernetes.config.kube_config import KubeConfigMerger
@@ -38,7 +39,7 @@ NOT_SERVED = "NotServed"  # K8sError.reason when discovery does not know an apiV
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MISSING_LIBRARY = (
     "The Python library 'kubernetes' (the official Kubernetes client) is required on the controller: "
-    "pip install 'kubernetes>=30.1,<37' (see the collection's requirements.txt)"
+    "pip install 'kubernetes>=30.1,<38' (see the collection's requirements.txt)"
 )
 
 
@@ -102,6 +103,40 @@ def proxy_of(config_dict, context_name, server):
     return proxies.get(urllib.request.urlparse(server).scheme)
 
 
+def auth_headers(configuration):
+    """The headers the configuration authenticates with (a bearer token), from its public auth_settings(), which runs
+    the kubeconfig loader's refresh of exec plugins' and expiring tokens first. The client's REST layer is not used:
+    its signatures change between releases (37 added arguments to ApiClient.update_params_for_auth and took
+    query_params out of RESTClientObject.request)."""
+    headers = {}
+    for setting in configuration.auth_settings().values():
+        if setting.get("in") == "header" and setting.get("value"):
+            headers[setting["key"]] = setting["value"]
+    return headers
+
+
+def pool_of(configuration, retry):
+    """A urllib3 pool with the configuration's TLS settings, client certificate and proxy."""
+    args = {
+        "cert_reqs": ssl.CERT_REQUIRED if configuration.verify_ssl else ssl.CERT_NONE,
+        "retries": retry,
+        "maxsize": 4,
+    }
+    for key, value in (
+        ("ca_certs", configuration.ssl_ca_cert),
+        ("cert_file", configuration.cert_file),
+        ("key_file", configuration.key_file),
+        ("server_hostname", getattr(configuration, "tls_server_name", None)),
+    ):
+        if value:
+            args[key] = value
+    if getattr(configuration, "assert_hostname", None) is not None:
+        args["assert_hostname"] = configuration.assert_hostname
+    if configuration.proxy:
+        return urllib3.ProxyManager(configuration.proxy, proxy_headers=configuration.proxy_headers, **args)
+    return urllib3.PoolManager(**args)
+
+
 class Transport:
     """One API server, as a kubeconfig (and context) or the pod's service account describes it."""
 
@@ -150,10 +185,13 @@ class Transport:
                     user_name = (entry.get("context") or {}).get("user")
             users = dict((u["name"], u.get("user") or {}) for u in config_dict.get("users") or [])
             plugin = users.get(user_name, {}).get("exec")
-            if plugin and not any(configuration.api_key.get(k) for k in ("BearerToken", "authorization")):
-                # the client's loader only logs a failed plugin and goes on anonymous: say so instead
+            certificate = configuration.cert_file and configuration.key_file
+            if plugin and not certificate and not auth_headers(configuration):
+                # the client's loader only logs a failed plugin and goes on anonymous: say so instead. A plugin
+                # answers with a token or with a client certificate and key (ExecCredential status; Teleport's tsh
+                # does the latter), which the loader puts in cert_file and key_file.
                 raise K8sError(
-                    "The kubeconfig's exec credential plugin ({0}) gave no token.".format(
+                    "The kubeconfig's exec credential plugin ({0}) gave no token and no client certificate.".format(
                         " ".join([plugin.get("command", "?")] + list(plugin.get("args") or []))
                     ),
                     hint="run that command by hand: it needs its own credentials (for EKS: the aws CLI on PATH "
@@ -162,7 +200,7 @@ class Transport:
         proxy = proxy_of(config_dict, context, configuration.host)
         if proxy:
             configuration.proxy = proxy
-        configuration.retries = urllib3.Retry(
+        retry = urllib3.Retry(
             total=retries,
             connect=retries,
             read=0,  # a request that reached the server is not sent again blindly
@@ -173,36 +211,37 @@ class Transport:
             respect_retry_after_header=True,
             raise_on_status=False,
         )
+        self.configuration = configuration
         self.server = configuration.host  # the API server's URL
         url = urllib.request.urlparse(self.server)
         self.host, self.port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
         self.ca_file = configuration.ssl_ca_cert  # a file the loader wrote for certificate-authority-data
-        self.api = k8s_client.ApiClient(configuration)
+        self.pool = pool_of(configuration, retry)
         self._discovery = {}
 
     def close(self):
-        self.api.close()
+        self.pool.clear()
 
     # -- HTTP --------------------------------------------------------------------------------
     def _headers(self, content_type=None):
         headers = {"Accept": "application/json", "Content-Type": content_type or "application/json"}
-        self.api.update_params_for_auth(headers, [], ["BearerToken"])  # refreshes exec/expiring tokens
+        headers.update(auth_headers(self.configuration))  # refreshes exec/expiring tokens
         return headers
+
+    def _url(self, path, query):
+        return self.server + path + ("?" + urlencode(list(query.items())) if query else "")
 
     def request(self, method, path, body=None, query=None, content_type="application/json"):
         """(status, decoded JSON) for one call; raises K8sError for errors other than 404 on GET/DELETE."""
         try:
-            response = self.api.rest_client.request(
+            response = self.pool.request(
                 method,
-                self.server + path,
-                query_params=list((query or {}).items()),
+                self._url(path, query),
+                body=None if body is None else body if isinstance(body, (bytes, str)) else json.dumps(body),
                 headers=self._headers(content_type),
-                body=body,
-                _request_timeout=self.timeout,
+                timeout=urllib3.Timeout(total=self.timeout),
             )
             status, raw = response.status, response.data
-        except ApiException as exc:
-            status, raw = exc.status, exc.body
         except (urllib3.exceptions.HTTPError, OSError, ConfigException) as exc:
             raise K8sError(
                 "Cannot reach the API server {0}: {1}".format(self.server, exc),
@@ -228,16 +267,19 @@ class Transport:
     def open_stream(self, path, query, timeout):
         """The raw response of a long GET (a watch), for line-by-line reading; the caller releases it."""
         try:
-            return self.api.rest_client.request(
+            response = self.pool.request(
                 "GET",
-                self.server + path,
-                query_params=list(query.items()),
+                self._url(path, query),
                 headers=self._headers(),
-                _preload_content=False,
-                _request_timeout=(self.timeout, timeout + 10),
+                preload_content=False,
+                timeout=urllib3.Timeout(connect=self.timeout, read=timeout + 10),
             )
-        except ApiException as exc:
-            raise K8sError("watch of {0} failed with {1}".format(path, exc.status), status=exc.status)
+        except (urllib3.exceptions.HTTPError, OSError, ConfigException) as exc:
+            raise K8sError("Cannot reach the API server {0}: {1}".format(self.server, exc))
+        if response.status >= 400:
+            response.release_conn()
+            raise K8sError("watch of {0} failed with {1}".format(path, response.status), status=response.status)
+        return response
 
     # -- discovery ---------------------------------------------------------------------------
     def resource(self, api_version, kind, refresh=False):

@@ -3,9 +3,11 @@
 exec credential plugins, several KUBECONFIG files merged, a context switch, retries of 429/5xx, and a clear
 error for a missing library. The cluster is the real local control plane."""
 
+import base64
 import json
 import os
 import stat
+import subprocess
 import sys
 import threading
 
@@ -133,6 +135,7 @@ def test_exec_plugin_merged_kubeconfigs_and_context_switch(ansible, local_k8s, t
     plugin.write_text("#!/bin/sh\necho 'no credentials' >&2\nexit 1\n")
     broken = ansible.module("k8s_apply", {"definition": obj}, env=merged)
     assert broken.failed and "exec credential plugin ({0}) gave no token".format(plugin) in broken["msg"], broken
+    assert "and no client certificate" in broken["msg"]
     assert "system:anonymous" not in broken["msg"]
 
     gone = ansible.module(
@@ -160,6 +163,59 @@ def test_exec_plugin_merged_kubeconfigs_and_context_switch(ansible, local_k8s, t
         ),
     )
     assert gone.changed and not gone.failed, gone.output
+    assert admin.get(obj) is None
+
+
+def test_an_exec_plugin_that_answers_with_a_client_certificate(ansible, local_k8s, tmp_path):
+    """The ExecCredential API lets a plugin answer with a client certificate and key instead of a token (Teleport's
+    tsh does): the modules authenticate with them wherever the official client's load_kube_config() does - here a
+    kubeconfig split over two KUBECONFIG files."""
+    admin = local_k8s.client()
+    cluster, admin_user = split_kubeconfig(local_k8s.kubeconfig)
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": {
+            "clientCertificateData": base64.b64decode(admin_user["user"]["client-certificate-data"]).decode(),
+            "clientKeyData": base64.b64decode(admin_user["user"]["client-key-data"]).decode(),
+        },
+    }
+    plugin = tmp_path / "certificate-plugin"
+    plugin.write_text("#!{0}\nprint({1!r})\n".format(sys.executable, json.dumps(credential)))
+    os.chmod(plugin, stat.S_IRWXU)
+    user = {"name": "tsh", "user": {"exec": {"apiVersion": credential["apiVersion"], "command": str(plugin)}}}
+    files = [
+        write(
+            tmp_path / "cluster.yaml", {"apiVersion": "v1", "kind": "Config", "clusters": [cluster], "users": [user]}
+        ),
+        write(
+            tmp_path / "context.yaml",
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "contexts": [{"name": "tsh", "context": {"cluster": cluster["name"], "user": "tsh"}}],
+                "current-context": "tsh",
+            },
+        ),
+    ]
+    env = {"KUBECONFIG": os.pathsep.join(files), "K8S_AUTH_KUBECONFIG": ""}
+
+    # the official client reads the same files and is let in
+    check = (
+        "from kubernetes import client, config\nconfig.load_kube_config()\n"
+        "print(len(client.CoreV1Api().list_namespace().items))"
+    )
+    official = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, env=dict(os.environ, **env), check=False
+    )
+    assert official.returncode == 0 and int(official.stdout) > 0, official.stderr[-2000:]
+
+    obj = deployment(unique("cert"))
+    applied = ansible.module("k8s_apply", {"definition": obj}, env=env)
+    assert applied.changed and not applied.failed, applied.output
+    assert admin.get(obj)["metadata"]["managedFields"][0]["manager"] == "trainkit"
+    removed = ansible.module("k8s_apply", {"definition": obj, "state": "absent", "wait": True}, env=env)
+    assert removed.changed and not removed.failed, removed.output
     assert admin.get(obj) is None
 
 
