@@ -6,8 +6,10 @@ import os
 import subprocess
 
 import pytest
+import yaml
 
 from harness import BIN
+from harness import REPO
 from harness import build_collection
 from harness import install_collection
 from harness import unique
@@ -64,6 +66,35 @@ def test_survey_playbook_from_the_installed_copy(installed, tmp_path):
     store = [q for q in survey["spec"] if q["variable"] == "identity_secrets_store"]
     assert store and store[0]["choices"] == ["file", "ssm", "secretsmanager"] and store[0]["default"] == "file"
     assert sorted(p.name for p in (tmp_path / "s").iterdir())[0] == "addons.json"
+
+
+@pytest.mark.xdist_group("installed_collection")
+def test_the_installed_site_playbook_runs_what_the_checkouts_runs(installed):
+    """trainkit.aws.site (what Galaxy and AWX users run) and the checkout's site.yml: the same stages, tasks and
+    tags, and the EKS create left in the background while storage is built - the checkout's site.yml is an import
+    of the collection's."""
+    work, env = installed
+
+    def listing(playbook, cwd, environ):
+        run = subprocess.run(
+            [os.path.join(BIN, "ansible-playbook"), playbook, "--list-tasks", "--list-tags"],
+            capture_output=True,
+            text=True,
+            env=environ,
+            cwd=cwd,
+            check=False,
+        )
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+        return [line for line in run.stdout.splitlines() if not line.startswith("playbook:")]
+
+    installed_site = listing("trainkit.aws.site", str(work), env)
+    assert "Cluster | The Kubernetes cluster and its node groups\tTAGS: [cluster]" in "\n".join(installed_site)
+    checkout_env = dict(env, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".tmp", "collections"))
+    assert listing("site.yml", REPO, checkout_env) == installed_site
+    with open(os.path.join(REPO, "playbooks", "site.yml")) as handle:
+        plays = yaml.safe_load(handle)
+    [cluster] = [p for p in plays if p["ansible.builtin.import_playbook"] == "cluster.yml"]
+    assert cluster["vars"] == {"cluster_eksctl_background": True} and cluster["tags"] == ["cluster"]
 
 
 @pytest.mark.xdist_group("installed_collection")
