@@ -347,12 +347,41 @@ def test_csi_drivers_with_irsa_roles(ansible, boto, client, cluster, tmp_path):
         }
     )
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == iam.get_role(RoleName=role)["Role"]["Arn"]
+    # the drivers' containers as upstream deploys the pinned releases (deploy/kubernetes/base): the FSx driver runs
+    # one side per pod (--mode), its provisioner waits for a file system's creation, its resizer grows volumes
+    workloads = {}
+    for kind, name in (("Deployment", "controller"), ("DaemonSet", "node")):
+        for csi_name in ("efs-csi", "fsx-csi"):
+            found = client.get(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": kind,
+                    "metadata": {"name": "{0}-{1}".format(csi_name, name), "namespace": "kube-system"},
+                }
+            )
+            workloads[csi_name, name] = dict(
+                (c["name"], c["args"]) for c in found["spec"]["template"]["spec"]["containers"]
+            )
+    assert workloads["fsx-csi", "controller"]["fsx-plugin"][0] == "--mode=controller"
+    assert workloads["fsx-csi", "node"]["fsx-plugin"][0] == "--mode=node"
+    assert "--timeout=5m" in workloads["fsx-csi", "controller"]["csi-provisioner"]
+    assert "--timeout=5m" in workloads["fsx-csi", "controller"]["csi-resizer"]
+    assert not [a for a in workloads["efs-csi", "controller"]["efs-plugin"] if a.startswith("--mode")]
+    assert "csi-resizer" not in workloads["efs-csi", "controller"]
+    resizer_role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "fsx-csi-external-resizer-role"},
+    }
+    rules = client.get(resizer_role)["rules"]
+    assert {"apiGroups": [""], "resources": ["persistentvolumeclaims/status"], "verbs": ["update", "patch"]} in rules
     rc, output, recap = run(ansible, cluster, tmp_path, **csi)
     assert rc == 0 and recap["changed"] == 0, output[-3000:]
 
     rc, output, _recap = run(ansible, cluster, tmp_path, addons_state="absent", **csi)
     assert rc == 0, output[-3000:]
     assert client.get(driver) is None
+    assert client.get(resizer_role) is None
     assert role not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
 
 
