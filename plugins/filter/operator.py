@@ -35,7 +35,16 @@ SCOPES = {
     "cloudformation": {
         "Stack": ["arn:{p}:cloudformation:{r}:{a}:stack/eksctl-{c}-*/*", "arn:{p}:cloudformation:{r}:{a}:stack/{c}*/*"]
     },
-    "eks": {"Cluster": ["arn:{p}:eks:{r}:{a}:cluster/{c}", "arn:{p}:eks:{r}:{a}:*/{c}/*"]},
+    # the cluster, and what EKS names under it (arn:...:nodegroup/<cluster>/<name>/<uuid>, addon/..., ...)
+    "eks": {
+        "Cluster": [
+            "arn:{p}:eks:{r}:{a}:cluster/{c}",
+            "arn:{p}:eks:{r}:{a}:nodegroup/{c}/*",
+            "arn:{p}:eks:{r}:{a}:addon/{c}/*",
+            "arn:{p}:eks:{r}:{a}:access-entry/{c}/*",
+            "arn:{p}:eks:{r}:{a}:podidentityassociation/{c}/*",
+        ]
+    },
 }
 # actions of the services in SCOPES that AWS only allows on "*" (lists, and calls on resources not named after the
 # cluster)
@@ -47,8 +56,10 @@ UNSCOPED = {
     "cloudformation:DescribeStacks",  # eksctl lists every stack (no StackName) to find its own
     "cloudformation:ValidateTemplate",
     "eks:ListClusters",
+    "eks:CreateCluster",  # the Service Authorization Reference gives it no resource type: "*" only
     "eks:DescribeClusterVersions",
     "eks:DescribeAddonVersions",
+    "eks:DescribeAddonConfiguration",
     "iam:ListRoles",
     "iam:ListInstanceProfiles",
     "iam:ListPolicies",
