@@ -142,7 +142,7 @@ def test_site_runs_and_local_inventory_refuses_other_endpoints(ansible, boto, lo
     output = run.site.output
     assert run.site.rc == 0 and run.site.recap["changed"] > 0, output[-3000:]
     # the add-ons stage: the device plugin on the GPU node group's nodes, the smoke test on one, the MPI operator
-    assert "GPU 0: simulated GPU of p3.2xlarge on node" in output, output[-3000:]
+    assert "GPU 0: simulated GPU of g5.xlarge on node" in output, output[-3000:]
     assert "mpi_operator: 0.7.0" in output.split("Summary |", 1)[-1]
     # no SSH test bed up: the nodes stage's plays match no host and are skipped
     nodes_stage = output.split("PLAY [Nodes | EFS and FSx for Lustre mounted on every node]", 1)[1]
