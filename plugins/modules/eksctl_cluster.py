@@ -565,11 +565,11 @@ def ensure_present(module, eksctl, config, config_path):
             "cluster {0} runs Kubernetes {1}, not {2}: this module does not upgrade clusters (eksctl upgrade "
             "cluster)".format(p["name"], cluster["Version"], p["version"])
         )
-    access = endpoint_access(cluster)
-    if access != endpoint_access(None, p):
+    access, asked = endpoint_access(cluster), endpoint_access(None, p)
+    if access != asked:
         module.warn(
             "cluster {0}'s API endpoint access is {1}, not {2}: this module sets it when it creates a cluster; "
-            "change it with eksctl utils update-cluster-vpc-config".format(p["name"], access, endpoint_access(None, p))
+            "change it with eksctl utils update-cluster-vpc-config".format(p["name"], access, asked)
         )
     missing = sorted(set(wanted) - set(groups))
     if missing:
