@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 # (xdist_group groups kept together, the longest first). Much of a worker's time is waiting (AWS life cycles,
 # eksctl, backoff), so more workers than cores pay off: 4 measured best on the 2-core CI machine (docs/development.md).
 WORKERS ?= 4
-INTEGRATION := $(BIN)/pytest -q -n $(WORKERS) --dist loadgroup tests/integration
+INTEGRATION_ARGS := -q -n $(WORKERS) --dist loadgroup tests/integration
+INTEGRATION := $(BIN)/pytest $(INTEGRATION_ARGS)
 # The cluster provider `make demo` builds for: the inventory's own unless given (make demo PROVIDER=eksctl)
 PROVIDER ?= $(shell sed -n 's/^trainkit_cluster_provider: *//p' $(INVENTORY)/group_vars/all.yml 2>/dev/null | tr -d '"' | head -n1)
 # The training environment the local cluster's pods run in (PaddlePaddle; PyTorch too for the tests): heavy, so
@@ -150,7 +151,7 @@ k8s-clients: venv link binaries
 		"kubernetes==$(K8S_CLIENT_OLDEST)"
 	@echo "Kubernetes tests with kubernetes $(K8S_CLIENT_OLDEST) (the rest of the suite: \
 	$$($(BIN)/python -c 'import kubernetes; print(kubernetes.__version__)'))"
-	$(K8S_CLIENT_ENV)/bin/pytest -q -n $(WORKERS) --dist loadgroup tests/integration -m "k8s and not slow" $(PYTEST_ARGS)
+	$(K8S_CLIENT_ENV)/bin/pytest $(INTEGRATION_ARGS) -m "k8s and not slow" $(PYTEST_ARGS)
 
 # The throttled lane alone: identity -> network -> storage -> teardown with 30% of requests throttled (also in make test)
 throttled: venv link
