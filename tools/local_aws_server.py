@@ -72,6 +72,8 @@ DEFAULT_TIMES = {
     "cloudformation_stack_create": 2.0,
     "cloudformation_stack_update": 2.0,
     "cloudformation_stack_delete": 2.0,
+    "nat_gateway_create": 2.0,
+    "nat_gateway_delete": 2.0,
 }
 # How long a freshly created resource stays invisible to calls that name it.
 DEFAULT_CONSISTENCY = {
@@ -394,6 +396,72 @@ def patch_ec2_dependencies():
         if primary is not None:
             primary.delete_on_termination = True
         return original(self)
+
+
+def patch_nat_gateways():
+    """NAT gateways take time (AWS: pending for a minute or two, deleting as long), and their addresses and
+    interfaces stay until they are gone: moto made them available at once and kept both forever after a delete.
+
+    AWS refuses to release an Elastic IP that is still associated (``InvalidIPAddress.InUse``) and to detach an
+    internet gateway from a VPC that still maps public addresses (``DependencyViolation``), so a teardown must
+    wait for its NAT gateways to be ``deleted`` before it releases their addresses and removes the gateway.
+    """
+    from moto.ec2.exceptions import DependencyViolationError
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models import EC2Backend
+
+    def become(gateway, state):
+        gateway.state = state
+
+    @patch(EC2Backend, "create_nat_gateway")
+    def create_nat_gateway(original, self, *args, **kwargs):
+        gateway = original(self, *args, **kwargs)
+        if REALISM.time("nat_gateway_create") > 0:
+            gateway.state = "pending"
+            REALISM.clock.later(
+                REALISM.time("nat_gateway_create"), lambda: gateway.state == "pending" and become(gateway, "available")
+            )
+        return gateway
+
+    @patch(EC2Backend, "delete_nat_gateway")
+    def delete_nat_gateway(original, self, nat_gateway_id):
+        gateway = self.nat_gateways.get(nat_gateway_id)
+        if gateway is None:
+            raise EC2ClientError("NatGatewayNotFound", "The NAT gateway ID '{0}' does not exist".format(nat_gateway_id))
+        if gateway.state in ("deleting", "deleted"):
+            return gateway
+        gateway.state = "deleting"
+
+        def gone():
+            for address in list(self.addresses):
+                if address.eni is not None and address.eni.id == gateway._eni.id:
+                    self.disassociate_address(address=address.public_ip)
+            try:
+                self.delete_network_interface(gateway._eni.id)
+            except Exception:  # already removed by hand
+                pass
+            gateway.state = "deleted"
+
+        REALISM.clock.later(REALISM.time("nat_gateway_delete"), gone)
+        return gateway
+
+    @patch(EC2Backend, "release_address")
+    def release_address(original, self, address=None, allocation_id=None):
+        found = self.address_by_ip([address]) if address else self.address_by_allocation([allocation_id])
+        if found and (found[0].association_id or found[0].eni is not None):
+            raise EC2ClientError("InvalidIPAddress.InUse", "Address {0} is in use.".format(found[0].public_ip))
+        return original(self, address=address, allocation_id=allocation_id)
+
+    @patch(EC2Backend, "detach_internet_gateway")
+    def detach_internet_gateway(original, self, internet_gateway_id, vpc_id):
+        for address in self.addresses:
+            eni = address.eni
+            if eni is not None and getattr(eni.subnet, "vpc_id", None) == vpc_id:
+                raise DependencyViolationError(
+                    "Network {0} has some mapped public address(es). Please unmap those public address(es) before "
+                    "detaching the gateway.".format(vpc_id)
+                )
+        return original(self, internet_gateway_id, vpc_id)
 
 
 def patch_eks():
@@ -1034,6 +1102,7 @@ def main():
     patch_efs()
     patch_fsx()
     patch_ec2_dependencies()
+    patch_nat_gateways()
     patch_eks()
     patch_cloudformation()
     local_cfn.install()

@@ -90,6 +90,30 @@ def subnets(vpc_cidr, subnet_specs, region_name):
     return problems
 
 
+def nat_gateways(mode, subnet_specs, prefix=""):
+    """A NAT gateway lives in a public subnet: ``single`` needs one public subnet when any subnet is private,
+    ``per_zone`` one in every zone that has a private subnet (AWS would create it, but the private subnets of a zone
+    without one would have no way out)."""
+    if mode not in ("single", "per_zone", "none"):
+        return ["{0}nat_gateways {1!r} must be single, per_zone or none".format(prefix, mode)]
+    private_zones = sorted(set(s.get("az") for s in subnet_specs or [] if s.get("public") is False))
+    public_zones = set(s.get("az") for s in subnet_specs or [] if s.get("public") is not False)
+    if mode == "none" or not private_zones:
+        return []
+    if not public_zones:
+        return [
+            "{0}subnets: the private subnets need a NAT gateway in a public subnet and none is public; add a public "
+            "subnet, or set nat_gateways: none to leave them without a way out".format(prefix)
+        ]
+    missing = [az for az in private_zones if az not in public_zones]
+    if mode == "per_zone" and missing:
+        return [
+            "{0}nat_gateways per_zone puts a NAT gateway in a public subnet of each zone with private subnets; {1} "
+            "has no public subnet - add one there, or set nat_gateways: single".format(prefix, ", ".join(missing))
+        ]
+    return []
+
+
 def cidr_list(values, option):
     """Problems with a list of CIDR blocks that rules open to (any prefix length, written out)."""
     problems = []

@@ -182,6 +182,7 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreEr
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import error_code
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import is_placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import undo
@@ -281,10 +282,39 @@ def ensure_present(module, efs):
         raise
 
 
+def check_subnets(ec2, p):
+    """Before any change: AWS allows one mount target per availability zone (a second one fails with
+    MountTargetConflict after the file system exists), and every subnet must be in the VPC."""
+    ids = [s for s in p["subnet_ids"] if not is_placeholder(s)]
+    if not ids:  # check mode before the network exists
+        return
+    zones, problems = {}, []
+    for subnet in ec2.describe_subnets(SubnetIds=ids)["Subnets"]:
+        zones.setdefault(subnet["AvailabilityZone"], []).append(subnet["SubnetId"])
+        if not is_placeholder(p["vpc_id"]) and subnet["VpcId"] != p["vpc_id"]:
+            problems.append(
+                "subnet {0} is in {1}, not in vpc_id {2}".format(subnet["SubnetId"], subnet["VpcId"], p["vpc_id"])
+            )
+    for zone, subnets in sorted(zones.items()):
+        if len(subnets) > 1:
+            problems.append(
+                "subnets {0} are all in {1}: EFS allows one mount target per availability zone".format(
+                    " and ".join(sorted(subnets)), zone
+                )
+            )
+    if problems:
+        raise TrainkitError(
+            "subnet_ids cannot hold the mount targets: {0}.".format("; ".join(problems)),
+            hint="list one subnet per zone, in the file system's VPC - the private ones, where the nodes are "
+            "(the storage role's default, storage_subnet_ids)",
+        )
+
+
 def converge(module, efs, created):
     p = module.params
     cluster = p["cluster_name"]
     ec2 = module.client("ec2")
+    check_subnets(ec2, p)
     wanted_tags, purge = desired_tags(p["tags"], cluster, p["purge_tags"], extra={"Name": cluster + "-efs"})
 
     def nfs_rules(group_id):

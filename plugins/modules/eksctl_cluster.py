@@ -169,9 +169,11 @@ options:
         description: AMI family, for example C(AmazonLinux2023) (eksctl picks the GPU image for GPU instance types).
         type: str
       private_networking:
-        description: Nodes get private addresses only.
+        description:
+          - Nodes get private addresses only and are placed in the private subnets (eksctl's C(privateNetworking)).
+          - Default - true when O(subnets) has private subnets (the network fact's C(public=false), behind NAT,
+            as EKS's guidance has nodes), else false.
         type: bool
-        default: false
       addon_policies:
         description:
           - eksctl's add-on policies for the nodes' instance role (C(iam.withAddonPolicies)), for example V(efs) and
@@ -321,6 +323,13 @@ def subnet_entries(subnets):
     return result
 
 
+def private_networking(group, p):
+    """The group's privateNetworking: as given, else true when the cluster's subnets include private ones."""
+    if group["private_networking"] is not None:
+        return group["private_networking"]
+    return bool(subnet_entries(p["subnets"]).get("private"))
+
+
 def nodegroup_config(group, p):
     desired = group["desired_capacity"]
     config = {
@@ -340,7 +349,7 @@ def nodegroup_config(group, p):
         config["amiFamily"] = group["ami_family"]
     if group["zones"]:
         config["availabilityZones"] = list(group["zones"])
-    if group["private_networking"]:
+    if private_networking(group, p):
         config["privateNetworking"] = True
     if group["addon_policies"]:
         config["iam"] = {"withAddonPolicies": dict((name, True) for name in group["addon_policies"])}
@@ -409,6 +418,16 @@ def problems_of(p):
             problems.append("subnets: each entry is a subnet id or a dict with id (got {0!r})".format(entry))
     if p["subnets"] and not p["vpc_id"]:
         problems.append("subnets need vpc_id")
+    if p["subnets"] and not problems:
+        kinds = subnet_entries(p["subnets"])
+        for group in p["nodegroups"]:
+            wanted = "private" if group["private_networking"] else "public"
+            if group["private_networking"] is not None and not kinds.get(wanted):
+                problems.append(
+                    "nodegroups {0}: private_networking {1} puts it in {2} subnets and subnets has none".format(
+                        group["name"], str(group["private_networking"]).lower(), wanted
+                    )
+                )
     if p["state"] == "present":
         problems += validate.eks_endpoint(
             p["endpoint_public_access"], p["endpoint_private_access"], p["public_access_cidrs"]
@@ -736,7 +755,7 @@ def main():
         taints=dict(type="list", elements="dict", default=[]),
         volume_size=dict(type="int"),
         ami_family=dict(type="str"),
-        private_networking=dict(type="bool", default=False),
+        private_networking=dict(type="bool"),
         addon_policies=dict(type="list", elements="str", default=[]),
         tags=dict(type="dict", default={}),
     )

@@ -37,12 +37,14 @@ options:
             C(import_path), C(export_path); C(efs) a dict with C(throughput_mode),
             C(provisioned_throughput_in_mibps), C(encrypted), C(kms_key_id), C(access_points); C(eks_endpoint) a dict
             with C(public_access), C(private_access) and C(public_access_cidrs) (problems name them after
-            O(checks[].name) and C(_)).
+            O(checks[].name) and C(_)); C(nat_gateways) a dict with C(mode) (C(single), C(per_zone), C(none)) and
+            the network's C(subnets).
         type: str
         required: true
         choices: [cluster_name, region, bucket_name, kms_alias, iam_name, iam_role_name, iam_names, policy_arns,
                   policy_document, policy_documents, ssh_public_key, cidr_block, subnets, cidr_list, dns_name,
-                  records, tags, port, positive_int, pending_window_days, one_of, fsx, efs, eks_endpoint]
+                  records, tags, port, positive_int, pending_window_days, one_of, fsx, efs, eks_endpoint,
+                  nat_gateways]
       value:
         description: The value. An empty string or null is skipped for the optional kinds (names that default).
         type: raw
@@ -179,6 +181,10 @@ def problems_of(check):
             value.get("access_points") or [],
             prefix=name + ".",
         )
+    if kind == "nat_gateways":
+        value = value or {}
+        subnets = [dict(s, public=boolean(s.get("public", True))) for s in value.get("subnets") or []]
+        return validate.nat_gateways(value.get("mode", "single"), subnets, prefix=name + ": ")
     if kind == "eks_endpoint":
         value = value or {}
         return validate.eks_endpoint(
@@ -241,6 +247,7 @@ def main():
                             "fsx",
                             "efs",
                             "eks_endpoint",
+                            "nat_gateways",
                         ],
                     ),
                     value=dict(type="raw"),

@@ -11,8 +11,13 @@ short_description: The network of a training cluster - VPC, subnets, internet ga
 version_added: 0.1.0
 description:
   - Creates, updates or deletes the whole network of one cluster as one resource - a VPC with DNS support and DNS
-    hostnames on, subnets in the given availability zones, an internet gateway, route tables and their
-    associations, and a master and a worker security group with the intra-cluster rules.
+    hostnames on, subnets in the given availability zones, an internet gateway, NAT gateways for the private
+    subnets (with their Elastic IPs), route tables and their associations, and a master and a worker security group
+    with the intra-cluster rules.
+  - Private subnets (C(public=false)) get no public IPs and a default route through a NAT gateway in a public
+    subnet - one for the whole VPC, or one per zone (O(nat_gateways)) - so that nodes there reach the EKS endpoint,
+    ECR and S3, as EKS's network guidance has them. Each NAT gateway's Elastic IP is tagged when it is allocated,
+    so a run interrupted between the allocation and the NAT gateway finds and uses it, and the teardown releases it.
   - Everything is found again by the cluster tags (no local state), so any playbook can run on its own.
   - Security group rules are owned by this module - ingress rules not described below are removed.
     Worker to worker - all traffic. Master to master - all traffic. Worker to master - TCP O(api_port).
@@ -22,7 +27,8 @@ description:
     so that later tasks of a C(--check) run can go on.
   - O(state=absent) refuses to delete a VPC that still holds resources this module did not create (EFS mount
     targets, FSx file systems, instances, network interfaces, other security groups or subnets), naming each one,
-    and then deletes in dependency order - security groups, route tables, internet gateway, subnets, VPC.
+    and then deletes in dependency order - NAT gateways (waiting until they are deleted, which takes minutes on AWS)
+    and their Elastic IPs, security groups, route tables, internet gateway, subnets, VPC.
 author:
   - trainkit.aws contributors (@trainkit)
 options:
@@ -61,9 +67,20 @@ options:
       public:
         description:
           - A public subnet routes C(0.0.0.0/0) to the internet gateway and gives instances public IPs; a private
-            one gets a route table without a default route.
+            one gives none and routes C(0.0.0.0/0) to a NAT gateway (see O(nat_gateways)).
         type: bool
         default: true
+  nat_gateways:
+    description:
+      - How the private subnets reach the internet. C(single) - one NAT gateway, in the first public subnet, for
+        every private subnet (eksctl's default, C(vpc.nat.gateway=Single)). C(per_zone) - one in a public subnet of
+        each zone that has private subnets, each zone's private subnets routed through their own (eksctl's
+        C(HighlyAvailable); a zone's outage leaves the others their way out). C(none) - no NAT gateway and no default
+        route for the private subnets (bring VPC endpoints or your own route).
+      - Only made when some subnet is private. Each NAT gateway costs by the hour and by the gigabyte.
+    type: str
+    choices: [single, per_zone, none]
+    default: single
   purge_subnets:
     description: Delete the cluster's subnets that are no longer listed in O(subnets).
     type: bool
@@ -168,10 +185,36 @@ internet_gateway_id:
   returned: when the network exists
   type: str
 route_table_ids:
-  description: The ids of the network's route tables (public first, then private when there are private subnets).
+  description:
+    - The ids of the network's route tables - public first, then the private ones (one, or with
+      O(nat_gateways=per_zone) one per zone in zone order) when there are private subnets.
   returned: when the network exists
   type: list
   elements: str
+nat_gateways:
+  description: The NAT gateways of the private subnets, in zone order.
+  returned: when the network exists
+  type: list
+  elements: dict
+  contains:
+    nat_gateway_id:
+      description: The NAT gateway's id.
+      type: str
+    subnet_id:
+      description: The public subnet it lives in.
+      type: str
+    az:
+      description: Its availability zone.
+      type: str
+    allocation_id:
+      description: The allocation id of its Elastic IP.
+      type: str
+    public_ip:
+      description: Its Elastic IP address.
+      type: str
+    state:
+      description: C(pending), C(available), C(deleting) (a teardown under way), ...
+      type: str
 tags:
   description: The VPC's tags.
   returned: when the network exists
@@ -194,9 +237,11 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import error_code
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import placeholder
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import undo
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_for
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import wait_visible
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import CLUSTER_TAG
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import apply_tag_diff
@@ -215,9 +260,14 @@ NOT_FOUND = (
     "InvalidRouteTableID.NotFound",
     "InvalidInternetGatewayID.NotFound",
     "InvalidGroup.NotFound",
+    "InvalidNatGatewayID.NotFound",
+    "NatGatewayNotFound",
+    "InvalidAllocationID.NotFound",
 )
 ELB_ROLE_TAG = {True: "kubernetes.io/role/elb", False: "kubernetes.io/role/internal-elb"}
 ROLE_TAG = "trainkit:role"
+NAT_TAG = "trainkit:nat"  # which NAT gateway an Elastic IP or NAT gateway is: "shared" or the zone it serves
+LIVE_NAT_STATES = ("pending", "available")
 
 
 def cached(method):
@@ -307,14 +357,32 @@ class Network:
 
     @cached
     def route_tables(self):
-        """Our route tables by kind ('public'/'private'), found by their role tag."""
+        """Our route tables by kind ('public', 'private', or 'private-<az>' per zone), found by their role tag."""
         tables = paginate(self.ec2, "describe_route_tables", "RouteTables", Filters=self.vpc_filter())
         found = {}
         for table in tables:
-            role = tag_dict(table.get("Tags")).get(ROLE_TAG)
-            if role in ("public", "private"):
+            role = tag_dict(table.get("Tags")).get(ROLE_TAG) or ""
+            if role in ("public", "private") or role.startswith("private-"):
                 found[role] = table
         return found, tables
+
+    @cached
+    def nat_gateways(self):
+        """The cluster's NAT gateways in the VPC that are not gone yet (pending, available, deleting; AWS lists
+        deleted and failed ones for an hour more)."""
+        gateways = paginate(
+            self.ec2,
+            "describe_nat_gateways",
+            "NatGateways",
+            Filter=self.vpc_filter() + [{"Name": "state", "Values": list(LIVE_NAT_STATES) + ["deleting"]}],
+        )
+        return [g for g in gateways if tag_dict(g.get("Tags")).get(CLUSTER_TAG) == self.cluster]
+
+    @cached
+    def addresses(self):
+        """The cluster's NAT Elastic IPs, by their tags (an address has no VPC until it is associated)."""
+        found = self.ec2.describe_addresses(Filters=[{"Name": "tag:" + CLUSTER_TAG, "Values": [self.cluster]}])
+        return [a for a in found["Addresses"] if NAT_TAG in tag_dict(a.get("Tags"))]
 
     @cached
     def security_groups(self):
@@ -406,6 +474,7 @@ def validate_present(module, region):
         problems.append("cidr_block is required with state=present; e.g. '172.20.0.0/16'")
     else:
         problems += validate.subnets(p["cidr_block"], p["subnets"], region)
+    problems += validate.nat_gateways(p["nat_gateways"], p["subnets"])
     problems += validate.cidr_list(p["ssh_cidrs"], "ssh_cidrs") + validate.cidr_list(p["api_cidrs"], "api_cidrs")
     if not 1 <= p["api_port"] <= 65535:
         problems.append("api_port {0} is not a TCP port (1-65535)".format(p["api_port"]))
@@ -568,11 +637,152 @@ def delete_subnet(net, subnet):
         )
 
 
-def ensure_route_tables(net, p, subnets, igw_id):
+# -- NAT gateways ---------------------------------------------------------------------
+def nat_plan(p):
+    """The NAT gateways wanted: {key: CIDRs of the public subnets it may live in}, the key "shared" (single) or the
+    zone it serves (per_zone). Empty when no subnet is private or nat_gateways is none."""
+    private_zones = sorted(set(s["az"] for s in p["subnets"] if not s["public"]))
+    if p["nat_gateways"] == "none" or not private_zones:
+        return {}
+    public = [s for s in p["subnets"] if s["public"]]
+    if p["nat_gateways"] == "single":
+        return {"shared": [s["cidr"] for s in public]}
+    return dict((az, [s["cidr"] for s in public if s["az"] == az]) for az in private_zones)
+
+
+def table_kind(spec, p):
+    """The route table a subnet belongs to: public, private, or private-<az> (one per zone with per_zone NAT)."""
+    if spec["public"]:
+        return "public"
+    return "private-" + spec["az"] if p["nat_gateways"] == "per_zone" else "private"
+
+
+def table_kinds(p):
+    """The route tables wanted, public first, then the private ones in zone order."""
+    kinds = set(table_kind(spec, p) for spec in p["subnets"])
+    return (["public"] if "public" in kinds else []) + sorted(kinds - {"public"})
+
+
+def nat_key(kind, p):
+    """The NAT gateway a private route table's default route goes to (None: no default route)."""
+    if p["nat_gateways"] == "none" or kind == "public":
+        return None
+    return kind[len("private-") :] if kind.startswith("private-") else "shared"
+
+
+def ensure_nat_gateways(net, p, subnets):
+    """A NAT gateway per key of nat_plan, found by its tags (pending or available) or created, each waited for
+    until available. An Elastic IP left free by an interrupted run (allocated, tagged, no NAT gateway made yet) is
+    used rather than a second one allocated. Returns {key: NAT gateway}."""
+    live = [g for g in net.nat_gateways() if g["State"] in LIVE_NAT_STATES]
+    chosen = {}
+    for key, cidrs in sorted(nat_plan(p).items()):
+        homes = [subnets[c]["SubnetId"] for c in cidrs if c in subnets]
+        found = [g for g in live if tag_dict(g.get("Tags")).get(NAT_TAG) == key and g["SubnetId"] in homes]
+        if found:
+            chosen[key] = found[0]
+            continue
+        net.mark(True)
+        if net.module.check_mode or not homes:  # check mode (the subnet may be still to create)
+            continue
+        chosen[key] = create_nat_gateway(net, p, key, homes[0])
+    pending = [g["NatGatewayId"] for g in chosen.values() if g["State"] != "available"]
+    if pending and not net.module.check_mode:
+        ready = dict((g["NatGatewayId"], g) for g in wait_nat_gateways(net, p, pending, "available"))
+        chosen = dict((key, ready.get(g["NatGatewayId"], g)) for key, g in chosen.items())
+    return chosen
+
+
+def create_nat_gateway(net, p, key, subnet_id):
+    name = "{0}-nat-{1}".format(net.cluster, key)
+    extra = {NAT_TAG: key}
+    free = [a for a in net.addresses() if tag_dict(a.get("Tags")).get(NAT_TAG) == key and not a.get("AssociationId")]
+    if free:
+        allocation_id = free[0]["AllocationId"]
+    else:  # tagged in the same call: an interrupted run's address is found again, and torn down
+        allocation_id = net.ec2.allocate_address(
+            Domain="vpc", TagSpecifications=net.tag_spec("elastic-ip", name, extra)
+        )["AllocationId"]
+    return net.use(
+        net.ec2.create_nat_gateway,
+        SubnetId=subnet_id,
+        AllocationId=allocation_id,
+        TagSpecifications=net.tag_spec("natgateway", name, extra),
+    )["NatGateway"]
+
+
+def wait_nat_gateways(net, p, ids, state):
+    """Wait until every NAT gateway in ids is in state (available: minutes on AWS; a failed one fails the run with
+    AWS's reason). A gateway AWS no longer lists counts as deleted."""
+
+    def check():
+        try:
+            found = net.ec2.describe_nat_gateways(NatGatewayIds=ids)["NatGateways"]
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND and state == "available":
+                return None  # just created, not visible yet
+            if error_code(exc) in NOT_FOUND:
+                return [{"State": "deleted"}]
+            raise
+        if state == "available":
+            for gateway in found:
+                if gateway["State"] in ("failed", "deleting", "deleted"):
+                    raise TrainkitError(
+                        "NAT gateway {0} is {1}: {2}".format(
+                            gateway["NatGatewayId"],
+                            gateway["State"],
+                            gateway.get("FailureMessage") or "no reason given",
+                        ),
+                        hint="a NAT gateway needs the VPC's internet gateway attached and a free Elastic IP (quota: 5 "
+                        "per region by default); fix that and run again",
+                    )
+            done = len(found) == len(ids) and all(g["State"] == "available" for g in found)
+        else:  # a gateway AWS no longer lists is gone too
+            done = all(g["State"] in ("deleted", "failed") for g in found)
+        return (found or [{"State": state}]) if done else None
+
+    return wait_for(check, p["wait_timeout"], "NAT gateway(s) {0} to be {1}".format(", ".join(ids), state), 1.0, 10.0)
+
+
+def delete_nat_gateways(net, p, gateways, keep_addresses=()):
+    """Delete NAT gateways and wait until AWS has deleted them (until then their Elastic IPs stay associated and
+    the internet gateway cannot be detached), then release the cluster's NAT addresses no gateway uses."""
+    for gateway in gateways:
+        if gateway["State"] != "deleting":
+            net.ec2.delete_nat_gateway(NatGatewayId=gateway["NatGatewayId"])
+    if gateways:
+        wait_nat_gateways(net, p, [g["NatGatewayId"] for g in gateways], "deleted")
+    net.cache.pop("addresses", None)
+    for address in net.addresses():
+        if address["AllocationId"] in keep_addresses or address.get("AssociationId"):
+            continue
+        # AWS may list the address as associated for a moment after its gateway is deleted
+        wait_visible(
+            net.ec2.release_address,
+            p["wait_timeout"],
+            "Elastic IP {0} to be free".format(address.get("PublicIp")),
+            ("InvalidIPAddress.InUse",),
+            AllocationId=address["AllocationId"],
+        )
+
+
+def retire_nat_gateways(net, p, chosen):
+    """Delete the cluster's NAT gateways no route needs any more, and release free NAT addresses."""
+    keep = set(g["NatGatewayId"] for g in chosen.values())
+    old = [g for g in net.nat_gateways() if g["NatGatewayId"] not in keep]
+    used = set(a.get("AllocationId") for g in chosen.values() for a in g.get("NatGatewayAddresses", []))
+    free = [a for a in net.addresses() if a["AllocationId"] not in used and not a.get("AssociationId")]
+    if not old and not free:
+        return
+    net.mark(True)
+    if not net.module.check_mode:
+        delete_nat_gateways(net, p, old, keep_addresses=used)
+
+
+def ensure_route_tables(net, p, subnets, igw_id, nats=None):
     tables, _all = net.route_tables()
-    kinds = ["public"] if any(s["public"] for s in p["subnets"]) else []
-    if any(not s["public"] for s in p["subnets"]):
-        kinds.append("private")
+    nats = nats or {}
+    kinds = table_kinds(p)
     for kind in kinds:
         table = tables.get(kind)
         if table is None:
@@ -600,6 +810,8 @@ def ensure_route_tables(net, p, subnets, igw_id):
                     net.use(
                         call, RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id
                     )
+        if kind != "public":
+            ensure_nat_route(net, table, nats.get(nat_key(kind, p)), nat_key(kind, p))
     # associations: every listed subnet to the table of its kind
     _tables, all_tables = net.route_tables()
     associations = {}
@@ -609,7 +821,7 @@ def ensure_route_tables(net, p, subnets, igw_id):
                 associations[assoc["SubnetId"]] = (table["RouteTableId"], assoc["RouteTableAssociationId"])
     for spec in p["subnets"]:
         subnet = subnets.get(spec["cidr"])
-        table = tables.get("public" if spec["public"] else "private")
+        table = tables.get(table_kind(spec, p))
         if subnet is None or table is None:
             continue
         current = associations.get(subnet["SubnetId"])
@@ -624,7 +836,48 @@ def ensure_route_tables(net, p, subnets, igw_id):
             )
         else:
             net.use(net.ec2.associate_route_table, RouteTableId=table["RouteTableId"], SubnetId=subnet["SubnetId"])
+    # tables of a former layout (single <-> per_zone, no private subnets any more): their subnets moved above
+    current, _all = net.route_tables()  # read again: the associations above moved
+    for kind, table in current.items():
+        if kind not in kinds:
+            net.mark(True)
+            if not net.module.check_mode:
+                delete_route_table(net, table)
     return [tables[k]["RouteTableId"] for k in kinds if k in tables]
+
+
+def ensure_nat_route(net, table, gateway, key):
+    """A private table's default route: to its NAT gateway, or none (nat_gateways none; a route to one of our
+    NAT gateways is removed, a route someone else added is left alone)."""
+    default = [r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    if key is None:
+        ours = set(g["NatGatewayId"] for g in net.nat_gateways())
+        if default and default[0].get("NatGatewayId") in ours:
+            net.mark(True)
+            if not net.module.check_mode:
+                net.ec2.delete_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
+        return
+    if gateway is None:  # check mode: the gateway is still to be created
+        net.mark(True)
+        return
+    if default and default[0].get("NatGatewayId") == gateway["NatGatewayId"] and default[0].get("State") != "blackhole":
+        return
+    net.mark(True)
+    if not net.module.check_mode:
+        call = net.ec2.replace_route if default else net.ec2.create_route
+        net.use(
+            call,
+            RouteTableId=table["RouteTableId"],
+            DestinationCidrBlock="0.0.0.0/0",
+            NatGatewayId=gateway["NatGatewayId"],
+        )
+
+
+def delete_route_table(net, table):
+    for assoc in table.get("Associations", []):
+        if not assoc.get("Main"):
+            net.ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
+    net.ec2.delete_route_table(RouteTableId=table["RouteTableId"])
 
 
 def ensure_security_groups(net, p):
@@ -684,6 +937,20 @@ def describe_network(net, p=None):
     groups, _all = net.security_groups()
     tables, _all = net.route_tables()
     igw = net.internet_gateway()
+    zones = dict((s["SubnetId"], s["AvailabilityZone"]) for s in subnets.values())
+    nats = []
+    for gateway in net.nat_gateways():
+        address = (gateway.get("NatGatewayAddresses") or [{}])[0]
+        nats.append(
+            {
+                "nat_gateway_id": gateway["NatGatewayId"],
+                "subnet_id": gateway["SubnetId"],
+                "az": zones.get(gateway["SubnetId"]),
+                "allocation_id": address.get("AllocationId"),
+                "public_ip": address.get("PublicIp"),
+                "state": gateway["State"],
+            }
+        )
     ids = dict((role, g["GroupId"]) for role, g in groups.items())
     names = dict((g["GroupId"], role) for role, g in groups.items())
     vpc = net.current_vpc()
@@ -697,7 +964,8 @@ def describe_network(net, p=None):
             (role, sorted(describe_rule(r, names) for r in current_rules(g))) for role, g in groups.items()
         ),
         "internet_gateway_id": igw["InternetGatewayId"] if igw else None,
-        "route_table_ids": [tables[k]["RouteTableId"] for k in ("public", "private") if k in tables],
+        "route_table_ids": [tables[k]["RouteTableId"] for k in sorted(tables, key=lambda k: (k != "public", k))],
+        "nat_gateways": sorted(nats, key=lambda n: (n["az"] or "", n["nat_gateway_id"])),
         "tags": tag_dict(vpc.get("Tags")),
     }
     result.update(net.dns_attributes())
@@ -715,6 +983,7 @@ def predicted(before, p, net):
         "enable_dns_support": True,
         "enable_dns_hostnames": True,
         "subnets": [{"az": s["az"], "cidr": s["cidr"], "public": s["public"]} for s in p["subnets"]],
+        "nat_gateways": [{"serves": key} for key in sorted(nat_plan(p))],
         "security_group_rules": dict((role, sorted(describe_rule(r, names) for r in rules[role])) for role in rules),
         "tags": apply_tag_diff(before.get("tags"), to_set, to_unset),
     }
@@ -731,9 +1000,15 @@ def check_mode_result(before, p):
     groups = dict(before.get("security_group_ids") or {})
     for role in ("master", "worker"):
         groups.setdefault(role, placeholder("sg-", role))
-    kinds = sorted(set("public" if s["public"] else "private" for s in p["subnets"]), reverse=True)
+    kinds = table_kinds(p)
     tables = list(before.get("route_table_ids") or [])
     tables += [placeholder("rtb-", kind) for kind in kinds[len(tables) :]]
+    live = [n for n in before.get("nat_gateways", []) if n["state"] in LIVE_NAT_STATES]
+    nats = live[: len(nat_plan(p))]
+    nats += [
+        {"nat_gateway_id": placeholder("nat-", key), "az": None if key == "shared" else key, "state": "pending"}
+        for key in sorted(nat_plan(p))[len(nats) :]
+    ]
     return dict(
         before,
         vpc_id=before.get("vpc_id") or placeholder("vpc-"),
@@ -743,6 +1018,7 @@ def check_mode_result(before, p):
         security_group_ids=groups,
         internet_gateway_id=before.get("internet_gateway_id") or placeholder("igw-"),
         route_table_ids=tables,
+        nat_gateways=nats,
     )
 
 
@@ -777,7 +1053,9 @@ def ensure_present(module):
     try:
         igw_id = ensure_internet_gateway(net, p)
         subnets = ensure_subnets(net, p)
-        ensure_route_tables(net, p, subnets, igw_id)
+        nats = ensure_nat_gateways(net, p, subnets)
+        ensure_route_tables(net, p, subnets, igw_id, nats)
+        retire_nat_gateways(net, p, nats)  # after the routes moved off them
         ensure_security_groups(net, p)
     except (ClientError, BotoCoreError, TrainkitError):
         if creating:  # do not leave a half-built network behind
@@ -819,6 +1097,16 @@ def foreign_resources(net, our_groups):
     except ClientError as exc:
         if "AccessDenied" not in str(exc):
             raise
+    ours = set(g["NatGatewayId"] for g in net.nat_gateways())
+    for gateway in paginate(
+        net.ec2,
+        "describe_nat_gateways",
+        "NatGateways",
+        Filter=net.vpc_filter() + [{"Name": "state", "Values": list(LIVE_NAT_STATES) + ["deleting"]}],
+    ):
+        explained_enis.update(a.get("NetworkInterfaceId") for a in gateway.get("NatGatewayAddresses", []))
+        if gateway["NatGatewayId"] not in ours:
+            found.append("NAT gateway {0} in subnet {1}".format(gateway["NatGatewayId"], gateway["SubnetId"]))
     reservations = paginate(
         net.ec2,
         "describe_instances",
@@ -853,7 +1141,11 @@ def foreign_resources(net, our_groups):
 def ensure_absent(module):
     net = Network(module)
     if net.find_vpc() is None:
-        return False, {}, {}, {}
+        # the VPC went first in an earlier, interrupted teardown: its NAT addresses may still be allocated
+        free = [a for a in net.addresses() if not a.get("AssociationId")]
+        if free and not module.check_mode:
+            delete_nat_gateways(net, module.params, [])
+        return bool(free), {}, {}, {}
     before = describe_network(net)
     groups, _all = net.security_groups()
     leftovers = foreign_resources(net, set(g["GroupId"] for g in groups.values()))
@@ -883,6 +1175,9 @@ def ensure_absent(module):
 def delete_network(net):
     """Delete what this module creates in the VPC, in dependency order, then the VPC."""
     ec2 = net.ec2
+    # first the NAT gateways, until AWS has deleted them: until then their addresses stay mapped, and neither the
+    # addresses can be released nor the internet gateway detached
+    delete_nat_gateways(net, net.module.params, net.nat_gateways())
     groups, _all = net.security_groups()
     for group in groups.values():  # the groups refer to each other: revoke first, then delete
         if group.get("IpPermissions"):
@@ -891,10 +1186,7 @@ def delete_network(net):
         ec2.delete_security_group(GroupId=group["GroupId"])
     tables, _all = net.route_tables()
     for table in tables.values():
-        for assoc in table.get("Associations", []):
-            if not assoc.get("Main"):
-                ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
-        ec2.delete_route_table(RouteTableId=table["RouteTableId"])
+        delete_route_table(net, table)
     for igw in net.internet_gateways():  # the attached one and any left detached by an interrupted run
         for attachment in igw.get("Attachments", []):
             ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=attachment["VpcId"])
@@ -920,6 +1212,7 @@ def main():
             ),
         ),
         purge_subnets=dict(type="bool", default=True),
+        nat_gateways=dict(type="str", default="single", choices=["single", "per_zone", "none"]),
         api_port=dict(type="int", default=443),
         ssh_cidrs=dict(type="list", elements="str", default=[]),
         api_cidrs=dict(type="list", elements="str", default=[]),

@@ -132,6 +132,13 @@ def tagged_leftovers(boto, cluster):
     found += [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]]
     found += [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]]
     found += [t["RouteTableId"] for t in ec2.describe_route_tables(Filters=tag)["RouteTables"]]
+    found += [a["AllocationId"] for a in ec2.describe_addresses(Filters=tag)["Addresses"]]
+    found += [
+        g["NatGatewayId"]
+        for g in ec2.describe_nat_gateways()["NatGateways"]
+        if {"Key": "trainkit:cluster", "Value": cluster} in g.get("Tags", [])
+        and g["State"] not in ("deleted", "failed")
+    ]
     found += [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"] if k["KeyName"] == cluster]
     found += [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(cluster + "-")]
     found += [a["AliasName"] for a in kms.list_aliases()["Aliases"] if cluster in a["AliasName"]]

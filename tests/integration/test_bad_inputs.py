@@ -39,6 +39,19 @@ CASES = [
     ("vpc_network", net(ssh_cidrs=["0.0.0.0"]), "needs a prefix length"),
     ("vpc_network", net(ssh_cidrs=["10.0.0.0/40"]), "ssh_cidrs"),
     ("vpc_network", net(tags={"aws:owner": "me"}), "reserved 'aws:' prefix"),
+    (
+        "vpc_network",
+        net(subnets=[{"az": "us-west-2a", "cidr": "172.20.1.0/24", "public": False}]),
+        "need a NAT gateway in a public subnet and none is public",
+    ),
+    (
+        "vpc_network",
+        net(
+            nat_gateways="per_zone",
+            subnets=GOOD_SUBNETS + [{"az": "us-west-2b", "cidr": "172.20.12.0/24", "public": False}],
+        ),
+        "us-west-2b has no public subnet",
+    ),
     ("s3_bucket", {"name": "My_Bucket"}, "use lowercase letters"),
     ("s3_bucket", {"name": "ab"}, "use 3 to 63 characters"),
     ("s3_bucket", {"name": "192.168.1.1"}, "must not look like an IP address"),

@@ -40,6 +40,19 @@ POINTS = [
     ("efs:CreateFileSystem", 1, "efs:DeleteMountTarget"),
     ("efs:CreateMountTarget", 2, "efs:DeleteFileSystem"),
     ("fsx:CreateFileSystem", 1, "fsx:DeleteFileSystem"),
+    # a network with private subnets: killed between AllocateAddress and CreateNatGateway, the next run uses the
+    # tagged address it finds; killed while a NAT gateway is deleting, the next teardown waits and releases
+    ("ec2:AllocateAddress", 1, "ec2:DeleteNatGateway"),
+    ("ec2:CreateNatGateway", 1, "ec2:ReleaseAddress"),
+]
+NAT_POINTS = ("ec2:AllocateAddress", "ec2:CreateNatGateway")
+# public subnets a, b, c (the local inventory's) and a private one in a and b, behind one NAT gateway
+PRIVATE_SUBNETS = [
+    {"az": "us-west-2a", "cidr": "172.20.1.0/24"},
+    {"az": "us-west-2b", "cidr": "172.20.2.0/24"},
+    {"az": "us-west-2c", "cidr": "172.20.3.0/24"},
+    {"az": "us-west-2a", "cidr": "172.20.11.0/24", "public": False},
+    {"az": "us-west-2b", "cidr": "172.20.12.0/24", "public": False},
 ]
 
 
@@ -163,6 +176,14 @@ def counts(boto, cluster):
                 if {"Key": "trainkit:cluster", "Value": cluster} in f.get("Tags", [])
             ]
         ),
+        "nat_gateways": len(
+            [
+                g
+                for g in ec2.describe_nat_gateways(Filter=in_vpc)["NatGateways"]
+                if g["State"] in ("pending", "available")
+            ]
+        ),
+        "addresses": len(ec2.describe_addresses(Filters=tag)["Addresses"]),
     }
 
 
@@ -175,6 +196,9 @@ def test_a_run_killed_after_a_create_converges(endpoint, tmp_path, operation, nt
         "trainkit_credentials_dir": str(tmp_path),
         "trainkit_storage_backend": "both",
     }
+    private = operation in NAT_POINTS
+    if private:
+        extra["network_subnets"] = PRIVATE_SUBNETS
     assert run_killed(endpoint, ansible, BUILD, extra, operation, nth), "the run reached {0} #{1}".format(
         operation, nth
     )
@@ -185,15 +209,17 @@ def test_a_run_killed_after_a_create_converges(endpoint, tmp_path, operation, nt
         "vpcs": 1,
         "internet_gateways": 1,
         "attached_gateways": 1,
-        "subnets": 3,
-        "route_tables": 1,
+        "subnets": 5 if private else 3,
+        "route_tables": 2 if private else 1,
         "security_groups": sorted(
             ["default", cluster + "-master", cluster + "-worker", cluster + "-efs", cluster + "-fsx"]
         ),
         "zones": 1,
         "efs": 1,
-        "mount_targets": 3,
+        "mount_targets": 2 if private else 3,  # in the private subnets when there are some, one per zone
         "fsx": 1,
+        "nat_gateways": 1 if private else 0,
+        "addresses": 1 if private else 0,
     }
     rc, output, recap = ansible.playbook(BUILD, extra_vars=extra)
     assert rc == 0 and recap["changed"] == 0, output[-3000:]

@@ -217,6 +217,33 @@ def test_realism_default_life_cycles_and_consistency(tmp_path):
         )
         ec2.delete_security_group(GroupId=group["GroupId"])
 
+        # a NAT gateway: pending, then available; its address cannot be released nor the VPC's internet gateway
+        # detached until the gateway is deleted, which takes time too
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        eventually(lambda: try_call(ec2.attach_internet_gateway, InternetGatewayId=igw, VpcId=vpc))
+        address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        nat = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=address)["NatGateway"]["NatGatewayId"]
+
+        def nat_state():
+            return ec2.describe_nat_gateways(NatGatewayIds=[nat])["NatGateways"][0]["State"]
+
+        assert nat_state() == "pending"
+        eventually(lambda: nat_state() == "available")
+        with pytest.raises(ClientError) as in_use:
+            ec2.release_address(AllocationId=address)
+        assert in_use.value.response["Error"]["Code"] == "InvalidIPAddress.InUse"
+        ec2.delete_nat_gateway(NatGatewayId=nat)
+        assert nat_state() == "deleting"
+        with pytest.raises(ClientError) as mapped:
+            ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        assert mapped.value.response["Error"]["Code"] == "DependencyViolation"
+        eventually(lambda: nat_state() == "deleted")
+        assert not ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]}])[
+            "NetworkInterfaces"
+        ], "a deleted NAT gateway's interface goes with it"
+        ec2.release_address(AllocationId=address)
+        ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+
         eks.create_cluster(name="c", roleArn="arn:aws:iam::123456789012:role/r", resourcesVpcConfig={})
         assert eks.describe_cluster(name="c")["cluster"]["status"] == "CREATING"
         eventually(lambda: eks.describe_cluster(name="c")["cluster"]["status"] == "ACTIVE")

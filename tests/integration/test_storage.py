@@ -102,6 +102,28 @@ def moto_lustre_config(endpoint, fs_id):
     return fs_id in text and text
 
 
+def test_efs_refuses_two_subnets_in_one_zone_before_any_change(ansible, boto):
+    """AWS allows one mount target per zone: a second fails (MountTargetConflict) only after the file system and
+    its first target exist. A network with a public and a private subnet per zone gave the storage role both."""
+    ec2, efs = boto("ec2"), boto("efs")
+    cluster = unique("efsaz")
+    two = [{"az": "us-west-2a", "cidr": "10.60.1.0/24"}, {"az": "us-west-2a", "cidr": "10.60.11.0/24", "public": False}]
+    net = ansible.module(
+        "vpc_network", {"cluster_name": cluster, "cidr_block": "10.60.0.0/16", "subnets": two, "nat_gateways": "none"}
+    )
+    args = {
+        "cluster_name": cluster,
+        "vpc_id": net["vpc_id"],
+        "subnet_ids": net["subnet_ids"],
+        "worker_security_group_id": net["security_group_ids"]["worker"],
+    }
+    refused = ansible.module("efs", args)
+    assert refused.failed and "one mount target per availability zone" in refused["msg"], refused.output
+    assert " and ".join(sorted(net["subnet_ids"])) in refused["msg"]
+    assert file_systems(efs, cluster) == [] and group(ec2, net["vpc_id"], cluster + "-efs") is None
+    assert ansible.module("vpc_network", {"cluster_name": cluster, "state": "absent"}).changed
+
+
 @pytest.fixture
 def fresh_aws(tmp_path):
     """An endpoint of this test's own: moto's state dump (data.json) fails once other services hold odd state."""

@@ -63,7 +63,9 @@ def test_vpc_network_lifecycle(ansible, boto):
     public_ids, private_id = result["subnet_ids"][:2], result["subnet_ids"][2]
     for subnet_id in public_ids:
         assert routed[subnet_id] == [result["internet_gateway_id"]]
-    assert routed[private_id] == []
+    [nat] = result["nat_gateways"]  # single, in the first public subnet: the private subnet's way out
+    assert nat["subnet_id"] == public_ids[0] and nat["state"] == "available"
+    assert default_routes(ec2, vpc["VpcId"])[private_id] == (None, nat["nat_gateway_id"]), "out through the NAT"
 
     master, worker = result["security_group_ids"]["master"], result["security_group_ids"]["worker"]
     groups = dict((g["GroupId"], g) for g in ec2.describe_security_groups(GroupIds=[master, worker])["SecurityGroups"])
@@ -164,3 +166,97 @@ def test_vpc_network_unknown_zone_creates_nothing(ansible, boto):
     result = ansible.module("vpc_network", args)
     assert result.failed and "us-west-2z" in result["msg"] and "us-west-2a" in result["msg"]
     assert vpcs_of(boto("ec2"), cluster) == []
+
+
+def default_routes(ec2, vpc_id):
+    """{subnet id: (internet gateway id, NAT gateway id)} of each associated subnet's default route."""
+    routes = {}
+    for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]:
+        default = [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+        for assoc in table["Associations"]:
+            if assoc.get("SubnetId"):
+                routes[assoc["SubnetId"]] = (
+                    (default[0].get("GatewayId"), default[0].get("NatGatewayId")) if default else (None, None)
+                )
+    return routes
+
+
+def nat_addresses(ec2, cluster):
+    return ec2.describe_addresses(Filters=[{"Name": "tag:trainkit:cluster", "Values": [cluster]}])["Addresses"]
+
+
+def live_nat_gateways(ec2, vpc_id):
+    found = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]
+    return [g for g in found if g["State"] in ("pending", "available", "deleting")]
+
+
+def test_vpc_network_private_subnets_behind_nat(ansible, boto, local_aws):
+    """Private subnets: no public IPs, a default route through a NAT gateway (single, then one per zone), the NAT
+    gateways waited for while AWS still has them pending, their tagged Elastic IPs released when they go."""
+    ec2 = boto("ec2")
+    cluster = unique("nat")
+    subnets = [
+        {"az": "us-west-2a", "cidr": "10.50.1.0/24"},
+        {"az": "us-west-2b", "cidr": "10.50.2.0/24"},
+        {"az": "us-west-2a", "cidr": "10.50.11.0/24", "public": False},
+        {"az": "us-west-2b", "cidr": "10.50.12.0/24", "public": False},
+    ]
+    args = {"cluster_name": cluster, "cidr_block": "10.50.0.0/16", "subnets": subnets}
+
+    checked = ansible.module("vpc_network", args, check=True)
+    assert checked.changed and [n["state"] for n in checked["nat_gateways"]] == ["pending"], checked.output
+    mark = local_aws.mark()
+    result = ansible.module("vpc_network", args)
+    assert result.changed, result.output
+    log = [r["operation"] for r in local_aws.requests(mark) if r["service"] == "ec2"]
+    created = log.index("CreateNatGateway")
+    # the NAT gateway was still pending when the wait began: it took more than one look to see it available
+    assert log[created + 1 :].count("DescribeNatGateways") >= 2, log
+    assert log.index("CreateRoute", created) > created, "no route to the NAT gateway before it exists"
+
+    public_a, public_b, private_a, private_b = result["subnet_ids"]
+    [nat] = result["nat_gateways"]
+    assert nat["subnet_id"] == public_a and nat["state"] == "available" and nat["public_ip"]
+    routes = default_routes(ec2, result["vpc_id"])
+    assert routes[public_a] == routes[public_b] == (result["internet_gateway_id"], None)
+    assert routes[private_a] == routes[private_b] == (None, nat["nat_gateway_id"])
+    found = dict((s["SubnetId"], s) for s in ec2.describe_subnets(SubnetIds=result["subnet_ids"])["Subnets"])
+    assert [found[i]["MapPublicIpOnLaunch"] for i in result["subnet_ids"]] == [True, True, False, False]
+    [address] = nat_addresses(ec2, cluster)
+    assert address["AllocationId"] == nat["allocation_id"]
+    assert dict((t["Key"], t["Value"]) for t in address["Tags"])["trainkit:nat"] == "shared"
+    assert not ansible.module("vpc_network", args).changed
+
+    # one NAT gateway per zone: each zone's private subnet leaves through its own; the shared one and its address go
+    per_zone = ansible.module("vpc_network", dict(args, nat_gateways="per_zone"))
+    assert per_zone.changed, per_zone.output
+    nats = dict((n["az"], n) for n in per_zone["nat_gateways"])
+    assert sorted(nats) == ["us-west-2a", "us-west-2b"] and nat["nat_gateway_id"] not in per_zone.output
+    assert nats["us-west-2a"]["subnet_id"] == public_a and nats["us-west-2b"]["subnet_id"] == public_b
+    routes = default_routes(ec2, result["vpc_id"])
+    assert routes[private_a] == (None, nats["us-west-2a"]["nat_gateway_id"])
+    assert routes[private_b] == (None, nats["us-west-2b"]["nat_gateway_id"])
+    assert len(per_zone["route_table_ids"]) == 3  # public, private-us-west-2a, private-us-west-2b
+    assert sorted(a["AllocationId"] for a in nat_addresses(ec2, cluster)) == sorted(
+        n["allocation_id"] for n in nats.values()
+    )
+    assert sorted(g["NatGatewayId"] for g in live_nat_gateways(ec2, result["vpc_id"])) == sorted(
+        n["nat_gateway_id"] for n in nats.values()
+    )
+    assert not ansible.module("vpc_network", dict(args, nat_gateways="per_zone")).changed
+
+    # a zone with private subnets but no public one cannot have its own NAT gateway: refused before any change
+    lopsided = dict(
+        args,
+        nat_gateways="per_zone",
+        subnets=subnets + [{"az": "us-west-2c", "cidr": "10.50.13.0/24", "public": False}],
+    )
+    refused = ansible.module("vpc_network", lopsided)
+    assert refused.failed and "us-west-2c has no public subnet" in refused["msg"], refused.output
+    assert len(ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [result["vpc_id"]]}])["Subnets"]) == 4
+
+    # absent: the NAT gateways are waited for until deleted, then their addresses released, then the rest
+    gone = ansible.module("vpc_network", {"cluster_name": cluster, "state": "absent"})
+    assert gone.changed, gone.output
+    assert vpcs_of(ec2, cluster) == [] and nat_addresses(ec2, cluster) == []
+    assert live_nat_gateways(ec2, result["vpc_id"]) == []

@@ -17,7 +17,7 @@ GROUP = {
     "taints": [],
     "volume_size": None,
     "ami_family": None,
-    "private_networking": False,
+    "private_networking": None,
     "addon_policies": [],
     "tags": {},
 }
@@ -116,3 +116,20 @@ def test_subnets_from_the_network_fact_keep_public_and_private():
         "public": {"us-west-2a": {"id": "subnet-a"}, "subnet-d": {"id": "subnet-d"}},
         "private": {"us-west-2a": {"id": "subnet-b"}, "us-west-2b": {"id": "subnet-c"}},
     }
+
+
+def test_node_groups_land_in_the_private_subnets_when_the_network_has_them():
+    """eksctl places a group with privateNetworking in vpc.subnets.private, else in the public subnets (with public
+    IPs); with private subnets behind NAT, EKS's guidance has the nodes there."""
+    mixed = [
+        {"subnet_id": "subnet-a", "az": "us-west-2a", "public": True},
+        {"subnet_id": "subnet-b", "az": "us-west-2a", "public": False},
+    ]
+    for group in groups(eksctl_cluster.render(params(subnets=mixed), "us-west-2")):
+        assert group["privateNetworking"] is True
+    for group in groups(eksctl_cluster.render(params(subnets=mixed[:1]), "us-west-2")):
+        assert "privateNetworking" not in group
+    chosen = params(subnets=mixed, nodegroups=[dict(GROUP, private_networking=False)])
+    assert "privateNetworking" not in groups(dict(eksctl_cluster.render(chosen, "us-west-2"), nodeGroups=[]))[0]
+    wrong = params(subnets=mixed[:1], nodegroups=[dict(GROUP, private_networking=True)])
+    assert any("private_networking true puts it in private subnets" in x for x in eksctl_cluster.problems_of(wrong))
