@@ -16,8 +16,10 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from local_k8s import GO_ENV  # noqa: E402
 from local_k8s import build_once  # noqa: E402
 from local_k8s import cache_root  # noqa: E402
+from local_k8s import find_go  # noqa: E402
 from local_k8s import log  # noqa: E402
 from local_k8s import run_with_progress  # noqa: E402
 
@@ -34,22 +36,30 @@ def build():
     return os.path.join(build_once(target_dir(), ["eksctl"], compile_eksctl), "eksctl")
 
 
-def compile_eksctl(staging, go, env):
+def source_dir(go=None, env=None):
+    """eksctl's module source in Go's module cache (downloaded first when missing): its code and userdocs, which
+    the tests read what eksctl does and documents from."""
     work = os.path.join(cache_root(), "k8s-build", "eksctl-" + EKSCTL_VERSION)
     os.makedirs(work, exist_ok=True)
-    log("building eksctl v{0} once into {1} (about 6 minutes on 2 cores)".format(EKSCTL_VERSION, target_dir()))
     out = subprocess.run(
-        [go, "mod", "download", "-json", "{0}@v{1}".format(EKSCTL_MODULE, EKSCTL_VERSION)],
+        [go or find_go(), "mod", "download", "-json", "{0}@v{1}".format(EKSCTL_MODULE, EKSCTL_VERSION)],
         cwd=work,
-        env=env,
+        env=env or dict(os.environ, **GO_ENV),
         capture_output=True,
         text=True,
         check=False,
     )
     try:
-        source = json.loads(out.stdout)["Dir"]
+        return json.loads(out.stdout)["Dir"]
     except (ValueError, KeyError):
         sys.exit("eksctl-build: downloading {0} v{1} failed: {2}".format(EKSCTL_MODULE, EKSCTL_VERSION, out.stderr))
+
+
+def compile_eksctl(staging, go, env):
+    work = os.path.join(cache_root(), "k8s-build", "eksctl-" + EKSCTL_VERSION)
+    os.makedirs(work, exist_ok=True)
+    log("building eksctl v{0} once into {1} (about 6 minutes on 2 cores)".format(EKSCTL_VERSION, target_dir()))
+    source = source_dir(go, env)
     ldflags = "-s -w -X {0}/pkg/version.PreReleaseID=".format(EKSCTL_MODULE)
     # the build log goes to the work directory: the module source in Go's cache is read-only
     run_with_progress(

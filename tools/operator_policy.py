@@ -16,7 +16,10 @@ checks besides the call itself and the local endpoint cannot see:
   stacks): CloudFormation calls those APIs with the caller's permissions.
 
 The file keeps, per provider, ``observed`` (each enforced by the local endpoint: removing one makes the run fail
-with AccessDenied naming it) and ``dependent`` (action -> why; AWS checks them, the local endpoint does not).
+with AccessDenied naming it), ``dependent`` (action -> why; AWS checks them, the local endpoint does not) and
+``configured`` (action -> the configuration that needs it and where that is documented: what the recorded runs'
+configuration does not use - OIDC, scaling, self-managed node groups, FSx with eksctl, EFS access points, NAT
+gateways - kept by ``record --write`` until a run observes it).
 ``policy`` prints the policy documents the identity role applies (filter trainkit.aws.operator_policy).
 """
 
@@ -237,6 +240,39 @@ def record(lines, caller):
     return sorted(observed), dependent
 
 
+def docs_section(recorded):
+    """The "## The actions" section of docs/operator-policy.md, from the recorded file."""
+    lines = [
+        "## The actions",
+        "",
+        "Generated from `roles/identity/files/operator_actions.json` by `python tools/operator_policy.py docs` (a unit",
+        "test keeps the two equal).",
+    ]
+    order = ["local", "eksctl"] + sorted(set(recorded) - {"local", "eksctl"})
+    for provider in [p for p in order if p in recorded]:
+        entry = recorded[provider]
+        configured = entry.get("configured", {})
+        lines += [
+            "",
+            "### `{0}` - {1} observed, {2} dependent, {3} configured".format(
+                provider, len(entry["observed"]), len(entry["dependent"]), len(configured)
+            ),
+            "",
+            "Observed (enforced on the local endpoint):",
+            "",
+        ]
+        services = {}
+        for action in entry["observed"]:
+            service, _sep, name = action.partition(":")
+            services.setdefault(service, []).append(name)
+        lines += ["- `{0}`: {1}".format(service, ", ".join(names)) for service, names in sorted(services.items())]
+        lines += ["", "Dependent (AWS checks them; the local endpoint does not):", ""]
+        lines += ["- `{0}` - {1}".format(a, why) for a, why in sorted(entry["dependent"].items())]
+        lines += ["", "Configured (configurations the recorded run does not use; from the sources named):", ""]
+        lines += ["- `{0}` - {1}".format(a, why) for a, why in sorted(configured.items())]
+    return "\n".join(lines) + "\n"
+
+
 def load_filter():
     """plugins/filter/operator.py of this checkout or installed collection (it needs only ansible-core)."""
     import importlib.util
@@ -264,6 +300,12 @@ def main():
     rec.add_argument("--caller", required=True, help="the access key id whose calls count")
     rec.add_argument("--provider", required=True, help="the cluster provider the run used")
     rec.add_argument("--write", help="merge into this JSON file (roles/identity/files/operator_actions.json)")
+    doc = commands.add_parser("docs", help="rewrite the actions section of docs/operator-policy.md")
+    doc.add_argument(
+        "--actions",
+        default=os.path.join(os.path.dirname(__file__), "..", "roles", "identity", "files", "operator_actions.json"),
+    )
+    doc.add_argument("--write", default=os.path.join(os.path.dirname(__file__), "..", "docs", "operator-policy.md"))
     pol = commands.add_parser("policy", help="the policy documents for a cluster")
     pol.add_argument(
         "--actions",
@@ -283,17 +325,32 @@ def main():
             if os.path.exists(args.write):
                 with open(args.write) as handle:
                     merged = json.load(handle)
+            for provider, entry in found.items():  # configured actions stay, but for those now observed
+                kept = merged.get(provider, {}).get("configured", {})
+                entry["configured"] = dict(
+                    (k, v)
+                    for k, v in sorted(kept.items())
+                    if k not in entry["observed"] and k not in entry["dependent"]
+                )
             merged.update(found)
             with open(args.write, "w") as handle:
                 json.dump(dict(sorted(merged.items())), handle, indent=2)
                 handle.write("\n")
         print(json.dumps(found, indent=2))
         return
+    if args.command == "docs":
+        with open(args.actions) as handle:
+            section = docs_section(json.load(handle))
+        with open(args.write) as handle:
+            text = handle.read()
+        with open(args.write, "w") as handle:
+            handle.write(text.split("## The actions\n", 1)[0] + section)
+        return
     with open(args.actions) as handle:
         entry = json.load(handle)[args.provider]
     operator_policy = load_filter().operator_policy
 
-    actions = entry["observed"] + sorted(entry["dependent"])
+    actions = entry["observed"] + sorted(entry["dependent"]) + sorted(entry.get("configured", {}))
     print(
         json.dumps(
             operator_policy(actions, args.cluster, args.account, args.region, scoped=not args.unscoped), indent=2

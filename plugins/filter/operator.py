@@ -30,7 +30,12 @@ SCOPES = {
         ],
     },
     "s3": {"Bucket": ["arn:{p}:s3:::{l}-*"], "Object": ["arn:{p}:s3:::{l}-*/*"]},
-    "ssm": {"Parameter": ["arn:{p}:ssm:{r}:{a}:parameter/trainkit/{c}/*"]},
+    # the cluster's parameters, and AWS's public ones (no account): eksctl reads the EKS-optimised AMI ids of
+    # self-managed node groups from /aws/service/eks/optimized-ami/... (pkg/ami/ssm_resolver.go)
+    "ssm": {
+        "Parameter": ["arn:{p}:ssm:{r}:{a}:parameter/trainkit/{c}/*"],
+        "PublicParameter": ["arn:{p}:ssm:{r}:{a}:parameter/trainkit/{c}/*", "arn:{p}:ssm:{r}::parameter/aws/service/*"],
+    },
     "secretsmanager": {"Secret": ["arn:{p}:secretsmanager:{r}:{a}:secret:/trainkit/{c}/*"]},
     "cloudformation": {
         "Stack": ["arn:{p}:cloudformation:{r}:{a}:stack/eksctl-{c}-*/*", "arn:{p}:cloudformation:{r}:{a}:stack/{c}*/*"]
@@ -100,6 +105,8 @@ def kind_of(action):
         return None  # users: identity_users are named freely, and PassRole/AttachUserPolicy live on "*"
     if service == "s3":
         return "Object" if "Object" in name else "Bucket"
+    if action in ("ssm:GetParameter", "ssm:GetParameters"):
+        return "PublicParameter"
     return next(iter(SCOPES[service]))
 
 

@@ -19,6 +19,39 @@ from ansible_collections.trainkit.aws.plugins.module_utils.tags import boto3_tag
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
 
 RULE_TIMEOUT = 120
+# Lustre's LNet ports. AWS's FSx for Lustre guide ("File system access control with Amazon VPC"): the file system's
+# group admits TCP 988 and 1018-1023 from the clients and from itself, and the clients' group admits the same ports
+# from the file system's group - Lustre servers open connections to their clients as well.
+LUSTRE_PORTS = [(988, 988), (1018, 1023)]
+
+
+def lustre_client_rules(fsx_group_id):
+    """The rules a Lustre client's group (the workers') needs: the LNet ports from the file system's group."""
+    return set(("tcp", low, high, "sg", fsx_group_id) for low, high in LUSTRE_PORTS)
+
+
+def add_rules(ec2, group_id, rules, check_mode):
+    """Make sure a group another module owns has ``rules`` (and leave its others alone). Returns whether any was
+    missing."""
+    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    missing = sorted(set(rules) - current_rules(group), key=str)
+    if missing and not check_mode:
+        rule_call(ec2.authorize_security_group_ingress, group_id, missing, "InvalidPermission.Duplicate")
+    return bool(missing)
+
+
+def remove_rules(ec2, group_id, rules):
+    """Revoke ``rules`` from a group another module owns, if it (and they) still exist."""
+    try:
+        group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    except ClientError as exc:
+        if error_code(exc) == "InvalidGroup.NotFound":
+            return False
+        raise
+    present = sorted(set(rules) & current_rules(group), key=str)
+    if present:
+        rule_call(ec2.revoke_security_group_ingress, group_id, present, "InvalidPermission.NotFound")
+    return bool(present)
 
 
 def current_rules(group):

@@ -13,6 +13,10 @@ description:
   - Creates or deletes an FSx for Lustre file system for a cluster in one subnet, optionally linked to an S3 path
     (O(import_path)/O(export_path)), with a security group C(<cluster_name>-fsx) that allows TCP 988 and 1018-1023
     from the worker security group and from itself (Lustre servers talk to each other), and nothing else.
+  - Lustre servers also open connections to their clients, so the worker security group gets TCP 988 and 1018-1023
+    from the C(<cluster_name>-fsx) group (AWS's FSx for Lustre guide, "File system access control with Amazon
+    VPC"); M(trainkit.aws.vpc_network), which owns the worker group, keeps these rules while the group exists, and
+    O(state=absent) revokes them before it deletes the group.
   - The file system is found by its tags C(trainkit:cluster=<cluster_name>) and C(Name=<cluster_name>-lustre).
   - O(storage_capacity) and O(per_unit_storage_throughput) are checked against what the O(deployment_type) allows
     before any call. Changing them on an existing file system is not done by this module (FSx only grows storage,
@@ -125,7 +129,12 @@ export_path:
 """
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import LUSTRE_PORTS
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import add_rules
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import current_rules
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import delete_group
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import lustre_client_rules
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import remove_rules
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import ensure_group
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_cluster_vpc
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_group
@@ -143,8 +152,6 @@ from ansible_collections.trainkit.aws.plugins.module_utils.tags import desired_t
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import resource_tagger
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import sync_tags
 from ansible_collections.trainkit.aws.plugins.module_utils.tags import tag_dict
-
-LUSTRE_PORTS = [(988, 988), (1018, 1023)]
 
 
 def name_tag(cluster):
@@ -241,6 +248,8 @@ def ensure_present(module, fsx):
         module.check_mode,
         p["wait_timeout"],
     )
+    if group_id is not None:  # the clients' side: the workers admit the file system's connections
+        changed |= add_rules(ec2, p["worker_security_group_id"], lustre_client_rules(group_id), module.check_mode)
     fs = find_fs(fsx, cluster)
     if fs is None:
         after = {
@@ -358,6 +367,13 @@ def ensure_absent(module, fsx):
             delay=2,
             max_delay=30,
         )
+    if group is not None:  # a group another group's rules name cannot be deleted: the workers' rules go first
+        clients = lustre_client_rules(group["GroupId"])
+        for other in paginate(
+            ec2, "describe_security_groups", "SecurityGroups", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+        ):
+            if other["GroupId"] != group["GroupId"] and clients & current_rules(other):
+                remove_rules(ec2, other["GroupId"], clients)
     delete_group(ec2, vpc_id, cluster + "-fsx")
     return True, before, {}, {}
 

@@ -21,8 +21,9 @@ description:
   - Everything is found again by the cluster tags (no local state), so any playbook can run on its own.
   - Security group rules are owned by this module - ingress rules not described below are removed.
     Worker to worker - all traffic. Master to master - all traffic. Worker to master - TCP O(api_port).
-    Master to worker - TCP 10250 (kubelet). Nothing is opened to C(0.0.0.0/0) unless listed in O(ssh_cidrs)
-    or O(api_cidrs).
+    Master to worker - TCP 10250 (kubelet). While the cluster's FSx for Lustre group C(<cluster_name>-fsx) exists
+    (M(trainkit.aws.fsx_lustre)'s), Lustre's TCP 988 and 1018-1023 from it to the workers - Lustre servers
+    connect to their clients too. Nothing is opened to C(0.0.0.0/0) unless listed in O(ssh_cidrs) or O(api_cidrs).
   - In check mode the ids AWS assigns on creation are returned as placeholders such as C(vpc-(known after apply)),
     so that later tasks of a C(--check) run can go on.
   - O(state=absent) refuses to delete a VPC that still holds resources this module did not create (EFS mount
@@ -231,6 +232,7 @@ leftovers:
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import current_rules
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import create_group
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import lustre_client_rules
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import sync_rules
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import wait_groups
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
@@ -440,8 +442,9 @@ def attached_to(igw, vpc_id):
 
 
 # -- security group rules -------------------------------------------------------
-def wanted_rules(params, group_ids):
-    """The exact ingress rules of each group, as (protocol, from_port, to_port, kind, source) tuples."""
+def wanted_rules(params, group_ids, lustre_group=None):
+    """The exact ingress rules of each group, as (protocol, from_port, to_port, kind, source) tuples; with the
+    cluster's FSx for Lustre group (fsx_lustre's), the workers admit Lustre's connections from it."""
     master, worker = group_ids.get("master"), group_ids.get("worker")
     api = params["api_port"]
     rules = {
@@ -453,6 +456,8 @@ def wanted_rules(params, group_ids):
     for cidr in params["ssh_cidrs"]:
         rules["master"].add(("tcp", 22, 22, "cidr", cidr))
         rules["worker"].add(("tcp", 22, 22, "cidr", cidr))
+    if lustre_group:
+        rules["worker"] |= lustre_client_rules(lustre_group)
     return rules
 
 
@@ -903,7 +908,13 @@ def ensure_security_groups(net, p):
     if len(groups) < 2:  # check mode, groups still to be created
         return dict((role, g["GroupId"]) for role, g in groups.items())
     ids = dict((role, g["GroupId"]) for role, g in groups.items())
-    wanted = wanted_rules(p, ids)
+    _groups, in_vpc = net.security_groups()
+    lustre = [
+        g["GroupId"]
+        for g in in_vpc
+        if g["GroupName"] == net.cluster + "-fsx" and tag_dict(g.get("Tags")).get(CLUSTER_TAG) == net.cluster
+    ]
+    wanted = wanted_rules(p, ids, lustre[0] if lustre else None)
     for role, group in groups.items():
         net.mark(sync_rules(net.ec2, group, wanted[role], net.module.check_mode))
     return ids

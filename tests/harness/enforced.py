@@ -27,9 +27,11 @@ FILTER = TOOL.load_filter()
 
 
 def recorded(provider):
+    """(observed, granted besides): the actions a run must make exactly, and the dependent and configured ones the
+    policy grants as well (AWS checks them beside a call, or configurations this run does not use need them)."""
     with open(ACTIONS_FILE) as handle:
         entry = json.load(handle)[provider]
-    return entry["observed"], entry["dependent"]
+    return entry["observed"], dict(entry["dependent"], **entry.get("configured", {}))
 
 
 def enforce(endpoint, on):

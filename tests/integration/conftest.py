@@ -35,6 +35,15 @@ def strict_ansible(strict_aws, tmp_path_factory):
     return Ansible(strict_aws.url, str(tmp_path_factory.mktemp("strict-ansible")))
 
 
+# public subnets for the NAT gateway and load balancers, private ones for the nodes (as inventories/aws has them)
+PRIVATE_NETWORK = [
+    {"az": "us-west-2a", "cidr": "172.20.1.0/24", "public": True},
+    {"az": "us-west-2b", "cidr": "172.20.2.0/24", "public": True},
+    {"az": "us-west-2a", "cidr": "172.20.16.0/20", "public": False},
+    {"az": "us-west-2b", "cidr": "172.20.32.0/20", "public": False},
+]
+
+
 @pytest.fixture(scope="session")
 def eksctl_site_run(strict_aws, strict_ansible, local_k8s, tmp_path_factory):
     """site.yml with trainkit_cluster_provider=eksctl, run as the least-privilege operator (twice: the second run
@@ -48,7 +57,24 @@ def eksctl_site_run(strict_aws, strict_ansible, local_k8s, tmp_path_factory):
     def inspect(_run):
         clusters = eks.list_clusters()["clusters"]
         built = cluster in clusters
+        ec2 = strict_aws.client("ec2")
+        [vpc] = vpcs_of(ec2, cluster)
+        private = sorted(
+            s["SubnetId"]
+            for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
+            if not s["MapPublicIpOnLaunch"]
+        )
+        groups = eks.list_nodegroups(clusterName=cluster)["nodegroups"] if built else []
         return {
+            "private_subnets": private,
+            "nodegroup_subnets": dict(
+                (g, sorted(eks.describe_nodegroup(clusterName=cluster, nodegroupName=g)["nodegroup"]["subnets"]))
+                for g in groups
+            ),
+            "nat_gateways": [
+                g["State"]
+                for g in ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["NatGateways"]
+            ],
             "clusters": clusters,
             "nodegroups": sorted(eks.list_nodegroups(clusterName=cluster)["nodegroups"]) if built else [],
             "kubeconfig": (workdir / "credentials" / (cluster + ".kubeconfig")).exists(),
@@ -64,7 +90,8 @@ def eksctl_site_run(strict_aws, strict_ansible, local_k8s, tmp_path_factory):
         workdir,
         "eksctl",
         cluster,
-        {"cluster_local_workdir": local_k8s.workdir},
+        # EKS's guidance: nodes in private subnets behind NAT (inventories/aws's network)
+        {"cluster_local_workdir": local_k8s.workdir, "network_subnets": PRIVATE_NETWORK},
         "route53:DeleteHostedZone",
         inspect,
     )

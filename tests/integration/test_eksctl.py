@@ -217,6 +217,12 @@ def test_site_with_the_eksctl_provider_trains_and_tears_down(eksctl_site_run, st
     assert len(stacks) == 3 and stacks[0] < efs < stacks[1], (stacks, efs)
     assert run.cluster in run.after_site["clusters"]
     assert run.after_site["nodegroups"] == ["cpu", "gpu"]
+    # the network has private subnets (behind one NAT gateway): eksctl put both node groups there, not in the
+    # public ones (privateNetworking, rendered from the network fact's public: false)
+    private = run.after_site["private_subnets"]
+    assert len(private) == 2 and run.after_site["nat_gateways"] == ["available"], run.after_site
+    for group, subnets in run.after_site["nodegroup_subnets"].items():
+        assert subnets and set(subnets) <= set(private), (group, subnets, private)
     summary = run.site.output.split("Summary |", 1)[-1]
     # the data split and the 3-worker PaddlePaddle job ran on the EKS node groups' simulated nodes
     assert "status: succeeded" in summary and summary.count(": Succeeded'") == 3, summary[-3000:]
@@ -299,3 +305,31 @@ def test_provider_checks_and_a_teardown_that_cannot_reach_the_cluster(eks_ansibl
     flat = " ".join(output.split())
     assert "the eksctl cluster {0} was not removed".format(cluster) in flat and "no eksctl binary" in flat
     assert tagged_leftovers(eks_aws.client, cluster) == []
+
+
+def test_the_unit_tests_copy_of_eksctls_minimum_policy_is_eksctls(eksctl_path):
+    """tests/unit/test_operator_policy.py compares the operator policy with eksctl's documented minimum; its copy of
+    the named IAM, SSM and KMS actions must be what the pinned eksctl's userdocs say (read from its module source,
+    which eksctl_path downloaded to build it)."""
+    import re
+    import sys
+
+    from harness import load_tool
+
+    sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
+    copy = load_tool("unit_operator_policy", os.path.join(REPO, "tests", "unit", "test_operator_policy.py"))
+    eksctl = load_tool("local_eksctl_tool", os.path.join(REPO, "tools", "local_eksctl.py"))
+    path = os.path.join(eksctl.source_dir(), "userdocs", "src", "usage", "minimum-iam-policies.md")
+    with open(path) as handle:
+        text = handle.read()
+    named = set(re.findall(r'"((?:iam|ssm|kms|logs):[A-Za-z]+)"', text))
+    named.discard("iam:AWSServiceName")  # a condition key, not an action
+    assert named == set(copy.EKSCTL_IAM_LIMITED_ACCESS + copy.EKSCTL_EKS_ALL_ACCESS) | set(copy.EKSCTL_NOT_NEEDED)
+    assert set(re.findall(r'"((?:ec2|cloudformation|eks|autoscaling|elasticloadbalancing|cloudwatch):\*)"', text)) == {
+        "ec2:*",
+        "cloudformation:*",
+        "eks:*",
+        "autoscaling:*",
+        "elasticloadbalancing:*",
+        "cloudwatch:*",
+    }

@@ -173,12 +173,20 @@ def test_fsx_lustre_lifecycle(fresh_aws):
         ("tcp", 1018, 1023, own),
     }
     assert own in stored, "the file system uses the Lustre group"
+    # the clients' side (AWS's Lustre security-group guide): the workers admit LNet from the file system's group,
+    # and the network module, which owns the worker group, keeps those rules
+    lnet = {("tcp", 988, 988, own), ("tcp", 1018, 1023, own)}
+    assert lnet <= ingress(group(ec2, net["vpc_id"], cluster + "-worker")), "workers admit Lustre's connections"
     assert not ansible.module("fsx_lustre", args).changed
+    again = ansible.module("vpc_network", {"cluster_name": cluster, "cidr_block": "172.20.0.0/16", "subnets": SUBNETS})
+    assert not again.changed, again.output
+    assert lnet <= ingress(group(ec2, net["vpc_id"], cluster + "-worker"))
     drift = ansible.module("fsx_lustre", dict(args, storage_capacity=4800))
     assert drift.failed and "storage_capacity 2400" in drift["msg"]
 
     absent = {"cluster_name": cluster, "state": "absent"}
     assert ansible.module("fsx_lustre", absent).changed
     assert ours() == [] and group(ec2, net["vpc_id"], cluster + "-fsx") is None
+    assert not lnet & ingress(group(ec2, net["vpc_id"], cluster + "-worker")), "revoked before the group went"
     assert not ansible.module("fsx_lustre", absent).changed
     assert ansible.module("vpc_network", {"cluster_name": cluster, "state": "absent"}).changed

@@ -2,6 +2,7 @@
 """The operators' policy documents: scoping by the cluster's names, splitting within IAM's size limit, and the
 recorded action file's shape."""
 
+import fnmatch
 import json
 import os
 
@@ -108,28 +109,23 @@ def test_the_recorded_file_has_both_providers_and_fits():
     for provider, entry in recorded.items():
         assert entry["observed"] == sorted(set(entry["observed"]))
         assert not set(entry["dependent"]) & set(entry["observed"])
-        documents = operator_policy(
-            entry["observed"] + sorted(entry["dependent"]), "a" * 28, "123456789012", "us-west-2"
-        )
+        assert not set(entry["configured"]) & (set(entry["observed"]) | set(entry["dependent"]))
+        actions = entry["observed"] + sorted(entry["dependent"]) + sorted(entry["configured"])
+        documents = operator_policy(actions, "a" * 28, "123456789012", "us-west-2")
         assert len(documents) <= 5, provider  # the identity role manages <group>-1 to -5
 
 
 def test_the_docs_list_exactly_the_recorded_actions():
+    from harness import load_tool
+
+    tool = load_tool("operator_policy_tool", os.path.join(REPO, "tools", "operator_policy.py"))
     with open(os.path.join(REPO, "roles", "identity", "files", "operator_actions.json")) as handle:
         recorded = json.load(handle)
     with open(os.path.join(REPO, "docs", "operator-policy.md")) as handle:
-        text = handle.read().split("\n## The actions\n", 1)[1]
-    for provider in ("local", "eksctl"):
-        section = text.split("### `{0}`".format(provider), 1)[1].split("\n### ", 1)[0]
-        observed_part, dependent_part = section.split("Dependent (", 1)
-        observed = []
-        for line in observed_part.splitlines():
-            if line.startswith("- `"):
-                service, names = line[3:].split("`: ", 1)
-                observed += [service + ":" + name for name in names.split(", ")]
-        dependent = [line[3:].split("`", 1)[0] for line in dependent_part.splitlines() if line.startswith("- `")]
-        assert sorted(observed) == recorded[provider]["observed"], provider
-        assert sorted(dependent) == sorted(recorded[provider]["dependent"]), provider
+        text = handle.read()
+    assert "## The actions\n" + text.split("\n## The actions\n", 1)[1] == tool.docs_section(
+        recorded
+    ), "run: python tools/operator_policy.py docs"
 
 
 # What parliament (duo-labs' IAM linter, on the Service Authorization Reference) says of the operator policy that is
@@ -147,9 +143,8 @@ def test_parliament_finds_every_action_real_and_every_resource_fitting_its_actio
     with open(os.path.join(REPO, "roles", "identity", "files", "operator_actions.json")) as handle:
         recorded = json.load(handle)
     for provider, entry in recorded.items():
-        documents = operator_policy(
-            entry["observed"] + sorted(entry["dependent"]), "paddle-demo", "123456789012", "us-west-2"
-        )
+        actions = entry["observed"] + sorted(entry["dependent"]) + sorted(entry["configured"])
+        documents = operator_policy(actions, "paddle-demo", "123456789012", "us-west-2")
         for document in documents:
             policy = parliament.analyze_policy_string(json.dumps(document))
             found = set()
@@ -157,3 +152,63 @@ def test_parliament_finds_every_action_real_and_every_resource_fitting_its_actio
                 where = finding.location.get("string") if isinstance(finding.location, dict) else None
                 found.add((finding.issue, where if finding.issue == "INVALID_ARN" else None))
             assert found <= EXPECTED_FINDINGS, (provider, [(f.issue, f.detail) for f in policy.findings])
+
+
+# eksctl v0.230.0's documented minimum (userdocs/src/usage/minimum-iam-policies.md, the policies its integration tests
+# run with; tests/integration/test_eksctl.py checks that this copy still equals the document in eksctl's module).
+# Its EC2, CloudFormation, EKS and Auto Scaling parts are whole services ("ec2:*", ...); these are its named actions.
+EKSCTL_IAM_LIMITED_ACCESS = [
+    "iam:CreateInstanceProfile",
+    "iam:DeleteInstanceProfile",
+    "iam:GetInstanceProfile",
+    "iam:RemoveRoleFromInstanceProfile",
+    "iam:GetRole",
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:AttachRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:AddRoleToInstanceProfile",
+    "iam:ListInstanceProfilesForRole",
+    "iam:PassRole",
+    "iam:DetachRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:GetRolePolicy",
+    "iam:GetOpenIDConnectProvider",
+    "iam:CreateOpenIDConnectProvider",
+    "iam:DeleteOpenIDConnectProvider",
+    "iam:TagOpenIDConnectProvider",
+    "iam:ListAttachedRolePolicies",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:GetPolicy",
+    "iam:CreatePolicy",
+    "iam:DeletePolicy",
+    "iam:ListPolicyVersions",
+    "iam:GetUser",
+    "iam:CreateServiceLinkedRole",
+]
+EKSCTL_EKS_ALL_ACCESS = ["ssm:GetParameter", "ssm:GetParameters", "kms:CreateGrant", "kms:DescribeKey"]
+# what eksctl's minimum has that trainkit's configurations never make eksctl do, and why
+EKSCTL_NOT_NEEDED = {
+    "logs:PutRetentionPolicy": "only with cloudWatch.clusterLogging, which eksctl_cluster does not render",
+}
+
+
+def test_the_eksctl_policy_covers_eksctls_documented_minimum():
+    """Every IAM, SSM and KMS action of eksctl's documented minimum is in the eksctl operator policy (observed,
+    dependent or configured), and the public AMI parameters eksctl reads for self-managed node groups are inside
+    its SSM resources."""
+    with open(os.path.join(REPO, "roles", "identity", "files", "operator_actions.json")) as handle:
+        entry = json.load(handle)["eksctl"]
+    ours = set(entry["observed"]) | set(entry["dependent"]) | set(entry["configured"])
+    missing = sorted(set(EKSCTL_IAM_LIMITED_ACCESS + EKSCTL_EKS_ALL_ACCESS) - ours)
+    assert missing == [], missing
+    assert "logs:PutRetentionPolicy" not in ours and set(EKSCTL_NOT_NEEDED) == {"logs:PutRetentionPolicy"}
+    documents = operator_policy(sorted(ours), "paddle-demo", "123456789012", "us-west-2")
+    ami = "arn:aws:ssm:us-west-2::parameter/aws/service/eks/optimized-ami/1.34/amazon-linux-2023/x86_64/nvidia/recommended/image_id"
+    for action in ("ssm:GetParameter", "ssm:GetParameters"):
+        assert any(fnmatch.fnmatchcase(ami, pattern) for pattern in resources_of(documents, action)), resources_of(
+            documents, action
+        )
+    assert not any(fnmatch.fnmatchcase(ami, p) for p in resources_of(documents, "ssm:PutParameter"))
