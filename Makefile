@@ -21,11 +21,15 @@ TRAIN_ENV ?= $(CACHE_DIR)/train-env
 TRAIN_PYTHON := $(TRAIN_ENV)/bin/python
 # The aws CLI that EKS kubeconfigs run (aws eks get-token): a virtualenv of its own, since awscli pins its botocore.
 AWSCLI_ENV ?= $(CACHE_DIR)/awscli
+# Prowler, the security scanner the tests run over what site.yml builds: a virtualenv of its own (it pins most of its
+# dependencies, boto3 among them), keyed by its requirements file so that a new pin makes a new one.
+PROWLER_ENV ?= $(CACHE_DIR)/prowler-$(shell sha256sum tests/requirements-prowler.txt | cut -c1-12)
+export TRAINKIT_PROWLER := $(PROWLER_ENV)/bin/prowler
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export TRAINKIT_TRAIN_PYTHON := $(TRAIN_PYTHON)
 
-.PHONY: bench help venv train-env train-env-torch awscli binaries control-plane eksctl kube-aws demo-binaries node-tools nodes link demo down test check unit integration integration-fast durations throttled sanity lint build ee clean
+.PHONY: bench help venv train-env train-env-torch awscli prowler k8s-client-env k8s-clients binaries control-plane eksctl kube-aws demo-binaries node-tools nodes link demo down test check unit integration integration-fast durations throttled sanity lint build ee clean
 
 help:
 	@echo "make demo    - the whole pipeline locally: AWS (local endpoint), Kubernetes, data split, real training"
@@ -56,6 +60,14 @@ train-env-torch: $(TRAIN_ENV)/.torch-installed
 
 $(TRAIN_ENV)/.torch-installed: tests/requirements-train-torch.txt $(TRAIN_ENV)/.paddle-installed
 	$(TRAIN_PYTHON) -m pip install --quiet -r tests/requirements-train-torch.txt
+	touch $@
+
+prowler: $(PROWLER_ENV)/.installed
+
+$(PROWLER_ENV)/.installed: tests/requirements-prowler.txt
+	test -x $(PROWLER_ENV)/bin/python || $(PYTHON) -m venv $(PROWLER_ENV)
+	$(PROWLER_ENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PROWLER_ENV)/bin/python -m pip install --quiet -r tests/requirements-prowler.txt
 	touch $@
 
 awscli: $(AWSCLI_ENV)/.installed
@@ -118,7 +130,12 @@ down:
 	@tools/local-aws stop
 	@rm -rf "$(CACHE_DIR)/local-k8s/etcd"
 
-test: venv link sanity lint unit integration k8s-clients
+# The static checks and unit tests run beside the installs the integration lanes need (mostly downloads: the
+# Prowler and oldest-client virtualenvs, the aws CLI, the training environment), then the two integration lanes.
+test: venv link
+	@$(MAKE) --no-print-directory -j4 --output-sync=target sanity lint unit prowler k8s-client-env awscli train-env-torch
+	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory k8s-clients
 
 # The inner loop (about 4 minutes warm): sanity, lint, unit and every integration test not marked slow (pytest.ini
 # lists the markers), all at once - the fast integration tests leave a core idle part of the time. Each part's output
@@ -130,7 +147,7 @@ unit: venv link
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
 # The whole integration suite, then its 25 slowest tests (the last lines CI prints)
-integration: venv link train-env-torch binaries awscli node-tools
+integration: venv link train-env-torch binaries awscli prowler node-tools
 	$(INTEGRATION) --durations=25 $(PYTEST_ARGS)
 
 integration-fast: venv link binaries awscli
@@ -138,17 +155,22 @@ integration-fast: venv link binaries awscli
 
 # Record every integration test's duration in tests/durations.json, which orders the work longest first: run it
 # (and commit the file) after adding slow tests
-durations: venv link train-env-torch binaries awscli node-tools
+durations: venv link train-env-torch binaries awscli prowler node-tools
 	$(INTEGRATION) --store-durations $(PYTEST_ARGS)
 
 # The Kubernetes tests again with the oldest kubernetes client requirements.txt allows, in a virtualenv of its own
 # (.tmp/k8s-client-<version>); the rest of make test runs with the newest, which a new .venv gets.
 K8S_CLIENT_OLDEST := $(shell sed -n 's/^kubernetes>=\([0-9.]*\).*/\1/p' requirements.txt)
 K8S_CLIENT_ENV := .tmp/k8s-client-$(K8S_CLIENT_OLDEST)
-k8s-clients: venv link binaries
+k8s-client-env: $(K8S_CLIENT_ENV)/.installed
+
+$(K8S_CLIENT_ENV)/.installed: requirements.txt test-requirements.txt
 	@test -x $(K8S_CLIENT_ENV)/bin/python || $(PYTHON) -m venv $(K8S_CLIENT_ENV)
 	@$(K8S_CLIENT_ENV)/bin/python -m pip install --quiet -r requirements.txt -r test-requirements.txt \
 		"kubernetes==$(K8S_CLIENT_OLDEST)"
+	@touch $@
+
+k8s-clients: venv link binaries k8s-client-env
 	@echo "Kubernetes tests with kubernetes $(K8S_CLIENT_OLDEST) (the rest of the suite: \
 	$$($(BIN)/python -c 'import kubernetes; print(kubernetes.__version__)'))"
 	$(K8S_CLIENT_ENV)/bin/pytest $(INTEGRATION_ARGS) -m "k8s and not slow" $(PYTEST_ARGS)

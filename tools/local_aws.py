@@ -114,33 +114,47 @@ def start(args):
             )
         args.realism = os.path.abspath(args.realism)
     os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
-    port = args.port or free_port()
-    proxy_port = free_port()
-    url = "http://127.0.0.1:{0}".format(port)
     env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
     log_path = os.path.join(args.state_dir, "server.log")
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            server_command()
-            + ["--port", str(port), "--profile", args.realism, "--log", os.path.join(args.state_dir, "requests.jsonl")]
-            + ["--proxy-port", str(proxy_port), "--state-dir", os.path.abspath(args.state_dir)]
-            + (["--control-plane", os.path.abspath(args.control_plane)] if args.control_plane else []),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + args.timeout
-    while not answers(url, timeout=1.0):
-        if proc.poll() is not None:
-            sys.exit("local-aws: the server exited with {0}; see {1}".format(proc.returncode, log_path))
-        if time.monotonic() > deadline:
-            proc.terminate()
-            sys.exit(
-                "local-aws: the server did not answer on {0} within {1}s; see {2}".format(url, args.timeout, log_path)
+    # a free port is free when asked, not necessarily when the server binds it a moment later (other tests start
+    # servers too): a server that lost its port that way is started again on new ones
+    for attempt in range(3):
+        port = args.port or free_port()
+        proxy_port = free_port()
+        url = "http://127.0.0.1:{0}".format(port)
+        mark = os.path.getsize(log_path) if os.path.exists(log_path) else 0
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                server_command()
+                + ["--port", str(port), "--profile", args.realism]
+                + ["--log", os.path.join(args.state_dir, "requests.jsonl")]
+                + ["--proxy-port", str(proxy_port), "--state-dir", os.path.abspath(args.state_dir)]
+                + (["--control-plane", os.path.abspath(args.control_plane)] if args.control_plane else []),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
             )
-        time.sleep(0.2)
+        deadline = time.monotonic() + args.timeout
+        while not answers(url, timeout=1.0):
+            if proc.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                proc.terminate()
+                sys.exit(
+                    "local-aws: the server did not answer on {0} within {1}s; see {2}".format(
+                        url, args.timeout, log_path
+                    )
+                )
+            time.sleep(0.2)
+        if proc.poll() is None:
+            break
+        with open(log_path, "rb") as handle:
+            handle.seek(mark)
+            lost_port = b"Address already in use" in handle.read()
+        if not lost_port or args.port or attempt == 2:
+            sys.exit("local-aws: the server exited with {0}; see {1}".format(proc.returncode, log_path))
     with open(os.path.join(args.state_dir, "pid"), "w") as handle:
         handle.write(str(proc.pid))
     with open(os.path.join(args.state_dir, "url"), "w") as handle:

@@ -8,6 +8,8 @@
 - ``fingerprint``: what a deployment is rendered from (cluster.yaml, the stack and userdata templates, plugins, the
   credentials), hashed. kube-aws's own ``diff`` cannot tell "nothing changed": the assets it uploads embed
   KMS ciphertexts that differ on every render. The module stores the fingerprint as a stack tag and compares.
+- ``no_world_icmp``: the same template admits ICMP from 0.0.0.0/0 to the API load balancer's group
+  (``SecurityGroupElbAPIServer``), whatever cluster.yaml says; the rendered template admits it from the VPC.
 - ``drop_duplicate_key``: kube-aws v0.16's ``network.json.tmpl`` defines
   ``SecurityGroupControllerIngressFromControllerToController`` twice; Go's JSON decoding keeps the last, which
   CloudFormation rejects as a duplicate key. The earlier definition (443 only, subsumed by the later all-ports
@@ -63,8 +65,13 @@ def cluster_config(base, p, subnets, fingerprint=None):
     if old_endpoints and isinstance(old_endpoints[0], dict):
         endpoint["loadBalancer"] = dict(old_endpoints[0].get("loadBalancer") or {})
     balancer = endpoint["loadBalancer"]
-    for key in ("hostedZone", "recordSetManaged", "subnets"):  # set again below, always in this order
-        balancer.pop(key, None)
+    for key in ("hostedZone", "recordSetManaged", "subnets", "apiAccessAllowedSourceCIDRs", "securityGroupIds"):
+        balancer.pop(key, None)  # set again below, always in this order
+    # kube-aws opens the API load balancer to 0.0.0.0/0 unless told otherwise (pkg/api/api_endpoint_lb.go,
+    # DefaultCIDRRanges); it refuses an empty list without security groups, which then admit the clients
+    balancer["apiAccessAllowedSourceCIDRs"] = list(p["api_access_cidrs"] or [])
+    if p["api_security_group_ids"]:
+        balancer["securityGroupIds"] = list(p["api_security_group_ids"])
     if p["hosted_zone_id"]:
         balancer["hostedZone"] = {"id": p["hosted_zone_id"]}
     else:
@@ -205,6 +212,17 @@ def closing_brace(text, start):
     return None
 
 
+WORLD_ICMP = re.compile(
+    r'("SecurityGroupElbAPIServer"\s*:\s*\{\s*"Properties"\s*:\s*\{\s*"GroupDescription"\s*:\s*\{[^{}]*\}\s*,'
+    r'\s*"SecurityGroupIngress"\s*:\s*\[\s*\{\s*"CidrIp"\s*:\s*)"0\.0\.0\.0/0"'
+)
+
+
+def no_world_icmp(text):
+    """network.json.tmpl with the API load balancer group's ICMP admitted from the VPC, not from 0.0.0.0/0."""
+    return WORLD_ICMP.sub(r'\1"{{.VPCCIDR}}"', text)
+
+
 def fix_templates(asset_dir):
     """Work around kube-aws v0.16's template defects in stack-templates/; the names of the files changed."""
     changed = []
@@ -214,7 +232,7 @@ def fix_templates(asset_dir):
             continue
         with open(path) as handle:
             text = handle.read()
-        fixed = text
+        fixed = no_world_icmp(text) if name == "network.json.tmpl" else text
         for key in keys:
             fixed = drop_duplicate_key(fixed, key)
         if fixed != text:

@@ -330,10 +330,17 @@ def fsx_lustre(deployment_type, capacity, throughput, import_path, export_path, 
     return problems
 
 
-def efs(throughput_mode, provisioned, encrypted, kms_key_id, access_points, prefix=""):
+def efs(throughput_mode, provisioned, encrypted, kms_key_id, access_points, prefix="", performance_mode=None):
     """What EFS does not allow: throughput options per mode, a key without encryption, access point rules."""
     name = prefix + "{0}"
     problems = []
+    if throughput_mode == "elastic" and performance_mode == "maxIO":
+        # EFS user guide, "Throughput modes": Elastic throughput works with General Purpose performance mode only
+        problems.append(
+            "{0}=elastic needs {1}=generalPurpose (EFS refuses Elastic throughput with Max I/O)".format(
+                name.format("throughput_mode"), name.format("performance_mode")
+            )
+        )
     if throughput_mode == "provisioned" and not (provisioned or 0) >= 1:
         problems.append(
             "{0}=provisioned needs {1} of at least 1".format(

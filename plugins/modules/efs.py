@@ -556,7 +556,12 @@ def main():
         problems.append("subnet_ids lists a subnet twice")
     problems += validate.cidr_list(p["allowed_cidrs"], "allowed_cidrs")
     problems += validate.efs(
-        p["throughput_mode"], p["provisioned_throughput_in_mibps"], p["encrypted"], p["kms_key_id"], p["access_points"]
+        p["throughput_mode"],
+        p["provisioned_throughput_in_mibps"],
+        p["encrypted"],
+        p["kms_key_id"],
+        p["access_points"],
+        performance_mode=p["performance_mode"],
     )
     module.fail_on_problems(problems)
     module.run(ensure_present, ensure_absent, "the EFS of cluster " + p["cluster_name"], module.client("efs"))

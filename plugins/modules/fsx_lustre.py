@@ -61,7 +61,10 @@ options:
     description: The S3 path to export to; must start with O(import_path). Default with an import path - FSx's own.
     type: str
   kms_key_id:
-    description: KMS key for persistent types.
+    description:
+      - The KMS key that encrypts a persistent file system at rest (C(PERSISTENT_1), C(PERSISTENT_2)); without it
+        FSx uses its AWS managed key. Refused for scratch types, which FSx always encrypts with keys it manages
+        (FSx for Lustre guide, "Encrypting data at rest").
     type: str
   wait:
     description:
@@ -405,6 +408,13 @@ def main():
             problems.append("subnet_id is required with state=present, e.g. trainkit_network.subnet_ids[0]")
         if not (p["worker_security_group_id"] or "").startswith("sg-"):
             problems.append("worker_security_group_id is required with state=present")
+    if p["kms_key_id"] and not p["deployment_type"].startswith("PERSISTENT"):
+        # FSx takes a KMS key for persistent types only; scratch ones are always encrypted with keys FSx manages
+        # (FSx for Lustre guide, "Encrypting data at rest")
+        problems.append(
+            "kms_key_id is for PERSISTENT_1 and PERSISTENT_2 only: a {0} file system is encrypted at rest with keys "
+            "FSx manages".format(p["deployment_type"])
+        )
     problems += validate.fsx_lustre(
         p["deployment_type"],
         p["storage_capacity"],

@@ -81,6 +81,22 @@ options:
   hosted_zone_id:
     description: Route53 hosted zone kube-aws creates the O(external_dns_name) record in. Give this or O(no_record_set).
     type: str
+  api_access_cidrs:
+    description:
+      - CIDR blocks the API endpoint's load balancer admits (kube-aws's C(apiAccessAllowedSourceCIDRs)). kube-aws's
+        own default is C(0.0.0.0/0); this module never leaves it to that. List C(0.0.0.0/0) to have it on purpose.
+      - Empty - only the groups in O(api_security_group_ids) reach it (one of the two is required).
+    type: list
+    elements: str
+    default: []
+  api_security_group_ids:
+    description:
+      - Security groups attached to the API endpoint's load balancer (kube-aws's C(securityGroupIds)), whose rules
+        admit the API's clients - for example the network's master group, which admits the workers and
+        C(network_api_cidrs) on the API port.
+    type: list
+    elements: str
+    default: []
   no_record_set:
     description: Do not manage a DNS record for the API endpoint (point O(external_dns_name) at the load balancer
       yourself).
@@ -366,6 +382,12 @@ def problems_of(p):
         )
     if p["external_dns_name"]:
         problems += validate.dns_name(p["external_dns_name"], "external_dns_name")
+    problems += validate.cidr_list(p["api_access_cidrs"], "api_access_cidrs")
+    if not p["api_access_cidrs"] and not p["api_security_group_ids"]:
+        problems.append(
+            "give api_access_cidrs or api_security_group_ids: kube-aws opens the API load balancer to 0.0.0.0/0 "
+            "without them (list 0.0.0.0/0 to have that on purpose)"
+        )
     if p["hosted_zone_id"] and p["no_record_set"]:
         problems.append("give hosted_zone_id or no_record_set, not both")
     if not p["hosted_zone_id"] and not p["no_record_set"]:
@@ -747,6 +769,8 @@ def main():
             s3_uri=dict(type="str"),
             external_dns_name=dict(type="str"),
             hosted_zone_id=dict(type="str"),
+            api_access_cidrs=dict(type="list", elements="str", default=[]),
+            api_security_group_ids=dict(type="list", elements="str", default=[]),
             no_record_set=dict(type="bool", default=False),
             ami_id=dict(type="str"),
             vpc_id=dict(type="str"),

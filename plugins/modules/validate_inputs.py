@@ -35,7 +35,8 @@ options:
           - C(subnets) also reads O(checks[].cidr_block) and O(checks[].region); C(records) reads O(checks[].zone).
           - C(fsx) takes a dict with C(deployment_type), C(storage_capacity), C(per_unit_storage_throughput),
             C(import_path), C(export_path); C(efs) a dict with C(throughput_mode),
-            C(provisioned_throughput_in_mibps), C(encrypted), C(kms_key_id), C(access_points); C(eks_endpoint) a dict
+            C(provisioned_throughput_in_mibps), C(encrypted), C(kms_key_id), C(access_points), C(performance_mode);
+            C(eks_endpoint) a dict
             with C(public_access), C(private_access) and C(public_access_cidrs) (problems name them after
             O(checks[].name) and C(_)); C(nat_gateways) a dict with C(mode) (C(single), C(per_zone), C(none)) and
             the network's C(subnets).
@@ -180,6 +181,7 @@ def problems_of(check):
             value.get("kms_key_id") or None,
             value.get("access_points") or [],
             prefix=name + ".",
+            performance_mode=value.get("performance_mode"),
         )
     if kind == "nat_gateways":
         value = value or {}

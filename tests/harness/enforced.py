@@ -149,6 +149,7 @@ class EnforcedRun:
         key = operator(endpoint, "ops-" + cluster, observed + sorted(dependent))
         short = operator(endpoint, "short-" + cluster, [a for a in observed + sorted(dependent) if a != taken_out])
         self.variables = as_operator(key, cluster, workdir, provider, extra)
+        self.env = operator_env(key)  # what the operator's playbook runs get besides the variables
         shorted = dict(self.variables, trainkit_aws_access_key=short["AccessKeyId"])
         shorted["trainkit_aws_secret_key"] = short["SecretAccessKey"]
         self.after_site = None

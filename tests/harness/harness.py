@@ -5,6 +5,7 @@ import concurrent.futures
 import contextlib
 import fcntl
 import functools
+import hashlib
 import importlib.util
 import json
 import os
@@ -94,6 +95,139 @@ def cfn_lint(paths):
         for m in matches
         if m["Rule"]["Id"].startswith("E")
     ]
+
+
+# Prowler's checks the site runs are scanned with (tests/requirements-prowler.txt pins Prowler 5.46), by what the
+# issue asks of the account, and what fills each gap (docs/development.md, "Validators"):
+PROWLER_CHECKS = {
+    # no ingress from 0.0.0.0/0 or ::/0. Prowler's any-port check passes a group that no network interface uses
+    # ("not attached"), even with --scan-unused-services: open_to_the_world (ours) reads every rule of every group.
+    "ec2_securitygroup_allow_ingress_from_internet_to_any_port": "world ingress (attached groups)",
+    "ec2_securitygroup_allow_ingress_from_internet_to_all_ports": "world ingress",
+    "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22": "world ingress",
+    "ec2_securitygroup_allow_ingress_from_internet_to_high_risk_tcp_ports": "world ingress",
+    # EKS endpoint access as configured: not public to 0.0.0.0/0, private access on
+    "eks_cluster_not_publicly_accessible": "EKS endpoint",
+    "eks_cluster_private_nodes_enabled": "EKS endpoint",
+    # encryption at rest: EFS, S3, EBS. FSx has no Prowler check: fsx_encrypted (ours) fills it
+    "efs_encryption_at_rest_enabled": "encryption at rest",
+    "s3_bucket_default_encryption": "encryption at rest",
+    "ec2_ebs_volume_encryption": "encryption at rest",
+    # IMDSv2 required in launch templates (eksctl's node groups) and on instances
+    "ec2_launch_template_imdsv2_required": "IMDSv2",
+    "ec2_instance_imdsv2_enabled": "IMDSv2",
+    "autoscaling_group_launch_configuration_requires_imdsv2": "IMDSv2",
+}
+
+
+def prowler_path():
+    """The Prowler `make prowler` installs (TRAINKIT_PROWLER, which the Makefile exports)."""
+    path = os.environ.get("TRAINKIT_PROWLER")
+    if not path:
+        with open(os.path.join(REPO, "tests", "requirements-prowler.txt"), "rb") as handle:
+            digest = hashlib.sha256(handle.read()).hexdigest()[:12]
+        root = os.environ.get("TRAINKIT_CACHE_DIR") or os.path.join(os.path.expanduser("~/.cache"), "trainkit")
+        path = os.path.join(root, "prowler-" + digest, "bin", "prowler")
+    assert os.access(path, os.X_OK), "Prowler is not installed at {0}: run make prowler".format(path)
+    return path
+
+
+def prowler_scan(url, workdir, checks=None):
+    """Prowler's findings over the local endpoint's whole account (us-west-2): [(check, status, resource, detail)].
+
+    Prowler talks to the endpoint through AWS_ENDPOINT_URL (botocore's standard setting); --scan-unused-services
+    makes it look at resources nothing uses yet (it skips them otherwise)."""
+    out = os.path.join(workdir, "prowler")
+    command = [prowler_path(), "aws", "-f", REGION, "--scan-unused-services", "--no-banner"]
+    command += ["--checks"] + sorted(checks or PROWLER_CHECKS)
+    command += ["--output-formats", "json-ocsf", "--output-directory", out, "--output-filename", "scan"]
+    env = dict(
+        os.environ,
+        AWS_ENDPOINT_URL=url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION=REGION,
+        HOME=workdir,
+    )
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        env.pop(name, None)
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, env=env)
+    path = os.path.join(out, "scan.ocsf.json")
+    # exit 3: the scan ran and some check failed
+    assert run.returncode in (0, 3) and os.path.exists(path), "prowler failed (rc {0}): {1}".format(
+        run.returncode, (run.stdout + run.stderr)[-3000:]
+    )
+    with open(path) as handle:
+        findings = json.load(handle)
+    return [
+        (
+            f["metadata"]["event_code"],
+            f["status_code"],
+            (f.get("resources") or [{}])[0].get("uid", ""),
+            f.get("status_detail", ""),
+        )
+        for f in findings
+    ]
+
+
+def cluster_resources(boto, cluster):
+    """Ids and names that mark the cluster's resources in a Prowler finding's resource: its VPC's security groups,
+    instances and their volumes, its EFS and FSx file systems, bucket, EKS cluster, and eksctl's launch templates
+    and Auto Scaling groups (named after the cluster)."""
+    ec2 = boto("ec2")
+    marks = {cluster}
+    for vpc in vpcs_of(ec2, cluster):
+        in_vpc = [{"Name": "vpc-id", "Values": [vpc["VpcId"]]}]
+        marks.update(g["GroupId"] for g in ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"])
+        for reservation in ec2.describe_instances(Filters=in_vpc)["Reservations"]:
+            for instance in reservation["Instances"]:
+                marks.add(instance["InstanceId"])
+                marks.update(m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if m.get("Ebs"))
+    marks.update(
+        f["FileSystemId"] for f in boto("efs").describe_file_systems(CreationToken="trainkit-" + cluster)["FileSystems"]
+    )
+    marks.update(f[0] for f in fsx_encrypted(boto("fsx"), cluster))
+    for template in ec2.describe_launch_templates()["LaunchTemplates"]:
+        if cluster in template["LaunchTemplateName"]:
+            marks.add(template["LaunchTemplateId"])
+    return marks
+
+
+def of_cluster(findings, marks):
+    """The findings whose resource is one of the cluster's (see cluster_resources)."""
+    return [f for f in findings if any(mark in f[2] for mark in marks)]
+
+
+def prowler_clean(findings, seen, label):
+    """Assert that no Prowler finding on the cluster's resources fails and that each check in ``seen`` looked at
+    them (a PASS each: a check with nothing to look at proves nothing). The summary, {check: {status: count}}, is
+    written to .tmp/validators/<label>.json for the record."""
+    failed = [f for f in findings if f[1] == "FAIL"]
+    assert failed == [], failed
+    summary = {}
+    for check, status, _resource, _detail in findings:
+        counts = summary.setdefault(check, {})
+        counts[status] = counts.get(status, 0) + 1
+    summary = dict(sorted(summary.items()))
+    os.makedirs(os.path.join(REPO, ".tmp", "validators"), exist_ok=True)
+    with open(os.path.join(REPO, ".tmp", "validators", label + ".json"), "w") as handle:
+        json.dump(summary, handle, indent=1)
+    for check in seen:
+        assert summary.get(check, {}).get("PASS"), (check, "saw none of the cluster's resources", summary)
+    return summary
+
+
+def fsx_encrypted(fsx, cluster, key_arn=None):
+    """Ours, where Prowler has no check: the cluster's FSx file systems, each with whether it is encrypted at rest as
+    wanted - FSx for Lustre encrypts every file system at rest, scratch ones with keys FSx manages, persistent ones
+    with the KMS key given (FSx for Lustre guide, "Encrypting data at rest"): a persistent one must use the cluster's
+    key (``key_arn``)."""
+    found = []
+    for fs in fsx.describe_file_systems()["FileSystems"]:
+        if {"Key": "trainkit:cluster", "Value": cluster} in fs.get("Tags", []):
+            kind = (fs.get("LustreConfiguration") or {}).get("DeploymentType", "")
+            found.append((fs["FileSystemId"], kind.startswith("SCRATCH") or fs.get("KmsKeyId") == key_arn))
+    return found
 
 
 WORLD = ("0.0.0.0/0", "::/0")
@@ -495,6 +629,26 @@ class Ansible:
         )
         output = proc.stdout + proc.stderr
         return proc.returncode, output, recap(output)
+
+
+STAGES = ("identity", "network", "cluster", "storage", "nodes", "addons", "train")
+
+
+def stages_alone(ansible, variables, stages=STAGES, env=None):
+    """Each stage playbook in an ansible-playbook run of its own, after site.yml built everything: {stage: (rc,
+    changed, the output's tail)}. The README promises that any playbook runs on its own and finds what exists by
+    name and tags; run after a complete site.yml, none has anything to change."""
+    found = {}
+    for stage in stages:
+        rc, output, counts = ansible.playbook("playbooks/{0}.yml".format(stage), extra_vars=variables, env=env)
+        task, changed_tasks = None, []
+        for line in output.splitlines():
+            if line.startswith("TASK ["):
+                task = line
+            elif line.startswith("changed:") and task:
+                changed_tasks.append(task)
+        found[stage] = (rc, counts.get("changed", 0), changed_tasks or output[-3000:])
+    return found
 
 
 def read_results(path):

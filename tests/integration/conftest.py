@@ -11,6 +11,11 @@ import pytest
 import enforced
 from harness import Ansible
 from harness import cfn_lint
+from harness import cluster_resources
+from harness import fsx_encrypted
+from harness import of_cluster
+from harness import prowler_scan
+from harness import stages_alone
 from harness import LocalAWS
 from harness import mpi_operator_slot
 from harness import open_to_the_world
@@ -54,7 +59,7 @@ def eksctl_site_run(strict_aws, strict_ansible, local_k8s, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("eksctl-site")
     eks = strict_aws.client("eks")
 
-    def inspect(_run):
+    def inspect(run):
         clusters = eks.list_clusters()["clusters"]
         built = cluster in clusters
         ec2 = strict_aws.client("ec2")
@@ -65,7 +70,13 @@ def eksctl_site_run(strict_aws, strict_ansible, local_k8s, tmp_path_factory):
             if not s["MapPublicIpOnLaunch"]
         )
         groups = eks.list_nodegroups(clusterName=cluster)["nodegroups"] if built else []
+        findings = prowler_scan(strict_aws.url, str(workdir))
+        # as the operator who ran site.yml: eksctl names the kubeconfig's user after the caller
+        alone = stages_alone(strict_ansible, run.variables, env=run.env)
         return {
+            "prowler": of_cluster(findings, cluster_resources(strict_aws.client, cluster)),
+            "fsx_encrypted": fsx_encrypted(strict_aws.client("fsx"), cluster),
+            "stages_alone": alone,
             "private_subnets": private,
             "nodegroup_subnets": dict(
                 (g, sorted(eks.describe_nodegroup(clusterName=cluster, nodegroupName=g)["nodegroup"]["subnets"]))
@@ -110,6 +121,13 @@ def local_site_run(strict_aws, strict_ansible, tmp_path_factory):
     def inspect(run):
         built = sorted(tagged_leftovers(strict_aws.client, cluster))
         vpcs = [v["VpcId"] for v in vpcs_of(strict_aws.client("ec2"), cluster)]
+        findings = prowler_scan(strict_aws.url, str(workdir))
+        scanned = {
+            "prowler": of_cluster(findings, cluster_resources(strict_aws.client, cluster)),
+            "fsx_encrypted": fsx_encrypted(strict_aws.client("fsx"), cluster),
+            "open_to_the_world": open_to_the_world(strict_aws.client("ec2")),
+            "stages_alone": stages_alone(strict_ansible, run.variables, env=run.env),
+        }
         mark = strict_aws.mark()
         check_site = strict_ansible.playbook("site.yml", extra_vars=run.admin(), check=True)
         check_teardown = strict_ansible.playbook("playbooks/teardown.yml", extra_vars=run.admin(), check=True)
@@ -121,6 +139,7 @@ def local_site_run(strict_aws, strict_ansible, tmp_path_factory):
             "check_teardown": check_teardown,
             "check_changes": strict_aws.changes(mark),
             "after_check": sorted(tagged_leftovers(strict_aws.client, cluster)),
+            **scanned,
         }
 
     with mpi_operator_slot():

@@ -69,6 +69,8 @@ CASES = [
     ("key_pair", {"name": "k"}, "set public_key to import a key, or private_key_path"),
     ("private_zone", {"name": "bad..name", "vpc_id": "vpc-123"}, "is not a valid DNS name"),
     ("fsx_lustre", dict(FSX, storage_capacity=1300), "not allowed for SCRATCH_2: use 1200 or a multiple of 2400"),
+    ("fsx_lustre", dict(FSX, kms_key_id="alias/k"), "kms_key_id is for PERSISTENT_1 and PERSISTENT_2 only"),
+    ("efs", dict(EFS, throughput_mode="elastic", performance_mode="maxIO"), "needs performance_mode=generalPurpose"),
     ("fsx_lustre", dict(FSX, deployment_type="SCRATCH_1", storage_capacity=4800), "multiple of 3600"),
     ("fsx_lustre", dict(FSX, deployment_type="PERSISTENT_1", per_unit_storage_throughput=75), "50, 100, 200"),
     ("fsx_lustre", dict(FSX, deployment_type="PERSISTENT_2"), "125, 250, 500, 1000"),

@@ -18,6 +18,7 @@ from harness import Ansible
 from harness import LocalAWS
 from harness import REPO
 from harness import eventually
+from harness import prowler_clean
 from harness import tagged_leftovers
 from harness import unique
 from test_k8s_access import deployment as a_deployment
@@ -223,6 +224,9 @@ def test_site_with_the_eksctl_provider_trains_and_tears_down(eksctl_site_run, st
     assert len(private) == 2 and run.after_site["nat_gateways"] == ["available"], run.after_site
     for group, subnets in run.after_site["nodegroup_subnets"].items():
         assert subnets and set(subnets) <= set(private), (group, subnets, private)
+    # each stage playbook in a run of its own finds what site.yml built and changes nothing
+    for stage, (rc, changed, tail) in run.after_site["stages_alone"].items():
+        assert rc == 0 and changed == 0, (stage, rc, changed, tail)
     summary = run.site.output.split("Summary |", 1)[-1]
     # the data split and the 3-worker PaddlePaddle job ran on the EKS node groups' simulated nodes
     assert "status: succeeded" in summary and summary.count(": Succeeded'") == 3, summary[-3000:]
@@ -250,6 +254,17 @@ def test_the_eksctl_site_opens_nothing_to_the_world(eksctl_site_run):
     # every template eksctl sent to CloudFormation (the cluster's stack and one per node group) passes cfn-lint
     assert len(run.after_site["templates"]) >= 3, run.after_site["templates"]
     assert run.after_site["cfn_lint"] == []
+    # Prowler over the account: nothing wrong with the cluster's resources - eksctl's groups, its launch templates
+    # (IMDSv2 required), the EKS endpoint (not public to everyone, private access on), EFS and S3 encrypted
+    seen = (
+        "ec2_securitygroup_allow_ingress_from_internet_to_any_port",
+        "eks_cluster_not_publicly_accessible",
+        "eks_cluster_private_nodes_enabled",
+        "efs_encryption_at_rest_enabled",
+        "s3_bucket_default_encryption",
+        "ec2_launch_template_imdsv2_required",
+    )
+    prowler_clean(run.after_site["prowler"], seen, "prowler-eksctl-site")
 
 
 @pytest.mark.slow  # identity, network and teardown playbooks: ~1 min

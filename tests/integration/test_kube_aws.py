@@ -20,8 +20,14 @@ from harness import Ansible
 from harness import LocalAWS
 from harness import REPO
 from harness import cfn_lint
+from harness import cluster_resources
 from harness import concurrently
+from harness import of_cluster
+from harness import open_to_the_world
+from harness import prowler_clean
+from harness import prowler_scan
 from harness import resource_counts
+from harness import stages_alone
 from harness import tagged_leftovers
 from harness import unique
 
@@ -91,6 +97,7 @@ def cluster_args(footing, local_aws, kube_aws_path, asset_dir, name=None, **extr
         "s3_uri": "s3://{0}/kube-aws".format(footing["bucket"]),
         "external_dns_name": name + ".k8s.example.internal",
         "no_record_set": True,
+        "api_access_cidrs": ["203.0.113.0/24"],
         "ami_id": AMI,
         "vpc_id": footing["vpc_id"],
         "subnets": footing["subnets"],
@@ -147,6 +154,11 @@ def test_bad_input_fails_before_kube_aws_runs(ansible, local_aws, footing, kube_
     del deaf["https_proxy"]
     unproxied = ansible.module("kube_aws_cluster", deaf)
     assert unproxied.failed and "kube-aws ignores endpoint_url" in unproxied["msg"]
+    # kube-aws opens the API load balancer to 0.0.0.0/0 unless told whom to admit
+    everyone = ansible.module(
+        "kube_aws_cluster", cluster_args(footing, local_aws, kube_aws_path, asset_dir, api_access_cidrs=[])
+    )
+    assert everyone.failed and "give api_access_cidrs or api_security_group_ids" in everyone["msg"]
     assert local_aws.requests(mark) == [], "nothing was asked of AWS"
 
     # an S3 URI of another region, found by a read before kube-aws runs
@@ -313,9 +325,23 @@ def test_site_with_the_kube_aws_provider_then_teardown(ansible, local_aws, inven
     changed = [lines[i - 1] for i, line in enumerate(lines) if line.startswith("changed") and i > 0]
     assert rc == 0 and recap["changed"] == 0, changed or output[-3000:]
 
-    # the cluster stage on its own (the README's way to scale node pools) finds what the earlier stages built
-    rc, output, recap = ansible.playbook("playbooks/cluster.yml", extra_vars=extra, env=inventory_env)
-    assert rc == 0 and recap["changed"] == 0, output[-3000:]
+    # each stage on its own (cluster.yml alone is the README's way to scale node pools) finds what the earlier
+    # stages built and changes nothing
+    for stage, (rc, changed, tail) in stages_alone(
+        ansible, extra, ("identity", "network", "cluster"), env=inventory_env
+    ).items():
+        assert rc == 0 and changed == 0, (stage, tail)
+
+    # kube-aws's stacks open nothing to the world (ours fills Prowler's gap: groups no interface uses), and Prowler
+    # over the account finds nothing wrong with the cluster's resources
+    groups = set(g[0] for g in open_to_the_world(local_aws.client("ec2")))
+    assert not groups & cluster_resources(local_aws.client, cluster), open_to_the_world(local_aws.client("ec2"))
+    findings = of_cluster(prowler_scan(local_aws.url, str(tmp_path)), cluster_resources(local_aws.client, cluster))
+    prowler_clean(
+        findings,
+        ("ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22", "s3_bucket_default_encryption"),
+        "prowler-kube-aws-site",
+    )
 
     rc, output, _recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra, env=inventory_env)
     assert rc == 0, output[-5000:]

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from harness import collections_root
+from harness import prowler_clean
 from harness import tagged_leftovers
 from harness import unique
 from harness import vpcs_of
@@ -284,3 +285,32 @@ def test_storage_then_teardown_leaves_nothing(ansible, boto, tmp_path):
     assert rc == 0, output[-3000:]
     assert tagged_leftovers(boto, cluster) == []
     assert not (tmp_path / "k8s" / "state.json").exists(), "the local control plane was stopped"
+
+
+@pytest.mark.slow  # reads the local site run (see test_site_runs_and_local_inventory_refuses_other_endpoints)
+@pytest.mark.xdist_group("local_site_run")
+def test_the_local_site_passes_prowler(local_site_run):
+    """After site.yml on the local inventory, Prowler (a scanner we did not write) over the account finds nothing
+    wrong with the cluster's resources: no ingress from the world, EFS and S3 encrypted at rest; our own checks fill
+    its gaps - every rule of every group, attached or not (open_to_the_world), and FSx encrypted at rest."""
+    seen = local_site_run.after_site
+    assert local_site_run.site.rc == 0, local_site_run.site.output[-3000:]
+    checks = (
+        "ec2_securitygroup_allow_ingress_from_internet_to_any_port",
+        "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22",
+        "efs_encryption_at_rest_enabled",
+        "s3_bucket_default_encryption",
+    )
+    prowler_clean(seen["prowler"], checks, "prowler-local-site")
+    assert seen["open_to_the_world"] == []
+    assert seen["fsx_encrypted"] and all(encrypted for _id, encrypted in seen["fsx_encrypted"]), seen["fsx_encrypted"]
+
+
+@pytest.mark.slow  # reads the local site run (see test_site_runs_and_local_inventory_refuses_other_endpoints)
+@pytest.mark.xdist_group("local_site_run")
+def test_each_stage_playbook_alone_finds_what_site_built(local_site_run):
+    """After site.yml, each stage playbook in a run of its own (no facts from earlier plays) finds what exists by
+    its names and tags and changes nothing - the README's promise that any playbook runs on its own."""
+    assert local_site_run.site.rc == 0, local_site_run.site.output[-3000:]
+    for stage, (rc, changed, tail) in local_site_run.after_site["stages_alone"].items():
+        assert rc == 0 and changed == 0, (stage, rc, changed, tail)

@@ -16,6 +16,8 @@ PARAMS = {
     "kubernetes_version": "1.16.10",
     "external_dns_name": "demo.k8s.internal",
     "hosted_zone_id": None,
+    "api_access_cidrs": [],
+    "api_security_group_ids": ["sg-master"],
     "availability_zone": None,
     "vpc_id": "vpc-1",
     "controller_count": 2,
@@ -60,7 +62,12 @@ def test_cluster_config_sets_its_keys_and_keeps_the_rest():
         "private": True,
         "recordSetManaged": False,
         "subnets": [{"name": "Subnet1"}, {"name": "Subnet2"}],
+        # never kube-aws's default 0.0.0.0/0 (pkg/api/api_endpoint_lb.go): only the network's master group
+        "apiAccessAllowedSourceCIDRs": [],
+        "securityGroupIds": ["sg-master"],
     }
+    listed = assets.cluster_config(base, dict(PARAMS, api_access_cidrs=["203.0.113.0/24"]), SUBNETS, "f1")
+    assert listed["apiEndpoints"][0]["loadBalancer"]["apiAccessAllowedSourceCIDRs"] == ["203.0.113.0/24"]
     gpu, cpu = config["worker"]["nodePools"]
     assert gpu["subnets"] == [{"name": "Subnet2"}] and "nodePoolRollingStrategy" not in gpu
     assert gpu["amiId"] == PARAMS["ami_id"] and gpu["nodeLabels"] == {"a": "1"}
@@ -85,7 +92,11 @@ def test_cluster_config_without_subnets_and_with_a_zone():
     params = dict(PARAMS, vpc_id=None, availability_zone="us-west-2c", hosted_zone_id="Z1")
     config = assets.cluster_config({}, params, [])
     assert config["availabilityZone"] == "us-west-2c" and "subnets" not in config
-    assert config["apiEndpoints"][0]["loadBalancer"] == {"hostedZone": {"id": "Z1"}}
+    assert config["apiEndpoints"][0]["loadBalancer"] == {
+        "apiAccessAllowedSourceCIDRs": [],
+        "securityGroupIds": ["sg-master"],
+        "hostedZone": {"id": "Z1"},
+    }
     assert "vpc" not in config and "subnets" not in config["worker"]["nodePools"][0]
 
 
@@ -153,3 +164,32 @@ def test_every_aws_module_is_in_the_aws_action_group():
                 aws_modules.add(os.path.basename(path)[:-3])
     assert "kube_aws_cluster" in aws_modules
     assert aws_modules - group <= {"validate_inputs"}, aws_modules - group
+
+
+def test_the_api_load_balancers_icmp_comes_from_the_vpc_not_the_world():
+    """kube-aws v0.16.4's network.json.tmpl admits ICMP from 0.0.0.0/0 to SecurityGroupElbAPIServer whatever
+    cluster.yaml says (found by the kube-aws site test's world-open check); the fix admits it from the VPC and leaves
+    the other groups' world egress alone."""
+    template = """{
+  "Resources": {
+    "SecurityGroupElbAPIServer" : {
+      "Properties": {
+        "GroupDescription": {
+          "Ref": "AWS::StackName"
+        },
+        "SecurityGroupIngress": [
+          {
+             "CidrIp": "0.0.0.0/0",
+             "FromPort": -1,
+             "IpProtocol": "icmp",
+             "ToPort": -1
+          }
+        ]
+      }
+    },
+    "SecurityGroupController": {"Properties": {"SecurityGroupEgress": [{"CidrIp": "0.0.0.0/0", "IpProtocol": "icmp"}]}}
+  }
+}"""
+    fixed = assets.no_world_icmp(template)
+    assert fixed.count("0.0.0.0/0") == 1 and '"CidrIp": "{{.VPCCIDR}}"' in fixed
+    assert assets.no_world_icmp(fixed) == fixed
