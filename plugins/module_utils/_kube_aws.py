@@ -8,8 +8,8 @@
 - ``fingerprint``: what a deployment is rendered from (cluster.yaml, the stack and userdata templates, plugins, the
   credentials), hashed. kube-aws's own ``diff`` cannot tell "nothing changed": the assets it uploads embed
   KMS ciphertexts that differ on every render. The module stores the fingerprint as a stack tag and compares.
-- ``no_world_icmp``: the same template admits ICMP from 0.0.0.0/0 to the API load balancer's group
-  (``SecurityGroupElbAPIServer``), whatever cluster.yaml says; the rendered template admits it from the VPC.
+- ``no_world_icmp``: the same template admits ICMP from 0.0.0.0/0 to the API load balancer's, the workers' and
+  etcd's groups whatever cluster.yaml says; the rendered template admits it from the VPC (``vpcCIDR``).
 - ``drop_duplicate_key``: kube-aws v0.16's ``network.json.tmpl`` defines
   ``SecurityGroupControllerIngressFromControllerToController`` twice; Go's JSON decoding keeps the last, which
   CloudFormation rejects as a duplicate key. The earlier definition (443 only, subsumed by the later all-ports
@@ -87,6 +87,12 @@ def cluster_config(base, p, subnets, fingerprint=None):
         config.pop("subnets", None)
     if p["vpc_id"]:
         config["vpc"] = {"id": p["vpc_id"]}
+    if p.get("vpc_cidr"):
+        config["vpcCIDR"] = p["vpc_cidr"]
+    # kube-aws admits SSH from 0.0.0.0/0 (sshAccessAllowedSourceCIDRs) and, with openICMP (init's cluster.yaml
+    # sets it), ICMP from 0.0.0.0/0 to its controllers and workers unless told otherwise
+    config["sshAccessAllowedSourceCIDRs"] = list(p.get("ssh_access_cidrs") or [])
+    config["openICMP"] = False
     controller = dict(config.get("controller") or {})
     controller["count"] = p["controller_count"]
     if p["controller_instance_type"]:
@@ -212,15 +218,21 @@ def closing_brace(text, start):
     return None
 
 
-WORLD_ICMP = re.compile(
-    r'("SecurityGroupElbAPIServer"\s*:\s*\{\s*"Properties"\s*:\s*\{\s*"GroupDescription"\s*:\s*\{[^{}]*\}\s*,'
-    r'\s*"SecurityGroupIngress"\s*:\s*\[\s*\{\s*"CidrIp"\s*:\s*)"0\.0\.0\.0/0"'
-)
+INGRESS = re.compile(r'"SecurityGroupIngress"\s*:\s*\[')
+WORLD = re.compile(r'"CidrIp"\s*:\s*"0\.0\.0\.0/0"')
 
 
 def no_world_icmp(text):
-    """network.json.tmpl with the API load balancer group's ICMP admitted from the VPC, not from 0.0.0.0/0."""
-    return WORLD_ICMP.sub(r'\1"{{.VPCCIDR}}"', text)
+    """network.json.tmpl with every ingress from 0.0.0.0/0 (all ICMP in kube-aws v0.16.4's template; SSH comes from
+    sshAccessAllowedSourceCIDRs) admitted from the VPC instead. Egress is left as it is."""
+    parts, last = [], 0
+    for match in INGRESS.finditer(text):
+        end = text.index("]", match.end())  # the array holds objects and template actions, no other array
+        parts.append(text[last : match.end()])
+        parts.append(WORLD.sub('"CidrIp": "{{$.VPCCIDR}}"', text[match.end() : end]))
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def fix_templates(asset_dir):

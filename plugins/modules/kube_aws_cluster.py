@@ -89,6 +89,14 @@ options:
     type: list
     elements: str
     default: []
+  ssh_access_cidrs:
+    description:
+      - CIDR blocks the controllers, etcd and worker nodes admit on TCP 22 (kube-aws's C(sshAccessAllowedSourceCIDRs),
+        whose own default is C(0.0.0.0/0)). Empty - no SSH from any CIDR block (a bastion's group can be added with
+        O(extra_config)).
+    type: list
+    elements: str
+    default: []
   api_security_group_ids:
     description:
       - Security groups attached to the API endpoint's load balancer (kube-aws's C(securityGroupIds)), whose rules
@@ -383,6 +391,7 @@ def problems_of(p):
     if p["external_dns_name"]:
         problems += validate.dns_name(p["external_dns_name"], "external_dns_name")
     problems += validate.cidr_list(p["api_access_cidrs"], "api_access_cidrs")
+    problems += validate.cidr_list(p["ssh_access_cidrs"], "ssh_access_cidrs")
     if not p["api_access_cidrs"] and not p["api_security_group_ids"]:
         problems.append(
             "give api_access_cidrs or api_security_group_ids: kube-aws opens the API load balancer to 0.0.0.0/0 "
@@ -493,6 +502,13 @@ def aws_problems(module, p, region):
             raise
         problems.append("the key pair {0} does not exist in {1}".format(p["key_name"], region))
     return problems
+
+
+def vpc_cidr(module, vpc_id):
+    """The existing VPC's CIDR block (kube-aws's vpcCIDR must equal it; its templates admit the VPC by it)."""
+    if not vpc_id:
+        return None
+    return module.client("ec2").describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"]
 
 
 def resolve_subnets(module, entries):
@@ -640,6 +656,7 @@ def ensure_present(module, kube_aws, region):
     subnets = resolve_subnets(module, p["subnets"])
     missing = [s["id"] for s in subnets if not s["az"]]
     problems = aws_problems(module, p, region)
+    p = dict(p, vpc_cidr=vpc_cidr(module, p["vpc_id"]))
     if missing:
         problems.append("subnets {0} do not exist".format(", ".join(missing)))
     module.fail_on_problems(problems)
@@ -770,6 +787,7 @@ def main():
             external_dns_name=dict(type="str"),
             hosted_zone_id=dict(type="str"),
             api_access_cidrs=dict(type="list", elements="str", default=[]),
+            ssh_access_cidrs=dict(type="list", elements="str", default=[]),
             api_security_group_ids=dict(type="list", elements="str", default=[]),
             no_record_set=dict(type="bool", default=False),
             ami_id=dict(type="str"),

@@ -198,11 +198,12 @@ def of_cluster(findings, marks):
     return [f for f in findings if any(mark in f[2] for mark in marks)]
 
 
-def prowler_clean(findings, seen, label):
-    """Assert that no Prowler finding on the cluster's resources fails and that each check in ``seen`` looked at
-    them (a PASS each: a check with nothing to look at proves nothing). The summary, {check: {status: count}}, is
+def prowler_clean(findings, seen, label, known=None):
+    """Assert that no Prowler finding on the cluster's resources fails - but for the checks in ``known`` ({check:
+    why}), each failure of which is a documented limit of a tool we drive - and that each check in ``seen`` looked
+    at them (a PASS each: a check with nothing to look at proves nothing). The summary, {check: {status: count}}, is
     written to .tmp/validators/<label>.json for the record."""
-    failed = [f for f in findings if f[1] == "FAIL"]
+    failed = [f for f in findings if f[1] == "FAIL" and f[0] not in (known or {})]
     assert failed == [], failed
     summary = {}
     for check, status, _resource, _detail in findings:

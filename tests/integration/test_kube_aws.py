@@ -341,6 +341,16 @@ def test_site_with_the_kube_aws_provider_then_teardown(ansible, local_aws, inven
         findings,
         ("ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22", "s3_bucket_default_encryption"),
         "prowler-kube-aws-site",
+        known={
+            # kube-aws v0.16.4's node userdata reads the instance metadata with plain curl (IMDSv1, no token:
+            # builtin/files/userdata/cloud-config-etcd and the others): requiring IMDSv2 would stop every node
+            "autoscaling_group_launch_configuration_requires_imdsv2": "kube-aws's userdata needs IMDSv1",
+            "ec2_instance_imdsv2_enabled": "kube-aws's userdata needs IMDSv1 (its instances)",
+            # kube-aws v0.16.4 can encrypt etcd's data volume (etcd.dataVolume.encrypted, pkg/api/data_volume.go)
+            # and no root volume: its launch configurations say nothing of encryption. The account's EBS
+            # encryption by default covers them (docs/identity-and-network.md)
+            "ec2_ebs_volume_encryption": "kube-aws's root volumes follow the account's EBS default",
+        },
     )
 
     rc, output, _recap = ansible.playbook("playbooks/teardown.yml", extra_vars=extra, env=inventory_env)

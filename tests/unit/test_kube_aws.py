@@ -18,6 +18,8 @@ PARAMS = {
     "hosted_zone_id": None,
     "api_access_cidrs": [],
     "api_security_group_ids": ["sg-master"],
+    "ssh_access_cidrs": [],
+    "vpc_cidr": "172.20.0.0/16",
     "availability_zone": None,
     "vpc_id": "vpc-1",
     "controller_count": 2,
@@ -66,6 +68,9 @@ def test_cluster_config_sets_its_keys_and_keeps_the_rest():
         "apiAccessAllowedSourceCIDRs": [],
         "securityGroupIds": ["sg-master"],
     }
+    # nor its SSH and ICMP from anywhere (sshAccessAllowedSourceCIDRs, openICMP)
+    assert config["sshAccessAllowedSourceCIDRs"] == [] and config["openICMP"] is False
+    assert config["vpcCIDR"] == "172.20.0.0/16"
     listed = assets.cluster_config(base, dict(PARAMS, api_access_cidrs=["203.0.113.0/24"]), SUBNETS, "f1")
     assert listed["apiEndpoints"][0]["loadBalancer"]["apiAccessAllowedSourceCIDRs"] == ["203.0.113.0/24"]
     gpu, cpu = config["worker"]["nodePools"]
@@ -191,5 +196,5 @@ def test_the_api_load_balancers_icmp_comes_from_the_vpc_not_the_world():
   }
 }"""
     fixed = assets.no_world_icmp(template)
-    assert fixed.count("0.0.0.0/0") == 1 and '"CidrIp": "{{.VPCCIDR}}"' in fixed
+    assert fixed.count("0.0.0.0/0") == 1 and '"CidrIp": "{{$.VPCCIDR}}"' in fixed
     assert assets.no_world_icmp(fixed) == fixed
