@@ -53,10 +53,8 @@ def test_the_identity_groups_inline_policy_names_real_stack_actions_in_the_accou
     )
     document = render("roles/identity/templates/kms-cloudformation-policy.json.j2", **variables)
     assert findings(document) == []
-    china = render(
-        "roles/identity/templates/kms-cloudformation-policy.json.j2",
-        **dict(variables, _identity_partition="aws-cn", identity_region="cn-north-1")
-    )
+    variables.update(_identity_partition="aws-cn", identity_region="cn-north-1")
+    china = render("roles/identity/templates/kms-cloudformation-policy.json.j2", **variables)
     stacks = [s for s in china["Statement"] if s["Sid"] == "ManageTheClusterStacks"][0]
     assert stacks["Resource"].startswith("arn:aws-cn:cloudformation:cn-north-1:")
 
