@@ -163,7 +163,8 @@ options:
         elements: dict
         default: []
       volume_size:
-        description: Root volume size in GiB.
+        description: Root volume size in GiB (always encrypted at rest - eksctl's C(volumeEncrypted) - with the AWS
+          managed EBS key).
         type: int
       ami_family:
         description: AMI family, for example C(AmazonLinux2023) (eksctl picks the GPU image for GPU instance types).
@@ -345,6 +346,10 @@ def nodegroup_config(group, p):
         config["taints"] = [dict((k, v) for k, v in t.items() if v is not None) for t in group["taints"]]
     if group["volume_size"]:
         config["volumeSize"] = group["volume_size"]
+    # eksctl leaves the nodes' root volume to the account's EBS default (unencrypted unless someone turned it on):
+    # volumeEncrypted sets Ebs.Encrypted in the launch template (pkg/cfn/builder/block_device_mapping.go), with
+    # the AWS managed EBS key
+    config["volumeEncrypted"] = True
     if group["ami_family"]:
         config["amiFamily"] = group["ami_family"]
     if group["zones"]:

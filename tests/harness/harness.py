@@ -218,6 +218,21 @@ def prowler_clean(findings, seen, label, known=None):
     return summary
 
 
+def launch_template_volumes(ec2, cluster):
+    """Ours, where the local endpoint makes no instances for EKS node groups (so Prowler's EBS volume check has none
+    to read): each launch template named after the cluster, with whether every EBS volume it maps is encrypted."""
+    found = []
+    for template in ec2.describe_launch_templates()["LaunchTemplates"]:
+        if cluster not in template["LaunchTemplateName"]:
+            continue
+        versions = ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])
+        for version in versions["LaunchTemplateVersions"]:
+            mappings = version["LaunchTemplateData"].get("BlockDeviceMappings") or []
+            volumes = [m["Ebs"] for m in mappings if m.get("Ebs")]
+            found.append((template["LaunchTemplateName"], bool(volumes) and all(v.get("Encrypted") for v in volumes)))
+    return found
+
+
 def fsx_encrypted(fsx, cluster, key_arn=None):
     """Ours, where Prowler has no check: the cluster's FSx file systems, each with whether it is encrypted at rest as
     wanted - FSx for Lustre encrypts every file system at rest, scratch ones with keys FSx manages, persistent ones

@@ -13,6 +13,7 @@ from harness import Ansible
 from harness import cfn_lint
 from harness import cluster_resources
 from harness import fsx_encrypted
+from harness import launch_template_volumes
 from harness import of_cluster
 from harness import prowler_scan
 from harness import stages_alone
@@ -76,6 +77,7 @@ def eksctl_site_run(strict_aws, strict_ansible, local_k8s, tmp_path_factory):
         return {
             "prowler": of_cluster(findings, cluster_resources(strict_aws.client, cluster)),
             "fsx_encrypted": fsx_encrypted(strict_aws.client("fsx"), cluster),
+            "launch_template_volumes": launch_template_volumes(ec2, cluster),
             "stages_alone": alone,
             "private_subnets": private,
             "nodegroup_subnets": dict(

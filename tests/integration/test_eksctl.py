@@ -265,6 +265,9 @@ def test_the_eksctl_site_opens_nothing_to_the_world(eksctl_site_run):
         "ec2_launch_template_imdsv2_required",
     )
     prowler_clean(run.after_site["prowler"], seen, "prowler-eksctl-site")
+    # ours where the local endpoint makes no node instances: every volume eksctl's launch templates map is encrypted
+    volumes = run.after_site["launch_template_volumes"]
+    assert volumes and all(encrypted for _name, encrypted in volumes), volumes
 
 
 @pytest.mark.slow  # identity, network and teardown playbooks: ~1 min

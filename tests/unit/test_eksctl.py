@@ -133,3 +133,10 @@ def test_node_groups_land_in_the_private_subnets_when_the_network_has_them():
     assert "privateNetworking" not in groups(dict(eksctl_cluster.render(chosen, "us-west-2"), nodeGroups=[]))[0]
     wrong = params(subnets=mixed[:1], nodegroups=[dict(GROUP, private_networking=True)])
     assert any("private_networking true puts it in private subnets" in x for x in eksctl_cluster.problems_of(wrong))
+
+
+def test_node_volumes_are_encrypted():
+    """eksctl sets Ebs.Encrypted in a node group's launch template only when volumeEncrypted is given
+    (pkg/cfn/builder/block_device_mapping.go); without it the root volume follows the account's EBS default."""
+    for group in groups(eksctl_cluster.render(params(), "us-west-2")):
+        assert group["volumeEncrypted"] is True
