@@ -229,7 +229,8 @@ def launch_template_volumes(ec2, cluster):
         for version in versions["LaunchTemplateVersions"]:
             mappings = version["LaunchTemplateData"].get("BlockDeviceMappings") or []
             volumes = [m["Ebs"] for m in mappings if m.get("Ebs")]
-            found.append((template["LaunchTemplateName"], bool(volumes) and all(v.get("Encrypted") for v in volumes)))
+            encrypted = [str(v.get("Encrypted")).lower() == "true" for v in volumes]
+            found.append((template["LaunchTemplateName"], bool(volumes) and all(encrypted)))
     return found
 
 
