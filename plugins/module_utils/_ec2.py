@@ -34,24 +34,7 @@ def add_rules(ec2, group_id, rules, check_mode):
     """Make sure a group another module owns has ``rules`` (and leave its others alone). Returns whether any was
     missing."""
     group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-    missing = sorted(set(rules) - current_rules(group), key=str)
-    if missing and not check_mode:
-        rule_call(ec2.authorize_security_group_ingress, group_id, missing, "InvalidPermission.Duplicate")
-    return bool(missing)
-
-
-def remove_rules(ec2, group_id, rules):
-    """Revoke ``rules`` from a group another module owns, if it (and they) still exist."""
-    try:
-        group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-    except ClientError as exc:
-        if error_code(exc) == "InvalidGroup.NotFound":
-            return False
-        raise
-    present = sorted(set(rules) & current_rules(group), key=str)
-    if present:
-        rule_call(ec2.revoke_security_group_ingress, group_id, present, "InvalidPermission.NotFound")
-    return bool(present)
+    return sync_rules(ec2, group, current_rules(group) | set(rules), check_mode)
 
 
 def current_rules(group):

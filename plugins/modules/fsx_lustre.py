@@ -137,7 +137,7 @@ from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import add_rules
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import current_rules
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import delete_group
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import lustre_client_rules
-from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import remove_rules
+from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import sync_rules
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import ensure_group
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_cluster_vpc
 from ansible_collections.trainkit.aws.plugins.module_utils._ec2 import find_group
@@ -375,8 +375,8 @@ def ensure_absent(module, fsx):
         for other in paginate(
             ec2, "describe_security_groups", "SecurityGroups", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
         ):
-            if other["GroupId"] != group["GroupId"] and clients & current_rules(other):
-                remove_rules(ec2, other["GroupId"], clients)
+            if other["GroupId"] != group["GroupId"]:
+                sync_rules(ec2, other, current_rules(other) - clients, False)
     delete_group(ec2, vpc_id, cluster + "-fsx")
     return True, before, {}, {}
 

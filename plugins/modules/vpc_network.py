@@ -369,16 +369,19 @@ class Network:
         return found, tables
 
     @cached
-    def nat_gateways(self):
-        """The cluster's NAT gateways in the VPC that are not gone yet (pending, available, deleting; AWS lists
-        deleted and failed ones for an hour more)."""
-        gateways = paginate(
+    def vpc_nat_gateways(self):
+        """Every NAT gateway in the VPC that is not gone yet (pending, available, deleting; AWS lists deleted and
+        failed ones for an hour more) - the cluster's and anyone else's."""
+        return paginate(
             self.ec2,
             "describe_nat_gateways",
             "NatGateways",
             Filter=self.vpc_filter() + [{"Name": "state", "Values": list(LIVE_NAT_STATES) + ["deleting"]}],
         )
-        return [g for g in gateways if tag_dict(g.get("Tags")).get(CLUSTER_TAG) == self.cluster]
+
+    def nat_gateways(self):
+        """The cluster's NAT gateways in the VPC that are not gone yet."""
+        return [g for g in self.vpc_nat_gateways() if tag_dict(g.get("Tags")).get(CLUSTER_TAG) == self.cluster]
 
     @cached
     def addresses(self):
@@ -807,14 +810,7 @@ def ensure_route_tables(net, p, subnets, igw_id, nats=None):
             )
             tables[kind] = table
         if kind == "public" and igw_id:
-            default = [r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
-            if not default or default[0].get("GatewayId") != igw_id:
-                net.mark(True)
-                if not net.module.check_mode:
-                    call = net.ec2.replace_route if default else net.ec2.create_route
-                    net.use(
-                        call, RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id
-                    )
+            ensure_default_route(net, table, GatewayId=igw_id)
         if kind != "public":
             ensure_nat_route(net, table, nats.get(nat_key(kind, p)), nat_key(kind, p))
     # associations: every listed subnet to the table of its kind
@@ -854,10 +850,9 @@ def ensure_route_tables(net, p, subnets, igw_id, nats=None):
 def ensure_nat_route(net, table, gateway, key):
     """A private table's default route: to its NAT gateway, or none (nat_gateways none; a route to one of our
     NAT gateways is removed, a route someone else added is left alone)."""
-    default = [r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
     if key is None:
-        ours = set(g["NatGatewayId"] for g in net.nat_gateways())
-        if default and default[0].get("NatGatewayId") in ours:
+        default = default_route(table)
+        if default and default.get("NatGatewayId") in set(g["NatGatewayId"] for g in net.nat_gateways()):
             net.mark(True)
             if not net.module.check_mode:
                 net.ec2.delete_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
@@ -865,17 +860,24 @@ def ensure_nat_route(net, table, gateway, key):
     if gateway is None:  # check mode: the gateway is still to be created
         net.mark(True)
         return
-    if default and default[0].get("NatGatewayId") == gateway["NatGatewayId"] and default[0].get("State") != "blackhole":
+    ensure_default_route(net, table, NatGatewayId=gateway["NatGatewayId"])
+
+
+def default_route(table):
+    """A route table's route for 0.0.0.0/0, or None."""
+    return next((r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"), None)
+
+
+def ensure_default_route(net, table, **target):
+    """The table's 0.0.0.0/0 route to ``target`` (GatewayId= an internet gateway, NatGatewayId= a NAT gateway),
+    created or replaced - also when it points there but AWS reports it as a blackhole."""
+    default = default_route(table)
+    if default and all(default.get(k) == v for k, v in target.items()) and default.get("State") != "blackhole":
         return
     net.mark(True)
     if not net.module.check_mode:
         call = net.ec2.replace_route if default else net.ec2.create_route
-        net.use(
-            call,
-            RouteTableId=table["RouteTableId"],
-            DestinationCidrBlock="0.0.0.0/0",
-            NatGatewayId=gateway["NatGatewayId"],
-        )
+        net.use(call, RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", **target)
 
 
 def delete_route_table(net, table):
@@ -1109,12 +1111,7 @@ def foreign_resources(net, our_groups):
         if "AccessDenied" not in str(exc):
             raise
     ours = set(g["NatGatewayId"] for g in net.nat_gateways())
-    for gateway in paginate(
-        net.ec2,
-        "describe_nat_gateways",
-        "NatGateways",
-        Filter=net.vpc_filter() + [{"Name": "state", "Values": list(LIVE_NAT_STATES) + ["deleting"]}],
-    ):
+    for gateway in net.vpc_nat_gateways():
         explained_enis.update(a.get("NetworkInterfaceId") for a in gateway.get("NatGatewayAddresses", []))
         if gateway["NatGatewayId"] not in ours:
             found.append("NAT gateway {0} in subnet {1}".format(gateway["NatGatewayId"], gateway["SubnetId"]))
