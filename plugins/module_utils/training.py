@@ -27,6 +27,8 @@ TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
 RESERVED_FILES = ("launcher.py",)
 MPI_IMPLEMENTATIONS = ("OpenMPI", "MPICH", "Intel")
 SSHD_COMMAND = ("/usr/sbin/sshd", "-De")  # what the MPI operator's images run on workers
+SHM_VOLUME = "dshm"
+DEFAULT_SHM_SIZE = "1Gi"
 MAX_NAME = 52  # Job names above 52 characters leave no room for the pod name suffix (63)
 
 
@@ -56,8 +58,24 @@ def problems(spec):
         out.append("pservers must be 0 or more, got {0}".format(pservers))
     if pservers and framework != "paddle":
         out.append("pservers (parameter-server mode) is for framework paddle only")
-    if (spec.get("gpus") or 0) < 0:
-        out.append("gpus must be 0 or more, got {0}".format(spec.get("gpus")))
+    gpus = spec.get("gpus") or 0
+    if gpus < 0:
+        out.append("gpus must be 0 or more, got {0}".format(gpus))
+    if framework == "paddle" and gpus > 1:
+        out.append(
+            "gpus {0}: a paddle trainer is one process on one GPU; for more GPUs add workers (one GPU each)".format(
+                gpus
+            )
+        )
+    nproc = spec.get("nproc_per_node")
+    if framework == "pytorch" and gpus > 0 and nproc and nproc != gpus:
+        out.append(
+            "nproc_per_node {0} with gpus {1}: torchrun runs one process per GPU, so leave nproc_per_node unset "
+            "or make it {1}".format(nproc, gpus)
+        )
+    shm = spec.get("shm_size")
+    if shm is not None and str(shm) != "0" and not QUANTITY.match(str(shm)):
+        out.append("shm_size {0!r} is not a Kubernetes quantity (e.g. 1Gi), or 0 for none".format(shm))
     if (spec.get("restart_limit") or 0) < 0:
         out.append("restart_limit must be 0 or more, got {0}".format(spec.get("restart_limit")))
     for key in ("cpu", "memory"):
@@ -148,6 +166,19 @@ def trainer_count(spec):
         return spec["gpus"]
     cpu = str(spec.get("cpu") or "1")
     return max(1, int(float(cpu[:-1]) / 1000) if cpu.endswith("m") else int(float(cpu)))
+
+
+def shm_size(spec):
+    """The size of the memory-backed /dev/shm of GPU pods, or None for none.
+
+    Container runtimes give a container 64 MiB of /dev/shm; NCCL keeps its intra-node buffers there (and PyTorch's
+    DataLoader workers their batches), which several processes per pod outgrow. Memory-backed, so what is written
+    counts against the container's memory limit (Kubernetes: volumes, emptyDir medium Memory).
+    """
+    size = str(spec.get("shm_size") if spec.get("shm_size") is not None else DEFAULT_SHM_SIZE)
+    if not spec.get("gpus") or size in ("", "0"):
+        return None
+    return size
 
 
 def container_env(spec, role):
@@ -274,6 +305,8 @@ def container(spec, role, name="trainer"):
         out["ports"] = ports
     if spec.get("data_pvc"):
         out["volumeMounts"].append({"name": "data", "mountPath": spec["mount_path"].rstrip("/")})
+    if shm_size(spec):
+        out["volumeMounts"].append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})
     res = resources(spec)
     if res:
         out["resources"] = res
@@ -294,6 +327,8 @@ def pod_template(spec, role, restart_policy="Never", name="trainer"):
         pod["automountServiceAccountToken"] = True
     if spec.get("data_pvc"):
         pod["volumes"].append({"name": "data", "persistentVolumeClaim": {"claimName": spec["data_pvc"]}})
+    if shm_size(spec):
+        pod["volumes"].append({"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": shm_size(spec)}})
     if spec.get("node_selector"):
         pod["nodeSelector"] = dict((k, str(v)) for k, v in spec["node_selector"].items())
     if spec.get("tolerations"):
@@ -352,6 +387,9 @@ def mpi_job(spec):
     launcher["spec"].pop("restartPolicy")  # the operator sets it from the replica's restartPolicy
     launcher_container = launcher["spec"]["containers"][0]
     launcher_container.pop("resources", None)
+    # the launcher only runs mpirun: no GPU, so no /dev/shm volume either
+    launcher["spec"]["volumes"] = [v for v in launcher["spec"]["volumes"] if v["name"] != SHM_VOLUME]
+    launcher_container["volumeMounts"] = [m for m in launcher_container["volumeMounts"] if m["name"] != SHM_VOLUME]
     launcher_container["command"] = ["mpirun", "-np", str(spec["workers"] * slots)] + list(spec.get("command") or [])
     worker = pod_template(spec, "worker", name="worker")
     worker["spec"].pop("restartPolicy")

@@ -98,9 +98,20 @@ options:
     description: Memory request and limit of each trainer (C(4Gi)).
     type: str
   gpus:
-    description: C(nvidia.com/gpu) limit of each trainer. With 0, PaddlePaddle is told to use gloo on CPU.
+    description:
+      - C(nvidia.com/gpu) limit of each trainer. With 0, PaddlePaddle is told to use gloo on CPU.
+      - C(pytorch) runs one C(torchrun) process per GPU, each on C(cuda:LOCAL_RANK) (the shipped C(train_pytorch.py));
+        C(paddle) takes at most 1 (one trainer process per pod; add O(workers) for more GPUs).
+      - GPU pods get a memory-backed C(/dev/shm) (O(shm_size)).
     type: int
     default: 0
+  shm_size:
+    description:
+      - Size limit of the memory-backed C(emptyDir) mounted at C(/dev/shm) in pods with O(gpus) > 0. Container
+        runtimes give 64 MiB, which NCCL's shared-memory transport outgrows once a pod runs several processes.
+      - What is written there counts against the container's memory limit (O(memory)). C(0) mounts none.
+    type: str
+    default: 1Gi
   node_selector:
     description: Node labels the pods must match, e.g. C(node.kubernetes.io/instance-type).
     type: dict
@@ -175,7 +186,9 @@ options:
     type: bool
     default: true
   nproc_per_node:
-    description: C(torchrun) processes per pod; defaults to O(gpus), at least 1.
+    description:
+      - C(torchrun) processes per pod; defaults to O(gpus), at least 1. With O(gpus) > 0 it must equal O(gpus)
+        (one process per GPU).
     type: int
   slots_per_worker:
     description: MPI slots per worker; defaults to O(gpus), at least 1.
@@ -400,6 +413,7 @@ SPEC_KEYS = (
     "cpu",
     "memory",
     "gpus",
+    "shm_size",
     "node_selector",
     "tolerations",
     "data_pvc",
@@ -641,6 +655,7 @@ def main():
             cpu=dict(type="str"),
             memory=dict(type="str"),
             gpus=dict(type="int", default=0),
+            shm_size=dict(type="str", default="1Gi"),
             node_selector=dict(type="dict"),
             tolerations=dict(type="list", elements="dict"),
             data_pvc=dict(type="str"),

@@ -1,6 +1,9 @@
 # -*- coding: utf-8 -*-
 """Rendering of training jobs and the launcher's pure logic (peer assignment, framework variables)."""
 
+import ast
+import os
+
 import pytest
 
 from ansible_collections.trainkit.aws.plugins.module_utils import launcher
@@ -176,3 +179,85 @@ def test_absent_treats_an_unserved_kind_as_gone():
     assert training_job.existing(NoCRD(), mpijob, "default") is None
     with pytest.raises(K8sError, match="Cannot reach"):
         training_job.existing(Down(), mpijob, "default")
+
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "training_job", "files")
+
+
+def script_function(script, name):
+    """One pure function of a shipped training script, compiled alone: the unit lane has no torch or paddle to import
+    the whole script with (the training and GPU lanes run the scripts themselves)."""
+    with open(os.path.join(SCRIPTS, script)) as handle:
+        tree = ast.parse(handle.read())
+    [node] = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+    namespace = {}
+    exec(compile(ast.Module(body=[node], type_ignores=[]), script, "exec"), namespace)  # pylint: disable=exec-used
+    return namespace[name]
+
+
+def test_pytorch_processes_each_take_the_gpu_of_their_local_rank():
+    placement = script_function("train_pytorch.py", "placement")
+    assert placement({}, 0) == ("gloo", "cpu"), "no GPU: gloo on the CPU, as before"
+    assert placement({"LOCAL_RANK": "0"}, 1) == ("nccl", "cuda:0")
+    assert [placement({"LOCAL_RANK": str(r)}, 8) for r in range(8)] == [("nccl", "cuda:%d" % r) for r in range(8)]
+    assert placement({"LOCAL_RANK": "2", "TRAINKIT_DEVICE": "cpu"}, 8) == ("gloo", "cpu")
+    with pytest.raises(SystemExit, match="LOCAL_RANK 1 has no GPU of its own: this pod sees 1 GPU"):
+        placement({"LOCAL_RANK": "1"}, 1)
+
+
+def test_paddle_trainer_takes_its_selected_gpu_only_with_a_cuda_build():
+    placement = script_function("train_paddle.py", "placement")
+    assert placement({}, False, 0) == "cpu"
+    assert placement({}, False, 1) == "cpu", "the CPU build trains on the CPU even where a GPU is visible"
+    assert placement({}, True, 1) == "gpu:0"
+    assert placement({"FLAGS_selected_gpus": "1"}, True, 2) == "gpu:1"
+    assert placement({"TRAINKIT_DEVICE": "cpu"}, True, 1) == "cpu"
+    with pytest.raises(SystemExit, match="sees 1 GPU"):
+        placement({"FLAGS_selected_gpus": "3"}, True, 1)
+
+
+def trainer_of(objects):
+    [job] = [o for o in objects if o["kind"] == "Job"]
+    return job["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("gpus", [1, 4, 8])
+def test_pytorch_runs_one_process_per_gpu_with_a_memory_backed_dev_shm(gpus):
+    pod_spec = trainer_of(training.render(spec(framework="pytorch", gpus=gpus), "launcher"))
+    [container] = pod_spec["containers"]
+    command = container["command"]
+    assert command[command.index("--nproc-per-node") + 1] == str(gpus)
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == str(gpus)
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}} in pod_spec["volumes"]
+    sized = trainer_of(training.render(spec(framework="pytorch", gpus=gpus, shm_size="8Gi"), "launcher"))
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}} in sized["volumes"]
+
+
+def test_cpu_pods_and_shm_size_0_get_no_dev_shm_volume():
+    for extra in ({"gpus": 0}, {"gpus": 1, "shm_size": "0"}):
+        pod_spec = trainer_of(training.render(spec(framework="pytorch", **extra), "launcher"))
+        command = pod_spec["containers"][0]["command"]
+        assert "dshm" not in str(pod_spec), extra
+        assert command[command.index("--nproc-per-node") + 1] == "1"
+
+
+def test_mpi_workers_get_dev_shm_and_the_launcher_does_not():
+    [mpijob] = [o for o in training.render(spec(framework="mpi", gpus=2), "launcher") if o["kind"] == "MPIJob"]
+    replicas = mpijob["spec"]["mpiReplicaSpecs"]
+    assert mpijob["spec"]["slotsPerWorker"] == 2, "one MPI slot per GPU"
+    assert "dshm" in str(replicas["Worker"]["template"]) and "dshm" not in str(replicas["Launcher"]["template"])
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"framework": "pytorch", "gpus": 4, "nproc_per_node": 2}, "torchrun runs one process per GPU"),
+        ({"framework": "pytorch", "gpus": 1, "nproc_per_node": 2}, "torchrun runs one process per GPU"),
+        ({"framework": "paddle", "gpus": 2}, "a paddle trainer is one process on one GPU"),
+        ({"framework": "pytorch", "gpus": 1, "shm_size": "lots"}, "shm_size 'lots' is not a Kubernetes quantity"),
+    ],
+)
+def test_gpu_layouts_that_would_share_or_idle_gpus_are_refused(extra, message):
+    found = training.problems(spec(**extra))
+    assert any(message in p for p in found), found

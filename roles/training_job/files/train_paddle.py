@@ -2,8 +2,13 @@
 
 Run by trainkit's launcher, which exports PADDLE_TRAINER_ID, PADDLE_TRAINERS_NUM, PADDLE_TRAINER_ENDPOINTS and
 PADDLE_CURRENT_ENDPOINT, TRAINKIT_DATA_DIR (this trainer's shard, written by split_data.py) and TRAINKIT_OUTPUT_DIR.
-Each trainer writes model.json (its rank, the final loss and the trained parameters) to its output directory:
-after an all-reduce of every gradient, the parameters are the same on every rank.
+Each trainer writes model.json (its rank, the final loss, its device and the trained parameters) to its output
+directory: after an all-reduce of every gradient, the parameters are the same on every rank.
+
+Devices: one trainer per pod and per GPU. With Paddle's GPU build and a GPU visible, the trainer works on gpu:N, N the
+first of FLAGS_selected_gpus (0 unless set), and the collective runs over NCCL; the CPU build (or
+TRAINKIT_DEVICE=cpu) trains on the CPU over gloo. The device is set before the parallel environment starts, since
+Paddle picks the collective's backend from it.
 """
 
 import csv
@@ -27,8 +32,21 @@ def load(data_dir):
     return data[:, :-1], data[:, -1:]
 
 
+def placement(environ, compiled_with_cuda, cuda_devices):
+    """The device this trainer uses: "gpu:<N>" with a CUDA build and a GPU visible, else "cpu"."""
+    if environ.get("TRAINKIT_DEVICE", "auto") == "cpu" or not compiled_with_cuda or cuda_devices < 1:
+        return "cpu"
+    selected = (environ.get("FLAGS_selected_gpus") or "0").split(",")[0]
+    if int(selected) >= cuda_devices:
+        raise SystemExit("FLAGS_selected_gpus={0}, but this pod sees {1} GPU(s)".format(selected, cuda_devices))
+    return "gpu:{0}".format(selected)
+
+
 def main():
     epochs = int(os.environ.get("EPOCHS", "200"))
+    cuda = paddle.is_compiled_with_cuda()
+    device = placement(os.environ, cuda, paddle.device.cuda.device_count() if cuda else 0)
+    paddle.set_device(device)
     dist.init_parallel_env()
     rank, world = dist.get_rank(), dist.get_world_size()
     x, y = load(os.environ["TRAINKIT_DATA_DIR"])
@@ -46,7 +64,14 @@ def main():
         if epoch % 50 == 0:
             print("rank {0}/{1} epoch {2} loss {3:.6f}".format(rank, world, epoch, float(loss)), flush=True)
     params = [p.numpy().ravel().tolist() for p in model.parameters()]
-    result = {"rank": rank, "world_size": world, "samples": len(x), "loss": float(loss), "parameters": params}
+    result = {
+        "rank": rank,
+        "world_size": world,
+        "samples": len(x),
+        "loss": float(loss),
+        "parameters": params,
+        "device": device,
+    }
     with open(os.path.join(os.environ["TRAINKIT_OUTPUT_DIR"], "model.json"), "w") as handle:
         json.dump(result, handle)
     print("rank {0}/{1} done: loss {2:.6f} parameters {3}".format(rank, world, float(loss), params), flush=True)
