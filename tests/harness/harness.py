@@ -729,8 +729,9 @@ class LocalNodes:
     def address(self, node):
         return self.state()["nodes"][node]["address"]
 
-    def ssh(self, node, command, jump=True, timeout=60):
-        """Run ``command`` on ``node`` as the nodes' user, through the bastion unless ``jump`` is false."""
+    def ssh(self, node, command, jump=True, timeout=60, stdin=None):
+        """Run ``command`` on ``node`` as the nodes' user, through the bastion unless ``jump`` is false (``stdin``:
+        text for its standard input)."""
         argv = ["ssh", "-F", self.ssh_config]
         if node == "bastion-1":
             target = "127.0.1.2"
@@ -739,7 +740,12 @@ class LocalNodes:
             if jump:
                 argv += ["-o", "ProxyJump=admin@127.0.1.2"]
         return subprocess.run(
-            argv + ["admin@" + target, command], capture_output=True, text=True, timeout=timeout, check=False
+            argv + ["admin@" + target, command],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
 

@@ -62,6 +62,7 @@ def main():
         "loss": float(loss),
         "parameters": params,
         "host": MPI.Get_processor_name(),
+        "mpi": MPI.Get_library_version().splitlines()[0].strip(),
     }
     with open(os.path.join(output, "model.json"), "w") as handle:
         json.dump(result, handle)
