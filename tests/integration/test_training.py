@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -257,6 +258,11 @@ def test_every_framework_renders_and_the_api_server_accepts_it(ansible, local_k8
             limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
             assert limits["nvidia.com/gpu"] == "1"
             assert "--torchrun" in job["spec"]["template"]["spec"]["containers"][0]["command"]
+            # the API server takes the memory-backed /dev/shm (emptyDir medium Memory, sizeLimit) as rendered
+            pod_spec = job["spec"]["template"]["spec"]
+            [shm] = [v for v in pod_spec["volumes"] if v["name"] == "dshm"]
+            assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "1Gi"}
+            assert {"name": "dshm", "mountPath": "/dev/shm"} in pod_spec["containers"][0]["volumeMounts"]
         if name == "split":
             assert env["SPLIT_COUNT"] == "4" and env["OUT_DIR"] == "/mnt/data/{0}/data".format(args["name"])
 
@@ -314,6 +320,8 @@ def test_bad_input_changes_nothing(ansible, local_k8s, client, namespace, node):
         (dict(name=unique("x"), framework="paddle", output_path="/abs/{rank}"), "relative to mount_path"),
         (dict(name=unique("x"), framework="paddle", data_subpath="{job}/{user}"), "only use the fields"),
         (dict(name=unique("x"), framework="paddle", ports={"base": 65535, "num": 2}), "within 1024..65535"),
+        (dict(name=unique("x"), framework="pytorch", gpus=2, nproc_per_node=1), "one process per GPU"),
+        (dict(name=unique("x"), framework="paddle", gpus=2), "a paddle trainer is one process on one GPU"),
     ]
     for extra, message in cases:
         args = job_args(local_k8s, namespace, node, command=["python3", "t.py"], **extra)
@@ -549,7 +557,9 @@ def test_pytorch_ddp_two_workers_through_torchrun(ansible, local_k8s, client, na
     )
     result = ansible.module("training_job", args)
     assert result.rc == 0 and result["status"] == "succeeded", (result.get("msg"), result.get("failed_pods"))
-    assert_trained_together(models(local_k8s, namespace, job, 2), 2)
+    results = models(local_k8s, namespace, job, 2)
+    assert_trained_together(results, 2)
+    assert all(r["backend"] == "gloo" and r["devices"] == ["cpu", "cpu"] for r in results), "no GPU: gloo on CPUs"
 
 
 @pytest.mark.slow  # real training processes through the launcher
@@ -653,3 +663,53 @@ def test_wait_timeout_reports_pending_pods(ansible, local_k8s, client, namespace
     assert [p["phase"] for p in result["pods"]] == ["Pending", "Pending"]
     gone = ansible.module("training_job", dict(args, state="absent"))
     assert gone.rc == 0 and gone["changed"] is True
+
+
+def test_the_role_picks_each_frameworks_image_for_cpu_and_gpu_and_stops_an_mpi_job_without_one(ansible, tmp_path):
+    """The role's defaults: Paddle's CUDA build with gpus > 0 (its CPU build would train on the CPU), one PyTorch
+    image, and for MPI - no published image has MPICH and Python - a stop before anything is submitted on a real
+    cluster when training_job_mpi_image is empty, saying where the Dockerfile is."""
+    defaults = os.path.join(REPO, "roles", "training_job", "defaults", "main.yml")
+    cases = [("paddle", 0, True), ("paddle", 1, True), ("pytorch", 0, True), ("pytorch", 2, True), ("mpi", 1, True)]
+    cases += [("mpi", 0, False)]
+    tasks = [
+        {
+            "name": "image {0} {1} {2}".format(*case),
+            "ansible.builtin.debug": {"msg": "IMAGE {0} {1} {2} [{{{{ training_job_image }}}}]".format(*case)},
+            "vars": {"training_job_framework": case[0], "training_job_gpus": case[1], "_training_job_local": case[2]},
+        }
+        for case in cases
+    ]
+    book = tmp_path / "images.yml"
+    book.write_text(
+        json.dumps([{"hosts": "localhost", "gather_facts": False, "vars_files": [defaults], "tasks": tasks}])
+    )
+    rc, output, _r = ansible.playbook(str(book))
+    assert rc == 0, output[-3000:]
+    images = dict(re.findall(r"IMAGE (\S+ \S+ \S+) \[(.*?)\]", output))
+    assert images["paddle 0 True"] == "paddlepaddle/paddle:3.3.1"
+    assert images["paddle 1 True"] == "paddlepaddle/paddle:3.3.1-gpu-cuda12.6-cudnn9.5"
+    assert images["pytorch 0 True"] == images["pytorch 2 True"] == "pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime"
+    assert images["mpi 1 True"] == "trainkit-mpich-python:v0.7.0" and images["mpi 0 False"] == "", images
+
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars": {"trainkit_cluster": {"provider": "eksctl"}},
+            "roles": [
+                {
+                    "role": "trainkit.aws.training_job",
+                    "training_job_framework": "mpi",
+                    "training_job_kubeconfig": str(tmp_path / "no-such-kubeconfig"),
+                }
+            ],
+        }
+    ]
+    book = tmp_path / "mpi.yml"
+    book.write_text(json.dumps(play))
+    rc, output, _r = ansible.playbook(str(book))
+    flat = " ".join(output.split())
+    assert rc != 0 and "no published image has MPICH, Python 3, mpi4py and numpy" in flat, output[-3000:]
+    assert "images/mpich-python/Dockerfile" in flat and "set training_job_mpi_image" in flat
+    assert "Training job | Split the data set" not in output, "stopped before submitting anything"
