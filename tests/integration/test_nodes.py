@@ -6,11 +6,14 @@ Every test here shares one test bed, so they run in one xdist worker, in order: 
 integration tests by file (--dist loadfile; xdist's loadgroup does not group with pytest 9).
 """
 
+import base64
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -23,6 +26,7 @@ from harness import unique
 pytestmark = [pytest.mark.nodes, pytest.mark.slow, pytest.mark.xdist_group("nodes")]
 
 WORKERS = ("worker-1", "worker-2", "gpu-1")
+REPO_FILES = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "training_job", "files")
 EFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev"
 MISSING = [
     t for t in ("debootstrap", "systemd-nspawn", "socat", "ssh", "gpg", "dpkg-scanpackages") if not shutil.which(t)
@@ -219,9 +223,16 @@ def test_node_nvidia_installs_configures_once_and_reboots_only_when_allowed_and_
         " cat /etc/modprobe.d/blacklist-nouveau.conf",
     )
     lines = state.stdout.splitlines()
-    assert lines[0].startswith("550."), "the driver is held to the 550 branch"
+    assert lines[0].startswith("550."), "auto on Debian 13: the archive's 550 branch"
     assert "1.17.8" in lines[1] and lines[2] == "1" and lines[3] == "active", lines
     assert "blacklist nouveau" in state.stdout
+    # containerd runs every container with the NVIDIA runtime, the device plugin's own too, which must see the
+    # driver to advertise nvidia.com/gpu: nvidia-ctk's default runtime, as the device plugin's README asks
+    config = tomllib.loads(nodes.ssh("gpu-1", "sudo cat /etc/containerd/config.toml").stdout)
+    cri = config["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]
+    assert cri["default_runtime_name"] == "nvidia", cri.get("default_runtime_name")
+    assert cri["runtimes"]["nvidia"]["options"]["BinaryName"] == "/usr/bin/nvidia-container-runtime"
+    assert "branch=550" in nodes.ssh("gpu-1", "cat /etc/trainkit/nvidia-driver").stdout
 
     # 2. the same again: nothing changes (nvidia-ctk rewrote only the scratch copy), the runtime is not restarted
     pid = nodes.ssh("gpu-1", "systemctl show -p MainPID --value containerd").stdout.strip()
@@ -237,6 +248,39 @@ def test_node_nvidia_installs_configures_once_and_reboots_only_when_allowed_and_
     assert rc != 0 and advice in flat and "not rebooted" not in flat, output[-4000:]
     after = boot_id(nodes, "gpu-1")
     assert after and after != before, "rebooted: a new boot id"
+
+    # 4. a driver trainkit did not install (a GPU AMI's: here the same packages, no longer marked as trainkit's) is
+    #    kept, whatever branch is asked for: no pin, package or repository change, and no reboot
+    pinned = "sudo cat /etc/apt/preferences.d/trainkit-nvidia-driver; dpkg-query -W -f='${Version}\\n' nvidia-smi"
+    image = nodes.ssh("gpu-1", "sudo rm /etc/trainkit/nvidia-driver && " + pinned).stdout
+    rc, output, _r = ansible.playbook(
+        book, inventory=nodes.inventory, extra_vars={"node_nvidia_reboot": True, "node_nvidia_driver_branch": "535"}
+    )
+    flat = " ".join(output.split())
+    assert "already has NVIDIA driver" in flat and "which trainkit did not install" in flat, output[-4000:]
+    assert rc != 0 and advice in flat and recap(output, "gpu-1")["changed"] == 0, output[-4000:]
+    assert nodes.ssh("gpu-1", pinned).stdout == image and boot_id(nodes, "gpu-1") == after
+    assert nodes.ssh("gpu-1", "test -e /etc/trainkit/nvidia-driver").returncode == 1
+
+
+@pytest.mark.gpu
+def test_node_nvidia_refuses_a_branch_the_gpu_cannot_use_before_changing_anything(ansible, nodes, tmp_path):
+    """auto takes the GPU's oldest branch into account: Debian 13's 550 is too old for a B200 (570), and a pinned 590 too
+    new for a V100 (580 is Volta's last)."""
+    book = play(tmp_path, "nvidia-branch", "worker-2", "node_nvidia", {"node_nvidia_check": True})
+    cases = [
+        (
+            {"ec2_instance_type": "p6-b200.48xlarge"},
+            "(B200, blackwell), which needs driver branch 570 or newer, not 550",
+        ),
+        ({"ec2_instance_type": "p3.2xlarge", "node_nvidia_driver_branch": "590"}, "no driver after branch 580"),
+    ]
+    for extra, message in cases:
+        rc, output, _r = ansible.playbook(book, inventory=nodes.inventory, extra_vars=extra)
+        flat = " ".join(output.split())
+        assert rc != 0 and message in flat, output[-3000:]
+        assert recap(output, "worker-2")["changed"] == 0
+    assert nodes.ssh("worker-2", "test -e /etc/modprobe.d/blacklist-nouveau.conf").returncode == 1
 
 
 def test_node_lustre_picks_the_repository_and_packages_of_each_os_family(ansible, nodes, tmp_path):
@@ -384,3 +428,94 @@ def test_site_runs_the_nodes_stage_on_the_test_bed(ansible, nodes, local_aws, tm
     assert "gpu-1" in output.split("PLAY [Nodes | NVIDIA", 1)[1], "the GPU node went through the NVIDIA play"
     rc, output, _r = ansible.playbook("playbooks/teardown.yml", extra_vars=extra, env=env)
     assert rc == 0, output[-3000:]
+
+
+MPI_IMAGE = os.path.join(REPO_FILES, "images", "mpich-python", "Dockerfile")
+# What the Dockerfile's base, mpioperator/mpich:v0.7.0, has from Debian (kubeflow/mpi-operator v0.7.0
+# build/base/Dockerfile and mpich.Dockerfile: debian:trixie + openssh-server, openssh-client, dnsutils, mpich)
+MPI_BASE_PACKAGES = ("openssh-client", "dnsutils", "mpich")
+
+
+def dockerfile_build(path):
+    """The ARG defaults and RUN commands after the Dockerfile's FROM, its continuation lines joined."""
+    with open(path) as handle:
+        lines = handle.read().replace("\\\n", " ").splitlines()
+    args, runs, after_from = {}, [], False
+    for line in (raw.strip() for raw in lines):
+        keyword, _sep, rest = line.partition(" ")
+        if keyword == "FROM":
+            after_from = True
+        elif keyword == "ARG" and "=" in rest:
+            args.update([rest.split("=", 1)])
+        elif keyword == "RUN" and after_from:
+            runs.append(" ".join(rest.split()))
+    return args, runs
+
+
+def test_the_mpi_images_package_set_runs_train_mpi_across_ranks(nodes, tmp_path):
+    """No published image has MPICH and Python (mpioperator/mpich:v0.7.0 has no python3, mpi4py or numpy), so the
+    collection ships a Dockerfile. A trixie node gets the base image's Debian packages, then runs the Dockerfile's
+    own RUN lines (pip offline, from the mpi4py wheel fetched here), and mpirun trains train_mpi.py on 2 ranks under
+    MPICH: one world of 2, the same parameters on both, the fit of the whole data set."""
+    args, runs = dockerfile_build(MPI_IMAGE)
+    assert runs and "MPI4PY_VERSION" in args, (args, runs)
+    wheels = tmp_path / "wheels"
+    download = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+        + ["--python-version", "3.13", "--dest", str(wheels)]  # trixie's python3, glibc 2.41
+        + [
+            arg
+            for tag in ("manylinux_2_28", "manylinux_2_17", "manylinux_2_5")
+            for arg in ("--platform", tag + "_x86_64")
+        ]
+        + ["mpi4py=={0}".format(args["MPI4PY_VERSION"])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert download.returncode == 0, download.stderr[-2000:]
+    [wheel] = os.listdir(wheels)
+    node = "worker-1"
+    upload = "mkdir -p /tmp/wheels /tmp/mpi && base64 -d > /tmp/wheels/{0}".format(wheel)
+    assert nodes.ssh(node, upload, stdin=base64.b64encode((wheels / wheel).read_bytes()).decode()).returncode == 0
+    for name in ("train_mpi.py", "split_data.py", "dataset.csv"):
+        with open(os.path.join(REPO_FILES, name)) as handle:
+            assert nodes.ssh(node, "cat > /tmp/mpi/" + name, stdin=handle.read()).returncode == 0
+
+    base = nodes.ssh(
+        node,
+        "sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+        + " ".join(MPI_BASE_PACKAGES),
+        timeout=600,
+    )
+    assert base.returncode == 0, base.stderr[-3000:]
+    assert nodes.ssh(node, "python3 -c 'import mpi4py'").returncode != 0, "the base alone cannot run train_mpi.py"
+    environment = " ".join("{0}={1}".format(k, v) for k, v in sorted(args.items()))
+    for run in runs:
+        built = nodes.ssh(
+            node,
+            "sudo env DEBIAN_FRONTEND=noninteractive PIP_NO_INDEX=1 PIP_FIND_LINKS=/tmp/wheels {0} sh -c {1}".format(
+                environment, shlex.quote(run)
+            ),
+            timeout=600,
+        )
+        assert built.returncode == 0, (run, built.stderr[-3000:])
+
+    train = nodes.ssh(
+        node,
+        "cd /tmp/mpi && OUT_DIR=/tmp/mpi/job/data SPLIT_COUNT=2 python3 split_data.py"
+        " && TRAINKIT_MOUNT_PATH=/tmp/mpi JOB_NAME=job mpirun -np 2 python3 train_mpi.py",
+        timeout=300,
+    )
+    assert train.returncode == 0, (train.stdout[-2000:], train.stderr[-2000:])
+    results = [
+        json.loads(nodes.ssh(node, "cat /tmp/mpi/job/output/node_{0}/model.json".format(rank)).stdout)
+        for rank in range(2)
+    ]
+    assert [r["rank"] for r in results] == [0, 1] and all(r["world_size"] == 2 for r in results), results
+    assert all("MPICH" in r["mpi"] for r in results), results[0]["mpi"]
+    assert results[0]["parameters"] == results[1]["parameters"]
+    weights, bias = results[0]["parameters"]
+    assert [round(w, 1) for w in weights] == [3.0, -2.0, 0.5] and round(bias[0], 1) == 1.0, results[0]
+    assert sum(r["samples"] for r in results) == 1200
