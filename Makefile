@@ -29,7 +29,7 @@ export TRAINKIT_PROWLER := $(PROWLER_ENV)/bin/prowler
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export TRAINKIT_TRAIN_PYTHON := $(TRAIN_PYTHON)
 
-.PHONY: bench help venv train-env train-env-torch awscli prowler k8s-client-env k8s-clients binaries control-plane eksctl kube-aws demo-binaries node-tools nodes link demo down test check unit integration integration-fast durations throttled sanity lint build ee clean
+.PHONY: bench help gpu-test gpu-wheels venv train-env train-env-torch awscli prowler k8s-client-env k8s-clients binaries control-plane eksctl kube-aws demo-binaries node-tools nodes link demo down test check unit integration integration-fast durations throttled sanity lint build ee clean
 
 help:
 	@echo "make demo    - the whole pipeline locally: AWS (local endpoint), Kubernetes, data split, real training"
@@ -133,7 +133,7 @@ down:
 # The static checks and unit tests run beside the installs the integration lanes need (mostly downloads: the
 # Prowler and oldest-client virtualenvs, the aws CLI, the training environment), then the two integration lanes.
 test: venv link
-	@$(MAKE) --no-print-directory -j4 --output-sync=target sanity lint unit prowler k8s-client-env awscli train-env-torch
+	@$(MAKE) --no-print-directory -j4 --output-sync=target sanity lint unit gpu-test prowler k8s-client-env awscli train-env-torch
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory k8s-clients
 
@@ -174,6 +174,22 @@ k8s-clients: venv link binaries k8s-client-env
 	@echo "Kubernetes tests with kubernetes $(K8S_CLIENT_OLDEST) (the rest of the suite: \
 	$$($(BIN)/python -c 'import kubernetes; print(kubernetes.__version__)'))"
 	$(K8S_CLIENT_ENV)/bin/pytest $(INTEGRATION_ARGS) -m "k8s and not slow" $(PYTEST_ARGS)
+
+# The GPU lane (tests/gpu): every test skips where nvidia-smi lists no GPU, so make test runs it everywhere. On a GPU
+# machine it needs only python3 with torch (GPU_PYTHON) and, offline, the wheels gpu-wheels downloads into
+# .tmp/gpu-wheels (docs/development.md, "The GPU lane").
+gpu-test:
+	tools/gpu-test $(PYTEST_ARGS)
+
+# pytest and ansible-core (tests/gpu/requirements.txt) as wheels for Linux x86_64 and each of GPU_WHEEL_PYTHONS
+GPU_WHEEL_PYTHONS ?= 3.10 3.11 3.12 3.13
+GPU_WHEEL_PLATFORMS := $(foreach p,manylinux_2_28 manylinux_2_17 manylinux2014 manylinux_2_5 manylinux1,--platform $(p)_x86_64)
+gpu-wheels: venv
+	@for version in $(GPU_WHEEL_PYTHONS); do \
+		$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version $$version $(GPU_WHEEL_PLATFORMS) \
+			--dest .tmp/gpu-wheels -r tests/gpu/requirements.txt || exit 1; \
+	done
+	@echo "gpu-wheels: $$(ls .tmp/gpu-wheels | wc -l) wheels in .tmp/gpu-wheels ($$(du -sh .tmp/gpu-wheels | cut -f1))"
 
 # The throttled lane alone: identity -> network -> storage -> teardown with 30% of requests throttled (also in make test)
 throttled: venv link
