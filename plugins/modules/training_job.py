@@ -269,16 +269,18 @@ EXAMPLES = r"""
     wait: true
   register: job
 
-- name: PyTorch DDP on two GPU nodes
+- name: PyTorch DDP on two 8-GPU nodes
   trainkit.aws.training_job:
     name: resnet
     framework: pytorch
-    image: pytorch/pytorch:latest
+    image: pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime
     command: [/workspace/train.py, --epochs, "10"]
     workers: 2
-    gpus: 1
+    gpus: 8  # one torchrun process per GPU, each on cuda:LOCAL_RANK
+    memory: 64Gi
+    shm_size: 16Gi
     node_selector:
-      node.kubernetes.io/instance-type: p3.2xlarge
+      node.kubernetes.io/instance-type: p5.48xlarge
     tolerations:
       - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
 
