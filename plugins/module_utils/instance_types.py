@@ -41,7 +41,46 @@ INSTANCE_TYPES = {
     "g6e.xlarge": (4, 32, 1),
     "p4d.24xlarge": (96, 1152, 8),
     "p5.48xlarge": (192, 2048, 8),
+    "p5e.48xlarge": (192, 2048, 8),
+    "g6.4xlarge": (16, 64, 1),
+    "g6e.2xlarge": (8, 64, 1),
+    "g6e.12xlarge": (48, 384, 4),
+    # Graviton with NVIDIA T4G
+    "g5g.xlarge": (4, 8, 1),
+    "g5g.2xlarge": (8, 16, 1),
 }
+# instance families on Arm (Graviton); every other family in the table is x86_64
+ARM64_FAMILIES = ("g5g", "m6g", "m7g", "c6g", "c7g", "r6g", "t4g")
+
+
+def architecture(instance_type):
+    """x86_64 or arm64: the processor of an instance type, from its family."""
+    return "arm64" if instance_type.split(".")[0] in ARM64_FAMILIES else "x86_64"
+
+
+def mix_problems(instance_types, label):
+    """Why a node group may not mix these instance types: its nodes must be alike for the pods placed on any of
+    them - the same number of GPUs and the same architecture (images are built per architecture). Types this table
+    does not know cannot be checked, and are named."""
+    problems = []
+    unknown = [t for t in instance_types if t not in INSTANCE_TYPES]
+    known = [t for t in instance_types if t in INSTANCE_TYPES]
+    if unknown and len(instance_types) > 1:
+        problems.append(
+            "{0}: trainkit cannot tell the GPUs of {1}, so it cannot check that the instance types are alike; mix "
+            "only types it knows (plugins/module_utils/instance_types.py), or give one type".format(
+                label, ", ".join(unknown)
+            )
+        )
+    for what, value in (("GPU count", gpus_of), ("architecture", architecture)):
+        found = sorted(set((str(value(t)), t) for t in known))
+        if len(set(v for v, _t in found)) > 1:
+            problems.append(
+                "{0}: its instance types must have one {1}, got {2}".format(
+                    label, what, ", ".join("{0} ({1})".format(t, v) for v, t in found)
+                )
+            )
+    return problems
 
 
 def gpus_of(instance_type):

@@ -129,9 +129,26 @@ options:
         type: bool
         default: true
       instance_type:
-        description: EC2 instance type, for example C(g5.xlarge) for one NVIDIA A10G.
+        description:
+          - EC2 instance type, for example C(g5.xlarge) for one NVIDIA A10G. One of O(nodegroups[].instance_type)
+            and O(nodegroups[].instance_types) is required.
         type: str
-        required: true
+      instance_types:
+        description:
+          - Several instance types for the group (managed - C(instanceTypes); self-managed - the Auto Scaling group's
+            C(instancesDistribution)), so that spot capacity can come from more pools. They must have one GPU count
+            and one architecture (refused otherwise, before eksctl runs).
+        type: list
+        elements: str
+        default: []
+      spot:
+        description:
+          - Spot capacity. Managed groups - eksctl's C(spot), EKS's capacity type C(SPOT) (EKS sets the allocation
+            strategy and Capacity Rebalancing, and drains a node at risk of interruption). Self-managed groups -
+            C(instancesDistribution) with no on-demand capacity and C(spotAllocationStrategy) C(capacity-optimized);
+            nothing drains them unless AWS Node Termination Handler runs (docs/training.md, "Spot node groups").
+        type: bool
+        default: false
       min_size:
         description: Smallest size. Default - O(nodegroups[].desired_capacity).
         type: int
@@ -286,6 +303,7 @@ import tempfile
 
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.trainkit.aws.plugins.module_utils import instance_types
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import aws_environment
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import last_error
@@ -307,6 +325,7 @@ except ImportError:
     HAS_JSONSCHEMA = False
 
 API_VERSION = "eksctl.io/v1alpha5"
+EKSCTL_DEFAULT_VOLUME_SIZE = 80  # GiB: eksctl's DefaultNodeVolumeSize (pkg/apis/eksctl.io/v1alpha5/types.go)
 UNSUPPORTED_GPU = ("p2.",)  # NVIDIA K80: current drivers and the EKS GPU AMIs no longer support it
 NAME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]{0,99}$")
 
@@ -331,24 +350,49 @@ def private_networking(group, p):
     return bool(subnet_entries(p["subnets"]).get("private"))
 
 
+def types_of(group):
+    """The group's instance types: instance_types, else [instance_type]."""
+    return list(group["instance_types"]) or [group["instance_type"]]
+
+
 def nodegroup_config(group, p):
     desired = group["desired_capacity"]
     config = {
         "name": group["name"],
-        "instanceType": group["instance_type"],
         "desiredCapacity": desired,
         "minSize": group["min_size"] if group["min_size"] is not None else desired,
         "maxSize": group["max_size"] if group["max_size"] is not None else desired,
     }
+    if group["managed"]:
+        # eksctl: "only one of instanceType or instanceTypes can be specified" (validation.go)
+        if group["instance_types"]:
+            config["instanceTypes"] = list(group["instance_types"])
+        else:
+            config["instanceType"] = group["instance_type"]
+        if group["spot"]:
+            config["spot"] = True  # the managed node group's capacityType SPOT (pkg/cfn/builder/managed_nodegroup.go)
+    elif group["spot"] or len(types_of(group)) > 1:
+        # eksctl's mixed instances: instanceType unset, the types and the on-demand/spot split in instancesDistribution
+        distribution = {
+            "instanceTypes": types_of(group),
+            "onDemandBaseCapacity": 0,
+            "onDemandPercentageAboveBaseCapacity": 0 if group["spot"] else 100,
+        }
+        if group["spot"]:
+            distribution["spotAllocationStrategy"] = "capacity-optimized"
+        config["instancesDistribution"] = distribution
+    else:
+        config["instanceType"] = group["instance_type"]
     if group["labels"]:
         config["labels"] = dict((k, str(v)) for k, v in group["labels"].items())
     if group["taints"]:
         config["taints"] = [dict((k, v) for k, v in t.items() if v is not None) for t in group["taints"]]
-    if group["volume_size"]:
-        config["volumeSize"] = group["volume_size"]
     # eksctl leaves the nodes' root volume to the account's EBS default (unencrypted unless someone turned it on):
     # volumeEncrypted sets Ebs.Encrypted in the launch template (pkg/cfn/builder/block_device_mapping.go), with
-    # the AWS managed EBS key
+    # the AWS managed EBS key. eksctl refuses volumeEncrypted without volumeSize (validateNodeGroupBase:
+    # "volumeEncrypted cannot be set without volumeSize" - for self-managed groups, which it does not default
+    # first), so the size is eksctl's own default, DefaultNodeVolumeSize (80 GiB), unless given.
+    config["volumeSize"] = group["volume_size"] or EKSCTL_DEFAULT_VOLUME_SIZE
     config["volumeEncrypted"] = True
     if group["ami_family"]:
         config["amiFamily"] = group["ami_family"]
@@ -455,6 +499,10 @@ def problems_of(p):
                 )
             )
         problems += validate.taints(group["taints"], label)
+        if bool(group["instance_type"]) == bool(group["instance_types"]):
+            problems.append("{0}: give instance_type or instance_types, one of them".format(label))
+        else:
+            problems += instance_types.mix_problems(types_of(group), label)
     return problems
 
 
@@ -678,8 +726,9 @@ def endpoint_access(cluster, p=None):
 
 def planned(want, have):
     found = summary(have) if have else {"name": want["name"], "type": None, "status": None}
+    types = want.get("instanceTypes") or (want.get("instancesDistribution") or {}).get("instanceTypes")
     found.update(
-        instance_type=want["instanceType"],
+        instance_type=want.get("instanceType") or ",".join(types or []),
         min_size=want["minSize"],
         max_size=want["maxSize"],
         desired_capacity=want["desiredCapacity"],
@@ -750,7 +799,9 @@ def main():
     nodegroup = dict(
         name=dict(type="str", required=True),
         managed=dict(type="bool", default=True),
-        instance_type=dict(type="str", required=True),
+        instance_type=dict(type="str"),
+        instance_types=dict(type="list", elements="str", default=[]),
+        spot=dict(type="bool", default=False),
         min_size=dict(type="int"),
         max_size=dict(type="int"),
         desired_capacity=dict(type="int", default=1, aliases=["count"]),
@@ -801,11 +852,12 @@ def main():
         module.fail_on_problems(problems)
     config = render(p, region)
     for group in p["nodegroups"]:
-        if group["instance_type"].startswith(UNSUPPORTED_GPU):
-            module.warn(
-                "node group {0}: {1} has NVIDIA K80 GPUs, which current NVIDIA drivers and the EKS GPU images no "
-                "longer support; use g4dn, g5 or p3 and newer".format(group["name"], group["instance_type"])
-            )
+        for instance_type in types_of(group):
+            if instance_type.startswith(UNSUPPORTED_GPU):
+                module.warn(
+                    "node group {0}: {1} has NVIDIA K80 GPUs, which current NVIDIA drivers and the EKS GPU images no "
+                    "longer support; use g4dn, g5 or p3 and newer".format(group["name"], instance_type)
+                )
     path = p["eksctl_path"] or shutil.which("eksctl")
     if not path or not os.access(path, os.X_OK):
         problems.append(

@@ -155,9 +155,19 @@ options:
         type: str
         required: true
       instance_type:
-        description: EC2 instance type, for example C(p3.2xlarge) for one NVIDIA V100.
+        description: EC2 instance type, for example C(p3.2xlarge) for one NVIDIA V100. Required.
         type: str
-        required: true
+      instance_types:
+        description:
+          - Accepted so that the cluster role's node groups fit every provider, and refused when not empty - trainkit
+            renders kube-aws node pools of one instance type (use the eksctl provider for spot and mixed groups).
+        type: list
+        elements: str
+        default: []
+      spot:
+        description: Accepted for the same reason, and refused when true.
+        type: bool
+        default: false
       count:
         description: Number of nodes.
         type: int
@@ -448,6 +458,13 @@ def pool_problems(pools):
             problems.append("node pool names that differ only by '-' make the same stack name ({0})".format(logical))
     for pool in pools:
         label = "node pool {0}".format(pool["name"])
+        if pool.get("spot") or pool.get("instance_types"):
+            problems.append(
+                "{0}: spot and instance_types are for the eksctl and local providers; trainkit's kube-aws node pools "
+                "take one instance_type, on demand".format(label)
+            )
+        if not pool.get("instance_type"):
+            problems.append("{0}: instance_type is required".format(label))
         if not POOL_NAME.match(pool["name"]):
             problems.append("{0}: a name holds only letters, digits and '-', starting with a letter".format(label))
         if pool["count"] < 0:
@@ -766,7 +783,9 @@ def ensure_absent(module, kube_aws, region):
 def main():
     pool = dict(
         name=dict(type="str", required=True),
-        instance_type=dict(type="str", required=True),
+        instance_type=dict(type="str"),
+        instance_types=dict(type="list", elements="str", default=[]),
+        spot=dict(type="bool", default=False),
         count=dict(type="int", default=1, aliases=["desired_capacity"]),
         zones=dict(type="list", elements="str", default=[]),
         labels=dict(type="dict", default={}),
@@ -814,6 +833,8 @@ def main():
             dict(
                 name="nodepool1",
                 instance_type=p["worker_instance_type"],
+                instance_types=[],
+                spot=False,
                 count=p["worker_count"],
                 zones=[],
                 labels={},

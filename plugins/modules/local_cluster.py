@@ -15,7 +15,8 @@ description:
   - Each node gets the capacity of its instance type (cpu, memory, pods; its GPUs as C(nvidia.com/gpu) - see
     O(device_plugin) - and in the annotation C(trainkit.io/gpus)), the labels
     C(node.kubernetes.io/instance-type), C(topology.kubernetes.io/zone), C(topology.kubernetes.io/region),
-    C(eks.amazonaws.com/nodegroup), C(kubernetes.io/hostname), C(trainkit.io/cluster), the group's own labels and
+    C(eks.amazonaws.com/nodegroup), C(eks.amazonaws.com/capacityType), C(kubernetes.io/hostname),
+    C(trainkit.io/cluster), the group's own labels and
     taints, and a pod CIDR of its own inside the cluster's loopback pod network (the one C(tools/local-k8s)
     publishes in the ConfigMap C(kube-system/trainkit-local-network), 127.10.0.0/16 for a cluster started alone), so
     that every pod IP is a loopback address no other local cluster uses.
@@ -44,9 +45,23 @@ options:
         type: str
         required: true
       instance_type:
-        description: EC2 instance type, one the collection knows (for example V(m5.large), V(p3.2xlarge), V(g5.xlarge)).
+        description:
+          - EC2 instance type, one the collection knows (for example V(m5.large), V(p3.2xlarge), V(g5.xlarge)). One
+            of O(nodegroups[].instance_type) and O(nodegroups[].instance_types) is required.
         type: str
-        required: true
+      instance_types:
+        description:
+          - Several instance types, as a spot group takes them (eksctl's C(instanceTypes)); the nodes take them in
+            turn. They must have one GPU count and one architecture.
+        type: list
+        elements: str
+        default: []
+      spot:
+        description:
+          - Spot capacity - the nodes carry C(eks.amazonaws.com/capacityType=SPOT) as EKS's managed spot nodes do
+            (V(ON_DEMAND) otherwise), so that placement rules can be tried here.
+        type: bool
+        default: false
       count:
         description: How many nodes.
         type: int
@@ -124,6 +139,9 @@ nodes:
     instance_type:
       description: Instance type.
       type: str
+    capacity_type:
+      description: C(SPOT) or C(ON_DEMAND) (the label C(eks.amazonaws.com/capacityType)).
+      type: str
     zone:
       description: Availability zone label.
       type: str
@@ -145,6 +163,7 @@ from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import INSTANCE_TYPES
+from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import mix_problems
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import node_object as instance_node
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import MISSING_LIBRARY
@@ -153,6 +172,7 @@ from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
 
 CLUSTER_LABEL = "trainkit.io/cluster"
 GROUP_LABEL = "eks.amazonaws.com/nodegroup"
+CAPACITY_LABEL = "eks.amazonaws.com/capacityType"  # what EKS puts on managed nodes: ON_DEMAND or SPOT
 # where tools/local-k8s publishes the plane's loopback networks for pods and node addresses
 NETWORK_CONFIGMAP = {"namespace": "kube-system", "name": "trainkit-local-network"}
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -172,12 +192,17 @@ def wanted_nodes(params):
     return nodes
 
 
-def node_object(params, name, group, zone, pod_cidr, address):
+def types_of(group):
+    return list(group["instance_types"]) or [group["instance_type"]]
+
+
+def node_object(params, name, group, zone, pod_cidr, address, index=0):
+    types = types_of(group)
     return instance_node(
         params["cluster_name"],
         params["region"],
         group["name"],
-        group["instance_type"],
+        types[index % len(types)],
         name,
         zone,
         pod_cidr,
@@ -185,7 +210,7 @@ def node_object(params, name, group, zone, pod_cidr, address):
         labels=group["labels"],
         taints=group["taints"],
         gpus=group["gpus"],
-        extra_labels={CLUSTER_LABEL: params["cluster_name"]},
+        extra_labels={CLUSTER_LABEL: params["cluster_name"], CAPACITY_LABEL: "SPOT" if group["spot"] else "ON_DEMAND"},
         device_plugin=params["device_plugin"],
     )
 
@@ -232,6 +257,7 @@ def summary(node):
         "name": node["metadata"]["name"],
         "nodegroup": labels.get(GROUP_LABEL),
         "instance_type": labels.get("node.kubernetes.io/instance-type"),
+        "capacity_type": labels.get(CAPACITY_LABEL),
         "zone": labels.get("topology.kubernetes.io/zone"),
         "gpus": int(node["metadata"].get("annotations", {}).get(GPUS_ANNOTATION) or 0),
         "gpus_allocatable": int(node.get("status", {}).get("allocatable", {}).get(GPU_RESOURCE, 0)),
@@ -284,7 +310,7 @@ def ensure(module, client):
                 raise K8sError("No free pod CIDR left in 127.{0}.0.0/16 (254 nodes at most).".format(pods))
             pod_cidr = "127.{0}.{1}.0/24".format(pods, free.pop(0))
         octet = int(pod_cidr.split(".")[2])
-        desired = node_object(p, name, group, zone, pod_cidr, "127.{0}.{1}.1".format(addresses, octet))
+        desired = node_object(p, name, group, zone, pod_cidr, "127.{0}.{1}.1".format(addresses, octet), index)
         if projection(node, p["device_plugin"]) == projection(desired, p["device_plugin"]):
             continue
         changed = True
@@ -326,7 +352,9 @@ def main():
                 default=[],
                 options=dict(
                     name=dict(type="str", required=True),
-                    instance_type=dict(type="str", required=True),
+                    instance_type=dict(type="str"),
+                    instance_types=dict(type="list", elements="str", default=[]),
+                    spot=dict(type="bool", default=False),
                     count=dict(type="int", default=1),
                     gpus=dict(type="int"),
                     zones=dict(type="list", elements="str"),
@@ -352,12 +380,18 @@ def main():
             problems.append(
                 "{0}.name {1!r} must be a DNS label (lowercase letters, digits, '-')".format(label, group["name"])
             )
-        if group["instance_type"] not in INSTANCE_TYPES:
-            problems.append(
-                "{0}.instance_type {1!r} is not known; use one of: {2}".format(
-                    label, group["instance_type"], ", ".join(sorted(INSTANCE_TYPES))
+        if bool(group["instance_type"]) == bool(group["instance_types"]):
+            problems.append("{0}: give instance_type or instance_types, one of them".format(label))
+            continue
+        for instance_type in types_of(group):
+            if instance_type not in INSTANCE_TYPES:
+                problems.append(
+                    "{0}: instance type {1!r} is not known; use one of: {2}".format(
+                        label, instance_type, ", ".join(sorted(INSTANCE_TYPES))
+                    )
                 )
-            )
+        if all(t in INSTANCE_TYPES for t in types_of(group)):
+            problems += mix_problems(types_of(group), label)
         if group["count"] < 0 or (group["gpus"] is not None and group["gpus"] < 0):
             problems.append("{0}: count and gpus must not be negative".format(label))
         for zone in group["zones"] or []:

@@ -79,6 +79,39 @@ def test_bad_cluster_config_fails_before_eksctl_runs(eks_ansible, eks_aws, eksct
     ]
     assert eks_aws.requests(mark) == []  # not even a read: eksctl never ran
 
+    # spot groups of several types: the real eksctl validates what is rendered (its schema, then create --dry-run)
+    spot = [
+        {"name": "spot", "instance_types": ["g5.xlarge", "g6.xlarge"], "spot": True, "desired_capacity": 2},
+        {"name": "self", "managed": False, "instance_types": ["g5.xlarge", "g6.xlarge"], "spot": True},
+    ]
+    checked = eks_ansible.module(
+        "eksctl_cluster",
+        {
+            "name": unique("spot"),
+            "eksctl_path": eksctl_path,
+            "nodegroups": spot,
+            "kubeconfig": str(tmp_path / "spot-kubeconfig"),
+            "public_access_cidrs": ["127.0.0.1/32"],
+        },
+        check=True,
+    )
+    assert checked.changed and not checked.failed, checked.output
+    rendered = yaml.safe_load(checked["config"])
+    [managed], [self_managed] = rendered["managedNodeGroups"], rendered["nodeGroups"]
+    assert managed["spot"] is True and managed["instanceTypes"] == ["g5.xlarge", "g6.xlarge"]
+    assert self_managed["instancesDistribution"]["spotAllocationStrategy"] == "capacity-optimized"
+    assert any("create cluster" in c and "--dry-run" in c for c in checked["commands"]), checked["commands"]
+    mixed = eks_ansible.module(
+        "eksctl_cluster",
+        {
+            "name": unique("spot"),
+            "eksctl_path": eksctl_path,
+            "nodegroups": [{"name": "m", "instance_types": ["g5.xlarge", "g5.12xlarge"], "spot": True}],
+            "public_access_cidrs": ["127.0.0.1/32"],
+        },
+    )
+    assert mixed.failed and "must have one GPU count" in mixed["msg"], mixed.output
+
     crossed = eks_ansible.module(
         "eksctl_cluster",
         {

@@ -472,3 +472,50 @@ def test_cluster_playbook_publishes_the_fact(ansible, local_k8s):
     assert ansible.module(
         "local_cluster", {"cluster_name": cluster, "kubeconfig": local_k8s.kubeconfig, "state": "absent"}
     ).changed
+
+
+def test_local_spot_node_groups_are_marked_spot_and_take_their_types_in_turn(ansible, local_k8s):
+    """A spot group of several instance types: its nodes carry EKS's eks.amazonaws.com/capacityType=SPOT (the others
+    ON_DEMAND), take the types in turn, and a pod can be placed by the capacity type; a mix of GPU counts is refused."""
+    cluster = unique("spot")
+    groups = [
+        {"name": "od", "instance_type": "m5.large", "count": 1},
+        {"name": "spot", "instance_types": ["g5.xlarge", "g6.xlarge"], "spot": True, "count": 3},
+    ]
+    args = {"cluster_name": cluster, "kubeconfig": local_k8s.kubeconfig, "nodegroups": groups, "device_plugin": False}
+    client = local_k8s.client()
+    try:
+        created = ansible.module("local_cluster", args)
+        assert created.changed, created.output
+        types = dict((n["name"], (n["instance_type"], n["capacity_type"])) for n in created["nodes"])
+        assert types == {
+            cluster + "-od-0": ("m5.large", "ON_DEMAND"),
+            cluster + "-spot-0": ("g5.xlarge", "SPOT"),
+            cluster + "-spot-1": ("g6.xlarge", "SPOT"),
+            cluster + "-spot-2": ("g5.xlarge", "SPOT"),
+        }
+        nodes = nodes_of(client, cluster)
+        assert nodes[cluster + "-spot-1"]["metadata"]["labels"]["eks.amazonaws.com/capacityType"] == "SPOT"
+        assert not ansible.module("local_cluster", args).changed
+
+        for name in nodes:
+            client.wait(node_obj(name), None, node_ready, 60, name + " Ready")
+        pod = gpu_pod(cluster, cluster + "-on-spot")
+        pod["spec"]["containers"][0].pop("resources")  # no GPU asked for: only the capacity type places it
+        pod["spec"]["nodeSelector"]["eks.amazonaws.com/capacityType"] = "SPOT"
+        kc = local_k8s.kubeconfig
+        placed = ansible.module("k8s_apply", {"kubeconfig": kc, "definition": pod, "wait": True, "wait_timeout": 60})
+        assert not placed.failed and placed["result"]["spec"]["nodeName"].startswith(cluster + "-spot-"), placed.output
+        ansible.module("k8s_apply", {"kubeconfig": kc, "definition": pod, "state": "absent", "wait": True})
+
+        mixed = [{"name": "bad", "instance_types": ["g5.xlarge", "g5.12xlarge"], "spot": True}]
+        bad = ansible.module("local_cluster", dict(args, nodegroups=mixed))
+        assert bad.failed and "must have one GPU count" in bad["msg"] and len(nodes_of(client, cluster)) == 4
+        both = [{"name": "bad", "instance_type": "g5.xlarge", "instance_types": ["g6.xlarge"]}]
+        bad = ansible.module("local_cluster", dict(args, nodegroups=both))
+        assert bad.failed and "give instance_type or instance_types, one of them" in bad["msg"]
+    finally:
+        ansible.module(
+            "local_cluster", {"cluster_name": cluster, "kubeconfig": local_k8s.kubeconfig, "state": "absent"}
+        )
+        client.close()

@@ -33,6 +33,10 @@ def test_gpu_nodegroups_from_the_table_an_override_and_the_family():
     assert [(g["name"], g["gpus"]) for g in found] == [("v100", 4), ("custom", 2), ("new", 1)]
     with pytest.raises(AnsibleFilterError, match="needs an instance_type"):
         gpu_nodegroups([{"name": "x"}])
+    # a spot group of several types: the device plugin's node selection needs every one of them
+    [spot] = gpu_nodegroups([{"name": "spot", "instance_types": ["g5.xlarge", "g6.xlarge"], "spot": True}])
+    assert spot["gpus"] == 1 and spot["instance_types"] == ["g5.xlarge", "g6.xlarge"]
+    assert found[0]["instance_types"] == ["p3.8xlarge"]
 
 
 def test_simulated_gpu_nodes_advertise_their_gpus_only_through_a_device_plugin():

@@ -8,6 +8,8 @@ GROUP = {
     "name": "gpu",
     "managed": True,
     "instance_type": "g5.xlarge",
+    "instance_types": [],
+    "spot": False,
     "min_size": None,
     "max_size": None,
     "desired_capacity": 1,
@@ -140,3 +142,47 @@ def test_node_volumes_are_encrypted():
     (pkg/cfn/builder/block_device_mapping.go); without it the root volume follows the account's EBS default."""
     for group in groups(eksctl_cluster.render(params(), "us-west-2")):
         assert group["volumeEncrypted"] is True
+        # and eksctl refuses volumeEncrypted without volumeSize on self-managed groups (validateNodeGroupBase): its
+        # own default size, 80 GiB, unless one is given
+        assert group["volumeSize"] == 80
+    sized = eksctl_cluster.render(params(nodegroups=[dict(GROUP, volume_size=200)]), "us-west-2")
+    assert sized["managedNodeGroups"][0]["volumeSize"] == 200
+
+
+def spot_group(**extra):
+    group = dict(GROUP, name="spot", instance_type=None, instance_types=["g5.xlarge", "g6.xlarge"], spot=True)
+    group.update(extra)
+    return group
+
+
+def test_a_spot_group_renders_eksctls_spot_and_instance_types():
+    """Managed: spot + instanceTypes (eksctl refuses instanceType beside instanceTypes, validation.go), EKS's
+    capacity type SPOT. Self-managed: eksctl's mixed instances, no on-demand share, capacity-optimized."""
+    config = eksctl_cluster.render(params(nodegroups=[spot_group(), spot_group(name="self", managed=False)]), "r")
+    [managed] = config["managedNodeGroups"]
+    assert managed["spot"] is True and managed["instanceTypes"] == ["g5.xlarge", "g6.xlarge"]
+    assert "instanceType" not in managed
+    [self_managed] = config["nodeGroups"]
+    assert "instanceType" not in self_managed and "spot" not in self_managed
+    assert self_managed["instancesDistribution"] == {
+        "instanceTypes": ["g5.xlarge", "g6.xlarge"],
+        "onDemandBaseCapacity": 0,
+        "onDemandPercentageAboveBaseCapacity": 0,
+        "spotAllocationStrategy": "capacity-optimized",
+    }
+    on_demand = eksctl_cluster.render(params(nodegroups=[dict(GROUP)]), "r")["managedNodeGroups"][0]
+    assert on_demand["instanceType"] == "g5.xlarge" and "spot" not in on_demand and "instanceTypes" not in on_demand
+
+
+def test_a_groups_instance_types_must_be_alike_and_given_once():
+    cases = [
+        (spot_group(instance_types=["g5.xlarge", "g5.12xlarge"]), "one GPU count, got g5.xlarge (1), g5.12xlarge (4)"),
+        (spot_group(instance_types=["g5.xlarge", "g5g.xlarge"]), "one architecture, got g5g.xlarge (arm64)"),
+        (spot_group(instance_types=["g5.xlarge", "x9.huge"]), "cannot tell the GPUs of x9.huge"),
+        (spot_group(instance_type="g5.xlarge"), "give instance_type or instance_types, one of them"),
+        (dict(GROUP, instance_type=None), "give instance_type or instance_types, one of them"),
+    ]
+    for group, message in cases:
+        found = eksctl_cluster.problems_of(params(nodegroups=[group]))
+        assert any(message in problem for problem in found), (group, found)
+    assert eksctl_cluster.problems_of(params(nodegroups=[spot_group()])) == []

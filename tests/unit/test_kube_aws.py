@@ -198,3 +198,13 @@ def test_the_api_load_balancers_icmp_comes_from_the_vpc_not_the_world():
     fixed = assets.no_world_icmp(template)
     assert fixed.count("0.0.0.0/0") == 1 and '"CidrIp": "{{$.VPCCIDR}}"' in fixed
     assert assets.no_world_icmp(fixed) == fixed
+
+
+def test_spot_and_mixed_node_pools_are_refused_with_the_provider_that_has_them():
+    from ansible_collections.trainkit.aws.plugins.modules import kube_aws_cluster
+
+    pool = {"name": "gpu", "instance_type": "p3.2xlarge", "instance_types": [], "spot": False, "count": 1, "taints": []}
+    assert kube_aws_cluster.pool_problems([pool]) == []
+    for extra in ({"spot": True}, {"instance_type": None, "instance_types": ["p3.2xlarge", "p3.8xlarge"]}):
+        found = kube_aws_cluster.pool_problems([dict(pool, **extra)])
+        assert any("spot and instance_types are for the eksctl and local providers" in p for p in found), found
