@@ -45,6 +45,7 @@ from local_k8s import MPI_OPERATOR_VERSION  # noqa: E402
 from local_k8s import cache_root  # noqa: E402  (the cache directory tools/local-k8s uses)
 from local_k8s import mpi_operator_binary  # noqa: E402
 from local_netns import available as netns_available  # noqa: E402
+from proctree import kill_tree  # noqa: E402
 
 
 def collection_path():
@@ -547,22 +548,53 @@ class Runner:
             message = tail(os.path.join(pod_dir, "log"))
         self.set_terminated(pod, code, message)
 
-    def kill(self, uid, why):
+    def kill(self, uid, why, vanish=False):
+        """The pod's container ends: SIGTERM to its process group, as the kubelet stops a deleted pod - or, with
+        ``vanish``, its machine is gone (its node deleted, as a spot reclaim removes it): every process of the pod
+        dies at once (SIGKILL, the whole tree) and, since a kubelet that no longer exists cannot report anything,
+        the pod object stays as it was until Kubernetes' pod garbage collector deletes it (DisruptionTarget,
+        DeletionByPodGC). Nothing is reported either way: reap() finds the pod gone from ``running``."""
         with self.lock:
             known = self.running.pop(uid, None)
         if known is None:
             return
         proc, pod = known
         self.ended(pod)
+        if vanish:
+            pids = kill_tree(proc.pid)
+        else:
+            pids = [proc.pid]
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
         log(
-            "{0}/{1}: {2}, terminating pid {3}".format(
-                pod["metadata"]["namespace"], pod["metadata"]["name"], why, proc.pid
+            "{0}/{1}: {2}, {3} pid(s) {4}".format(
+                pod["metadata"]["namespace"],
+                pod["metadata"]["name"],
+                why,
+                "killed" if vanish else "terminating",
+                " ".join(str(p) for p in pids),
             )
         )
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except OSError:
-            pass
+
+    def watch_nodes(self, period=1.0):
+        """Pods whose node was deleted lose their processes (kill with vanish), within ``period`` seconds."""
+        while not self.stopping:
+            time.sleep(period)
+            try:
+                _s, listing = self.client.request("GET", "/api/v1/nodes")
+            except K8sError:
+                continue
+            nodes = set(n["metadata"]["name"] for n in listing.get("items", []))
+            with self.lock:
+                lost = [
+                    (uid, pod["spec"].get("nodeName"))
+                    for uid, (_proc, pod) in self.running.items()
+                    if pod["spec"].get("nodeName") and pod["spec"]["nodeName"] not in nodes
+                ]
+            for uid, node in lost:
+                self.kill(uid, "node {0} is gone".format(node), vanish=True)
 
     # -- the watch loop ----------------------------------------------------------------------------------
     def consider(self, event_type, pod):
@@ -602,6 +634,7 @@ class Runner:
 
     def run(self):
         threading.Thread(target=self.refresh_tokens, daemon=True).start()
+        threading.Thread(target=self.watch_nodes, daemon=True).start()
         while not self.stopping:
             try:
                 _s, listing = self.client.request("GET", "/api/v1/pods")

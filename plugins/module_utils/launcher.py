@@ -15,6 +15,7 @@ pod's service account, wait until all are Running, sort them by pod IP and take 
 Inputs (environment): POD_NAME, POD_NAMESPACE, POD_IP (downward API), TRAINKIT_JOB, TRAINKIT_WORKERS,
 TRAINKIT_PSERVERS, TRAINKIT_PORT, TRAINKIT_ROLE (trainer or pserver), TRAINKIT_PEER_DISCOVERY (api or dns),
 TRAINKIT_SERVICE, TRAINKIT_NIC, TRAINKIT_MOUNT_PATH, TRAINKIT_DATA_SUBPATH, TRAINKIT_OUTPUT_PATH,
+TRAINKIT_CHECKPOINT_PATH, TRAINKIT_RESTART_COUNT,
 TRAINKIT_LAUNCH_TIMEOUT, KUBERNETES_SERVICE_HOST/PORT, and the service account files (TRAINKIT_SA_DIR, by default
 /var/run/secrets/kubernetes.io/serviceaccount).
 
@@ -291,12 +292,18 @@ def framework_env(framework, role, rank, peers, port, pod_ip, environ):
 
 
 def output_env(environ, rank):
-    """TRAINKIT_DATA_DIR and TRAINKIT_OUTPUT_DIR from the job's path patterns, the output directory created."""
-    env = {}
+    """TRAINKIT_DATA_DIR, TRAINKIT_OUTPUT_DIR and TRAINKIT_CHECKPOINT_DIR from the job's path patterns (the output
+    and checkpoint directories created), and TRAINKIT_RESTART_COUNT (0 unless the job says otherwise)."""
+    env = {"TRAINKIT_RESTART_COUNT": str(int(environ.get("TRAINKIT_RESTART_COUNT") or 0))}
     mount = environ.get("TRAINKIT_MOUNT_PATH")
     if not mount:
         return env
     fields = {"job": environ.get("TRAINKIT_JOB", ""), "rank": rank}
+    if environ.get("TRAINKIT_CHECKPOINT_PATH"):
+        # one directory for the whole job: every rank resumes from the same checkpoint
+        folder = os.path.join(mount, environ["TRAINKIT_CHECKPOINT_PATH"].format(**fields))
+        os.makedirs(folder, exist_ok=True)
+        env["TRAINKIT_CHECKPOINT_DIR"] = folder
     if environ.get("TRAINKIT_DATA_SUBPATH"):
         env["TRAINKIT_DATA_DIR"] = os.path.join(mount, environ["TRAINKIT_DATA_SUBPATH"].format(**fields))
     if environ.get("TRAINKIT_OUTPUT_PATH"):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Distributed training jobs as Kubernetes objects: validation and rendering (pure functions, no API calls).
 
-``render(spec, launcher_source)`` turns a training_job spec into the objects to apply, in order:
+``render(spec, launcher_source, checkpoint_source)`` turns a training_job spec into the objects to apply, in order:
 ServiceAccount/Role/RoleBinding for the launcher (only where it lists pods), the ConfigMap with the launcher and
 extra files, a headless Service (pytorch), and the Job(s) or MPIJob.
 """
@@ -24,7 +24,7 @@ QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
-RESERVED_FILES = ("launcher.py",)
+RESERVED_FILES = ("launcher.py", "checkpoint.py")
 MPI_IMPLEMENTATIONS = ("OpenMPI", "MPICH", "Intel")
 SSHD_COMMAND = ("/usr/sbin/sshd", "-De")  # what the MPI operator's images run on workers
 SHM_VOLUME = "dshm"
@@ -107,7 +107,11 @@ def problems(spec):
             out.append("data_pvc {0!r} is not a valid claim name".format(spec["data_pvc"]))
         if not mount.startswith("/") or mount.rstrip("/") in ("", LAUNCHER_DIR):
             out.append("mount_path must be an absolute path other than / and {0}".format(LAUNCHER_DIR))
-    for key in ("data_subpath", "output_path"):
+    if (spec.get("checkpoint_every") or 0) < 0:
+        out.append("checkpoint_every must be 0 or more, got {0}".format(spec.get("checkpoint_every")))
+    if "{rank}" in (spec.get("checkpoint_path") or ""):
+        out.append("checkpoint_path is one directory for the whole job: it may use {job} but not {rank}")
+    for key in ("data_subpath", "output_path", "checkpoint_path"):
         pattern = spec.get(key) or ""
         try:
             pattern.format(job="j", rank=0)
@@ -196,6 +200,11 @@ def container_env(spec, role):
         plain["TRAINKIT_MOUNT_PATH"] = mount
         plain["TRAINKIT_DATA_SUBPATH"] = spec.get("data_subpath") or ""
         plain["TRAINKIT_OUTPUT_PATH"] = spec.get("output_path") or ""
+    if spec["framework"] in ("paddle", "pytorch", "mpi"):
+        plain["TRAINKIT_RESTART_COUNT"] = str(spec.get("restart_count") or 0)
+        if spec.get("data_pvc") and spec.get("checkpoint_path"):
+            plain["TRAINKIT_CHECKPOINT_PATH"] = spec["checkpoint_path"]
+            plain["TRAINKIT_CHECKPOINT_EVERY"] = str(spec.get("checkpoint_every", 50))
     if spec["framework"] in ("paddle", "pytorch"):
         plain.update(
             {
@@ -341,11 +350,25 @@ def pod_template(spec, role, restart_policy="Never", name="trainer"):
     return template
 
 
+def failure_policy(container_name):
+    """The Job's podFailurePolicy (Kubernetes 1.31+, GA): a pod lost to a disruption - evicted, preempted, its node
+    gone (condition DisruptionTarget) - does not count against the job's failures; the training code failing (a
+    non-zero exit of the container) fails the job at once, with no blind retries. Restarting a collective job from
+    its checkpoint after a disruption is the module's (training_job's wait)."""
+    return {
+        "rules": [
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+            {"action": "FailJob", "onExitCodes": {"containerName": container_name, "operator": "NotIn", "values": [0]}},
+        ]
+    }
+
+
 def job(spec, name, role, count, indexed=False):
     body = {
         "parallelism": count,
         "completions": count,
         "backoffLimit": spec.get("restart_limit") or 0,
+        "podFailurePolicy": failure_policy("trainer"),
         "template": pod_template(spec, role),
     }
     if indexed:
@@ -375,9 +398,11 @@ def rbac(spec):
     ]
 
 
-def config_map(spec, launcher_source):
+def config_map(spec, launcher_source, checkpoint_source=None):
     data = dict((k, str(v)) for k, v in (spec.get("files") or {}).items())
     data["launcher.py"] = launcher_source
+    if checkpoint_source is not None:
+        data["checkpoint.py"] = checkpoint_source
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(spec, launcher_name(spec)), "data": data}
 
 
@@ -420,12 +445,13 @@ def mpi_job(spec):
     }
 
 
-def render(spec, launcher_source):
-    """The objects for a spec, in the order to apply them."""
+def render(spec, launcher_source, checkpoint_source=None):
+    """The objects for a spec, in the order to apply them (the ConfigMap carries the launcher's and the checkpoint
+    contract's sources, module_utils/launcher.py and checkpoint.py, beside the spec's files)."""
     objects = []
     if uses_api_discovery(spec):
         objects.extend(rbac(spec))
-    objects.append(config_map(spec, launcher_source))
+    objects.append(config_map(spec, launcher_source, checkpoint_source))
     framework = spec["framework"]
     if framework == "paddle":
         if spec.get("pservers"):

@@ -105,6 +105,18 @@ options:
       - GPU pods get a memory-backed C(/dev/shm) (O(shm_size)).
     type: int
     default: 0
+  checkpoint_path:
+    description:
+      - Where the job's checkpoints live, relative to O(mount_path); the field C({job}) is the job's name. The
+        launcher exports it as C(TRAINKIT_CHECKPOINT_DIR) (created), one directory for the whole job, and the shipped
+        scripts save there and resume from the newest complete checkpoint (docs/training.md, "Checkpoints"). Empty -
+        no checkpoints. Needs O(data_pvc).
+    type: str
+    default: "{job}/checkpoints"
+  checkpoint_every:
+    description: Steps between checkpoints (C(TRAINKIT_CHECKPOINT_EVERY)); C(0) - none.
+    type: int
+    default: 50
   shm_size:
     description:
       - Size limit of the memory-backed C(emptyDir) mounted at C(/dev/shm) in pods with O(gpus) > 0. Container
@@ -167,9 +179,22 @@ options:
         launcher). Unset leaves the choice to the framework (C(CONF_PADDLE_NIC) then says C(eth0)).
     type: str
   restart_limit:
-    description: How many failed pods the Job tolerates (its C(backoffLimit)); 0 fails the job at the first failure.
+    description:
+      - The Job's C(backoffLimit). Its C(podFailurePolicy) already fails the job at the first non-zero exit of the
+        training container (the code failed - no blind retries) and ignores pods lost to a disruption
+        (C(DisruptionTarget)), so this counts only failures neither rule matches.
     type: int
     default: 0
+  max_restarts:
+    description:
+      - With O(wait=true), how many times the module restarts the whole job from its checkpoint after a
+        disruption - a pod evicted, preempted or deleted, or its node gone (a spot reclaim). The job is deleted and
+        submitted again with the next C(TRAINKIT_RESTART_COUNT), and its scripts resume from their newest
+        checkpoint (O(checkpoint_path)). One more disruption fails the module. C(0) - none.
+      - Collective jobs restart as a group - PyTorch, Paddle and MPI alike - since a lost rank stops every other rank
+        (docs/training.md, "Failures and restarts", says why not torchrun's elastic restarts).
+    type: int
+    default: 3
   active_deadline_seconds:
     description: The Job's C(activeDeadlineSeconds).
     type: int
@@ -372,6 +397,25 @@ failed_pods:
     finished_at:
       description: When its container ended (failed pods are sorted by it, the first failure first).
       type: str
+restarts:
+  description:
+    - The whole-job restarts after disruptions (O(max_restarts)), in order; the last one has C(restart) null when
+      max_restarts was spent and the module failed. Each attempt's scripts report the step they resumed from
+      (C(resumed_from) in their C(model.json), and C(resumed from step N) in their logs).
+  returned: when state is present
+  type: list
+  elements: dict
+  contains:
+    restart:
+      description: Its number (1 for the first), the job's next C(TRAINKIT_RESTART_COUNT).
+      type: int
+    causes:
+      description: What disrupted the attempt - C(pod <name> - EvictionByEvictionAPI ...), C(node <n> is gone ...).
+      type: list
+      elements: str
+    at:
+      description: When the module restarted the job (UTC).
+      type: str
 output_path:
   description: Where the trainers write, on the volume O(data_pvc) (C(<mount_path>/<name>/output) by default).
   returned: when O(data_pvc) is set
@@ -391,6 +435,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.trainkit.aws.plugins.module_utils import checkpoint
 from ansible_collections.trainkit.aws.plugins.module_utils import launcher
 from ansible_collections.trainkit.aws.plugins.module_utils import training
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
@@ -416,6 +461,8 @@ SPEC_KEYS = (
     "memory",
     "gpus",
     "shm_size",
+    "checkpoint_path",
+    "checkpoint_every",
     "node_selector",
     "tolerations",
     "data_pvc",
@@ -512,16 +559,40 @@ def terminal(obj):
     return training.outcome(obj) in ("succeeded", "failed")
 
 
-class TrainingJob:
-    """One run of the module, in its steps: remove, submit (recreating when asked), wait, report, exit."""
+def condition(obj, kind):
+    """The object's status condition of that type, when it is True; else None."""
+    for found in (obj or {}).get("status", {}).get("conditions") or []:
+        if found.get("type") == kind and found.get("status") == "True":
+            return found
+    return None
 
-    def __init__(self, module, spec, objects):
+
+def disruption_of(pod):
+    """Why Kubernetes took the pod away (its DisruptionTarget condition: eviction, preemption, taint, pod GC), or
+    None."""
+    found = condition(pod, "DisruptionTarget")
+    if found is None:
+        return None
+    return "pod {0}: {1}{2}".format(
+        pod["metadata"]["name"],
+        found.get("reason") or "DisruptionTarget",
+        " - " + found["message"] if found.get("message") else "",
+    )
+
+
+class TrainingJob:
+    """One run of the module, in its steps: remove, submit (recreating when asked), wait (restarting the job from
+    its checkpoint after a disruption), report, exit."""
+
+    def __init__(self, module, spec, objects, render=None):
         self.module = module
         self.params = module.params
         self.spec = spec
         self.namespace = spec["namespace"]
         self.objects = objects
         self.work = training.workloads(objects)
+        self.render = render
+        self.restarts = []
         self.diffs = []
         self.result = dict(
             changed=False,
@@ -594,30 +665,121 @@ class TrainingJob:
                 }
             )
 
-    def wait(self, client):
-        """Follow every workload until it finished; a failure fails the module with the pods' report."""
-        deadline = time.monotonic() + self.params["wait_timeout"]
+    def pods(self, client):
+        _status, listing = client.request(
+            "GET",
+            "/api/v1/namespaces/{0}/pods".format(self.namespace),
+            query={"labelSelector": "{0}={1}".format(training.JOB_LABEL, self.spec["name"])},
+        )
+        return (listing or {}).get("items", [])
+
+    def lost_nodes(self, client, pods):
+        """Causes for pods whose node no longer exists (a spot instance reclaimed, a node removed)."""
+        causes = []
+        for node in sorted(set(p.get("spec", {}).get("nodeName") for p in pods if p.get("spec", {}).get("nodeName"))):
+            if client.get({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}) is None:
+                on = sorted(p["metadata"]["name"] for p in pods if p.get("spec", {}).get("nodeName") == node)
+                causes.append("node {0} is gone (pods {1})".format(node, ", ".join(on)))
+        return causes
+
+    def disruptions(self, client, pods, before, failing):
+        """Why this attempt was disrupted: pods Kubernetes took away (DisruptionTarget), pods that vanished while
+        they ran (unless the job is failing: then its controller removes its running pods), pods whose node is gone
+        (looked for when the job is failing, and every 10 seconds)."""
+        causes = [c for c in (disruption_of(p) for p in pods) if c]
+        names = set(p["metadata"]["name"] for p in pods)
+        if not failing:
+            for name, phase in sorted(before.items()):
+                if name not in names and phase in ("Pending", "Running"):
+                    causes.append("pod {0} was deleted while {1}".format(name, phase.lower()))
+        if failing or time.monotonic() - self.nodes_checked >= 10:
+            self.nodes_checked = time.monotonic()
+            causes += self.lost_nodes(client, [p for p in pods if p.get("status", {}).get("phase") != "Succeeded"])
+        return causes
+
+    def restart(self, client, causes, pods):
+        """Delete the attempt (its workloads, and at once the pods of lost nodes, which no kubelet will confirm)
+        and submit the job again with the next TRAINKIT_RESTART_COUNT; it resumes from its newest checkpoint."""
+        for pod in pods:
+            if any(
+                pod.get("spec", {}).get("nodeName") and "node {0} ".format(pod["spec"]["nodeName"]) in c for c in causes
+            ):
+                client.request(
+                    "DELETE",
+                    "/api/v1/namespaces/{0}/pods/{1}".format(self.namespace, pod["metadata"]["name"]),
+                    body={"gracePeriodSeconds": 0},
+                )
         for obj in self.work:
-            try:
-                client.wait(
-                    obj,
-                    self.namespace,
-                    lambda c: c is None or terminal(c),
-                    max(1, deadline - time.monotonic()),
-                    describe(obj) + " to finish",
+            client.delete(obj, self.namespace, propagation="Foreground")
+        wait_gone(client, self.work, self.namespace, max(1, self.deadline - time.monotonic()))
+        self.restarts.append(
+            {
+                "restart": len(self.restarts) + 1,
+                "causes": causes,
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
+        self.objects = self.render(len(self.restarts))
+        self.work = training.workloads(self.objects)
+        for obj in self.objects:
+            client.apply(obj, self.namespace)
+
+    def wait(self, client):
+        """Follow the job until it finished. A disruption - a pod evicted, preempted or deleted, its node gone -
+        restarts the whole job from its checkpoint, up to max_restarts times; the training code failing fails the
+        module with the pods' report, at once."""
+        self.deadline = time.monotonic() + self.params["wait_timeout"]
+        self.nodes_checked = time.monotonic()
+        before = {}
+        while True:
+            current = [existing(client, o, self.namespace) for o in self.work]
+            outcome = training.combined([training.outcome(c) for c in current])
+            if outcome == "succeeded":
+                return
+            failing = outcome == "failed" or any(condition(c, "FailureTarget") for c in current)
+            pods = self.pods(client)
+            causes = self.disruptions(client, pods, before, failing)
+            if causes and len(self.restarts) < self.params["max_restarts"]:
+                self.restart(client, causes, pods)
+                before = {}
+                continue
+            if causes:
+                self.restarts.append(
+                    {"restart": None, "causes": causes, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
                 )
-            except K8sError as exc:
-                pods, failed = report(client, self.spec, self.params["log_lines"])
-                now = [training.outcome(client.get(o, self.namespace)) for o in self.work]
-                self.module.fail_json(
-                    msg=exc.msg + " Hint: " + str(exc.hint),
-                    status=training.combined(now),
-                    pods=pods,
-                    failed_pods=failed,
-                    **dict((k, v) for k, v in self.result.items() if k != "status"),
+                self.fail_waiting(
+                    client,
+                    "Training job {0} was disrupted again after {1} restart(s), its max_restarts: {2}".format(
+                        self.spec["name"], self.params["max_restarts"], "; ".join(causes)
+                    ),
                 )
+            if outcome == "failed":
+                return  # the code failed: report() and exit() tell which pod and why
+            if time.monotonic() >= self.deadline:
+                self.fail_waiting(
+                    client,
+                    "Timed out after {0}s waiting for training job {1} to finish (status {2}). Hint: raise "
+                    "wait_timeout, or look at the pods below.".format(
+                        self.params["wait_timeout"], self.spec["name"], outcome
+                    ),
+                )
+            before = dict((p["metadata"]["name"], p.get("status", {}).get("phase", "Pending")) for p in pods)
+            time.sleep(1)
+
+    def fail_waiting(self, client, message):
+        pods, failed = report(client, self.spec, self.params["log_lines"])
+        now = [training.outcome(existing(client, o, self.namespace)) for o in self.work]
+        self.module.fail_json(
+            msg=message,
+            status=training.combined(now),
+            pods=pods,
+            failed_pods=failed,
+            restarts=self.restarts,
+            **dict((k, v) for k, v in self.result.items() if k not in ("status", "restarts")),
+        )
 
     def report(self, client):
+        self.result["restarts"] = self.restarts
         current = [client.get(o, self.namespace) for o in self.work]
         self.result["status"] = training.combined([training.outcome(c) for c in current])
         if self.module.check_mode and self.result["status"] == "absent":
@@ -658,6 +820,8 @@ def main():
             memory=dict(type="str"),
             gpus=dict(type="int", default=0),
             shm_size=dict(type="str", default="1Gi"),
+            checkpoint_path=dict(type="str", default="{job}/checkpoints"),
+            checkpoint_every=dict(type="int", default=50),
             node_selector=dict(type="dict"),
             tolerations=dict(type="list", elements="dict"),
             data_pvc=dict(type="str"),
@@ -676,6 +840,7 @@ def main():
             ),
             nic=dict(type="str"),
             restart_limit=dict(type="int", default=0),
+            max_restarts=dict(type="int", default=3),
             active_deadline_seconds=dict(type="int"),
             peer_discovery=dict(type="str", default="dns", choices=["dns", "api"]),
             torchrun=dict(type="bool", default=True),
@@ -714,8 +879,11 @@ def main():
     if found:
         module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(found), problems=found)
 
-    objects = training.render(spec, inspect.getsource(launcher))
-    job = TrainingJob(module, spec, objects)
+    sources = (inspect.getsource(launcher), inspect.getsource(checkpoint))
+    objects = training.render(spec, *sources)
+    job = TrainingJob(
+        module, spec, objects, lambda restarts: training.render(dict(spec, restart_count=restarts), *sources)
+    )
     client = None
     try:
         client = Client(p["kubeconfig"], p["context"])

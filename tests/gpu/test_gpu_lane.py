@@ -8,111 +8,32 @@ Each job runs the way its pod would: the container command and environment that 
 """
 
 import ast
-import importlib.util
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FILES = os.path.join(REPO, "roles", "training_job", "files")
-MODULE_UTILS = os.path.join(REPO, "plugins", "module_utils")
+sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
+
+import pod_process  # noqa: E402  # standard library only, unlike the rest of tests/harness
+
 TOLERANCE = 1e-3  # float32 on the GPU against float32 on the CPU, the same data and steps
 
 
-def load_training():
-    """plugins/module_utils/training.py (standard library only) without ansible on the path."""
-    spec = importlib.util.spec_from_file_location("trainkit_training", os.path.join(MODULE_UTILS, "training.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-training = load_training()
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def job_spec(name, framework, gpus, volume, **extra):
-    spec = {
-        "name": name,
-        "namespace": "default",
-        "framework": framework,
-        "image": "unused-here",
-        "command": {
-            "pytorch": ["/opt/trainkit/train_pytorch.py"],
-            "paddle": ["python3", "/opt/trainkit/train_paddle.py"],
-        }[framework],
-        "workers": 1,
-        "pservers": 0,
-        "gpus": gpus,
-        "data_pvc": "data",
-        "mount_path": volume,
-        "data_subpath": "{job}/data/{rank}",
-        "output_path": "{job}/output/node_{rank}",
-        "ports": {"base": free_port(), "num": 1, "num_sparse": 0, "host_port": False},
-        "peer_discovery": "dns",
-    }
-    spec.update(extra)
-    assert training.problems(spec) == [], training.problems(spec)
-    return spec
-
-
-def run_pod(tmp_path, spec, extra_env=None, timeout=900):
-    """Run rank 0's container of a rendered job here; returns (completed process, model.json or None)."""
-    config_map = tmp_path / "opt-trainkit"
-    if not config_map.exists():
-        config_map.mkdir()
-        shutil.copy(os.path.join(MODULE_UTILS, "launcher.py"), config_map / "launcher.py")
-        for name in os.listdir(FILES):
-            if os.path.isfile(os.path.join(FILES, name)):
-                shutil.copy(os.path.join(FILES, name), config_map / name)
-    with open(os.path.join(MODULE_UTILS, "launcher.py")) as handle:
-        objects = training.render(spec, handle.read())
-    [job] = [o for o in objects if o["kind"] == "Job"]
-    [container] = job["spec"]["template"]["spec"]["containers"]
-    if spec["gpus"]:
-        limits = container["resources"]["limits"]
-        assert limits["nvidia.com/gpu"] == str(spec["gpus"])
+def run_pod(tmp_path, name, framework, gpus, extra_env=None):
+    """One pod of a one-worker job, run here as training_job renders it; returns (process, model.json or None)."""
+    spec = pod_process.job_spec(name, framework, str(tmp_path / name), gpus=gpus)
+    if gpus:
+        container = pod_process.container_of(spec)
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == str(gpus)
         assert any(m["mountPath"] == "/dev/shm" for m in container["volumeMounts"]), "GPU pods get /dev/shm"
-    downward = {"metadata.name": spec["name"] + "-0", "metadata.namespace": "default", "status.podIP": "127.0.0.1"}
-    env = dict(os.environ)
-    for variable in container["env"]:
-        if "value" in variable:
-            env[variable["name"]] = variable["value"]
-        else:
-            env[variable["name"]] = downward[variable["valueFrom"]["fieldRef"]["fieldPath"]]
-    env.update({"JOB_COMPLETION_INDEX": "0", "MASTER_ADDR": "127.0.0.1", "TRAINKIT_PEER_DISCOVERY": "dns"})
-    env.update(extra_env or {})
-    command = [
-        str(config_map) + c[len("/opt/trainkit") :] if c.startswith("/opt/trainkit") else c
-        for c in container["command"]
-    ]
-    command = [sys.executable if c == "python3" else c for c in command]
-    split = subprocess.run(
-        [sys.executable, str(config_map / "split_data.py")],
-        env=dict(os.environ, OUT_DIR=os.path.join(spec["mount_path"], spec["name"], "data"), SPLIT_COUNT="1"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert split.returncode == 0, split.stderr
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    model = os.path.join(spec["mount_path"], spec["name"], "output", "node_0", "model.json")
-    sys.stdout.write("$ {0}\n{1}{2}".format(" ".join(command), result.stdout[-3000:], result.stderr[-3000:]))
-    if result.returncode != 0 or not os.path.exists(model):
-        return result, None
-    with open(model) as handle:
-        return result, json.load(handle)
+    pod_process.split(spec)
+    result, model = pod_process.run(spec, extra_env=extra_env)
+    sys.stdout.write("{0}{1}".format(result.stdout[-3000:], result.stderr[-3000:]))
+    return result, model
 
 
 def assert_same_fit(gpu, cpu):
@@ -126,9 +47,7 @@ def assert_same_fit(gpu, cpu):
 @pytest.fixture(scope="module")
 def pytorch_on_cpu(tmp_path_factory):
     pytest.importorskip("torch")
-    tmp = tmp_path_factory.mktemp("cpu")
-    spec = job_spec("cpu-ref", "pytorch", 0, str(tmp / "volume"))
-    result, model = run_pod(tmp, spec, {"CUDA_VISIBLE_DEVICES": ""})
+    result, model = run_pod(tmp_path_factory.mktemp("cpu"), "cpu-ref", "pytorch", 0, {"CUDA_VISIBLE_DEVICES": ""})
     assert result.returncode == 0 and model, result.stderr[-3000:]
     assert model["backend"] == "gloo" and model["devices"] == ["cpu"]
     return model
@@ -155,8 +74,7 @@ def test_the_gpu_smoke_tests_command_lists_every_gpu(gpus, tmp_path):
 
 
 def test_pytorch_with_gpus_1_trains_on_cuda_0_over_nccl_as_on_the_cpu(pytorch_on_cpu, tmp_path):
-    spec = job_spec("gpu-one", "pytorch", 1, str(tmp_path / "volume"))
-    result, model = run_pod(tmp_path, spec, {"CUDA_VISIBLE_DEVICES": "0"})
+    result, model = run_pod(tmp_path, "gpu-one", "pytorch", 1, {"CUDA_VISIBLE_DEVICES": "0"})
     assert result.returncode == 0 and model, result.stderr[-3000:]
     assert model["backend"] == "nccl" and model["devices"] == ["cuda:0"] and model["world_size"] == 1
     assert_same_fit(model, pytorch_on_cpu)
@@ -164,8 +82,7 @@ def test_pytorch_with_gpus_1_trains_on_cuda_0_over_nccl_as_on_the_cpu(pytorch_on
 
 def test_pytorch_ddp_runs_one_process_per_gpu_over_nccl_as_on_the_cpu(gpus, pytorch_on_cpu, tmp_path):
     """gpus = every GPU of the machine: torchrun starts one process per GPU, each on the GPU of its LOCAL_RANK."""
-    spec = job_spec("gpu-all", "pytorch", len(gpus), str(tmp_path / "volume"))
-    result, model = run_pod(tmp_path, spec)
+    result, model = run_pod(tmp_path, "gpu-all", "pytorch", len(gpus))
     assert result.returncode == 0 and model, result.stderr[-3000:]
     assert model["world_size"] == len(gpus) and model["backend"] == "nccl"
     assert model["devices"] == ["cuda:{0}".format(i) for i in range(len(gpus))], model["devices"]
@@ -176,9 +93,9 @@ def test_paddle_trains_on_the_gpu_as_on_the_cpu(tmp_path):
     paddle = pytest.importorskip("paddle")
     if not paddle.is_compiled_with_cuda():
         pytest.skip("this machine's paddle is the CPU build")
-    cpu_result, cpu = run_pod(tmp_path, job_spec("paddle-cpu", "paddle", 0, str(tmp_path / "volume")))
+    cpu_result, cpu = run_pod(tmp_path, "paddle-cpu", "paddle", 0, {"TRAINKIT_DEVICE": "cpu"})
     assert cpu_result.returncode == 0 and cpu and cpu["device"] == "cpu", cpu_result.stderr[-3000:]
-    result, model = run_pod(tmp_path, job_spec("paddle-gpu", "paddle", 1, str(tmp_path / "volume")))
+    result, model = run_pod(tmp_path, "paddle-gpu", "paddle", 1)
     assert result.returncode == 0 and model and model["device"] == "gpu:0", result.stderr[-3000:]
     assert_same_fit(model, cpu)
 

@@ -397,6 +397,18 @@ def load_tool(name, path):
     return module
 
 
+def train_python():
+    """The training environment's python (make train-env-torch): skipped without one, but a failure in CI."""
+    python = os.environ.get("TRAINKIT_TRAIN_PYTHON")
+    if not python:
+        import pytest  # pylint: disable=import-outside-toplevel  # only the tests that train need it
+
+        if os.environ.get("CI"):
+            pytest.fail("TRAINKIT_TRAIN_PYTHON is not set: make test builds the training environment")
+        pytest.skip("no training environment: run make train-env (or make test)")
+    return python
+
+
 def unique(prefix):
     """A name no other test uses (tests share one endpoint per worker)."""
     return "{0}-{1}".format(prefix, uuid.uuid4().hex[:8])

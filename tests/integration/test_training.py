@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import jinja2
@@ -24,6 +25,7 @@ import yaml
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import ready
 from harness import REPO
 from harness import unique
+from harness import train_python
 
 pytestmark = pytest.mark.k8s
 
@@ -46,15 +48,6 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def train_python():
-    python = os.environ.get("TRAINKIT_TRAIN_PYTHON")
-    if not python:
-        if os.environ.get("CI"):
-            pytest.fail("TRAINKIT_TRAIN_PYTHON is not set: make test builds the training environment")
-        pytest.skip("no training environment: run make train-env (or make test)")
-    return python
-
-
 def files(*names):
     out = {}
     for name in names:
@@ -70,11 +63,9 @@ def client(local_k8s):
     c.close()
 
 
-@pytest.fixture(scope="module")
-def node(client):
-    """One simulated node (KWOK-managed) with a pod CIDR inside the plane's own loopback network (which no other
+def kwok_node(client, name, label, octets=(200, 254), cpu="64", memory="256Gi"):
+    """A simulated node (KWOK-managed) with a pod CIDR inside the plane's own loopback network (which no other
     running plane uses), above the range the node-making modules fill from the bottom."""
-    name = unique("train-node")
     network = client.get(
         {
             "apiVersion": "v1",
@@ -82,7 +73,7 @@ def node(client):
             "metadata": {"name": "trainkit-local-network", "namespace": "kube-system"},
         }
     )
-    cidr = "127.{0}.{1}.0/24".format(network["data"]["pods"].split(".")[1], random.randint(200, 254))
+    cidr = "127.{0}.{1}.0/24".format(network["data"]["pods"].split(".")[1], random.randint(*octets))
     client.apply(
         {
             "apiVersion": "v1",
@@ -90,15 +81,21 @@ def node(client):
             "metadata": {
                 "name": name,
                 "annotations": {"kwok.x-k8s.io/node": "fake"},
-                "labels": {"trainkit.io/test": "training", "kubernetes.io/hostname": name},
+                "labels": {"trainkit.io/test": label, "kubernetes.io/hostname": name},
             },
             "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
             "status": {
-                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "300"},
-                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "300"},
+                "allocatable": {"cpu": cpu, "memory": memory, "pods": "300"},
+                "capacity": {"cpu": cpu, "memory": memory, "pods": "300"},
             },
         }
     )
+    return name
+
+
+@pytest.fixture(scope="module")
+def node(client):
+    name = kwok_node(client, unique("train-node"), "training")
     yield name
     client.delete({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
 
@@ -621,6 +618,8 @@ def test_failing_job_reports_the_failed_pods_log_tail(ansible, local_k8s, client
     assert "loss is nan at step 7" in result["msg"]
     first = result["failed_pods"][0]
     assert first["exit_code"] == 3 and first["reason"] == "Error"
+    # the code failed: no restart, no retry - the job's two pods are all it ever had
+    assert result["restarts"] == [] and len(result["pods"]) <= 2, (result["restarts"], result["pods"])
     assert first["log_tail"].splitlines() == ["step 6", "step 7", "loss is nan at step 7"]
     # absent removes every object of the job; again, nothing to do
     gone = ansible.module("training_job", dict(args, state="absent", wait=False), check=True)
@@ -713,3 +712,132 @@ def test_the_role_picks_each_frameworks_image_for_cpu_and_gpu_and_stops_an_mpi_j
     assert rc != 0 and "no published image has MPICH, Python 3, mpi4py and numpy" in flat, output[-3000:]
     assert "images/mpich-python/Dockerfile" in flat and "set training_job_mpi_image" in flat
     assert "Training job | Split the data set" not in output, "stopped before submitting anything"
+
+
+# -- disruptions: pods evicted, nodes lost, code that fails -------------------------------------------------------
+DISRUPTED_ENV = {"EPOCHS": "200", "TRAINKIT_STEP_DELAY": "0.05"}  # about 10 s of training, a checkpoint every 20 steps
+
+
+def trainer_job(local_k8s, namespace, node, job, framework, **extra):
+    command = {"pytorch": ["/opt/trainkit/train_pytorch.py"], "paddle": ["python3", "/opt/trainkit/train_paddle.py"]}
+    args = job_args(
+        local_k8s,
+        namespace,
+        node,
+        name=job,
+        framework=framework,
+        workers=3,
+        command=command[framework],
+        files=files("train_pytorch.py", "train_paddle.py"),
+        checkpoint_every=20,
+        wait=True,
+        wait_timeout=600,
+    )
+    if framework == "pytorch":
+        args["peer_discovery"] = "api"  # pods on loopback addresses: the launcher finds its master by the API
+    args.update(extra)
+    return args
+
+
+def start_module(ansible, args):
+    """training_job in a thread, as a playbook waits on it; returns (thread, box for its result)."""
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(result=ansible.module("training_job", args)), daemon=True)
+    thread.start()
+    return thread, box
+
+
+def checkpoint_reached(local_k8s, namespace, job, step, thread, timeout=120):
+    folder = os.path.join(volume(local_k8s, namespace), job, "checkpoints")
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(os.path.join(folder, "step-{0:08d}.ckpt".format(step))):
+        assert thread.is_alive(), "the job ended before the disruption"
+        assert time.monotonic() < deadline, "no checkpoint of step {0} after {1}s".format(step, timeout)
+        time.sleep(0.1)
+
+
+def running_trainers(client, namespace, job):
+    _s, listing = client.request(
+        "GET", "/api/v1/namespaces/{0}/pods".format(namespace), query={"labelSelector": "trainkit.io/job=" + job}
+    )
+    return sorted(
+        (p for p in listing["items"] if p["status"].get("phase") == "Running"), key=lambda p: p["metadata"]["name"]
+    )
+
+
+def uninterrupted(ansible, local_k8s, namespace, node, framework):
+    job = unique("ref")
+    split(ansible, local_k8s, namespace, node, job, 3)
+    result = ansible.module("training_job", trainer_job(local_k8s, namespace, node, job, framework, env=DISRUPTED_ENV))
+    assert result.rc == 0 and result["status"] == "succeeded", result.output[-3000:]
+    return models(local_k8s, namespace, job, 3)
+
+
+def assert_resumed_as_if_uninterrupted(results, reference, restarts):
+    assert all(r["restart_count"] == restarts for r in results), results
+    resumed = results[0]["resumed_from"]
+    assert 40 <= resumed < 200 and all(r["resumed_from"] == resumed for r in results), results
+    for got, want in zip(results, reference):
+        flat = [v for group in got["parameters"] for v in group]
+        expected = [v for group in want["parameters"] for v in group]
+        # the same steps from the same checkpointed state (float32, the same reduction order)
+        assert all(abs(a - b) <= 1e-6 for a, b in zip(flat, expected)), (flat, expected)
+
+
+@pytest.mark.slow  # an uninterrupted and an interrupted 3-worker job per framework: ~1 min each
+@pytest.mark.training
+@pytest.mark.parametrize("framework", ["pytorch", "paddle"])
+def test_an_evicted_worker_restarts_the_job_from_its_checkpoint(ansible, local_k8s, client, namespace, node, framework):
+    """A worker evicted through the Eviction API while the job trains (as a drain for a spot interruption does): the
+    pod gets DisruptionTarget, the job does not count it as a failure, the module restarts the whole job, which
+    resumes from its newest checkpoint and ends with the parameters of an uninterrupted run."""
+    train_python()
+    reference = uninterrupted(ansible, local_k8s, namespace, node, framework)
+    job = unique("evict")
+    split(ansible, local_k8s, namespace, node, job, 3)
+    thread, box = start_module(ansible, trainer_job(local_k8s, namespace, node, job, framework, env=DISRUPTED_ENV))
+    checkpoint_reached(local_k8s, namespace, job, 40, thread)
+    victim = running_trainers(client, namespace, job)[1]["metadata"]["name"]
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": victim, "namespace": namespace}}
+    status, _body = client.request(
+        "POST", "/api/v1/namespaces/{0}/pods/{1}/eviction".format(namespace, victim), body=eviction
+    )
+    assert status == 201, status
+    thread.join(600)
+    result = box["result"]
+    assert result.rc == 0 and result["status"] == "succeeded", result.output[-4000:]
+    [restart] = result["restarts"]
+    assert restart["restart"] == 1 and any(victim in c and "EvictionByEvictionAPI" in c for c in restart["causes"])
+    assert_resumed_as_if_uninterrupted(models(local_k8s, namespace, job, 3), reference, 1)
+
+
+@pytest.mark.slow  # three nodes, a job across them, one node deleted mid-training: ~1.5 min
+@pytest.mark.training
+def test_a_lost_node_restarts_the_job_from_its_checkpoint(ansible, local_k8s, client, namespace, node):
+    """A node carrying a worker deleted while the job trains, as a spot reclaim removes it: the pod's processes die
+    with it (the local runner kills them, and no kubelet reports anything), the other ranks fail, and the module
+    - seeing the node gone - restarts the job on the nodes left, from its newest checkpoint."""
+    train_python()
+    reference = uninterrupted(ansible, local_k8s, namespace, node, "pytorch")
+    label = unique("spread")
+    names = [kwok_node(client, "{0}-{1}".format(label, i), label, (100, 199), "16", "64Gi") for i in range(3)]
+    try:
+        job = unique("lost")
+        split(ansible, local_k8s, namespace, node, job, 3)
+        args = trainer_job(
+            local_k8s, namespace, node, job, "pytorch", env=DISRUPTED_ENV, node_selector={"trainkit.io/test": label}
+        )
+        thread, box = start_module(ansible, args)
+        checkpoint_reached(local_k8s, namespace, job, 40, thread)
+        lost = running_trainers(client, namespace, job)[1]["spec"]["nodeName"]
+        client.delete({"apiVersion": "v1", "kind": "Node", "metadata": {"name": lost}})
+        thread.join(600)
+        result = box["result"]
+        assert result.rc == 0 and result["status"] == "succeeded", result.output[-4000:]
+        [restart] = result["restarts"]
+        assert any("node {0} is gone".format(lost) in c for c in restart["causes"]), restart
+        assert all(p["node"] != lost for p in result["pods"])
+        assert_resumed_as_if_uninterrupted(models(local_k8s, namespace, job, 3), reference, 1)
+    finally:
+        for name in names:
+            client.delete({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})

@@ -261,3 +261,25 @@ def test_mpi_workers_get_dev_shm_and_the_launcher_does_not():
 def test_gpu_layouts_that_would_share_or_idle_gpus_are_refused(extra, message):
     found = training.problems(spec(**extra))
     assert any(message in p for p in found), found
+
+
+@pytest.mark.parametrize("framework", ["paddle", "pytorch", "mpi"])
+def test_every_framework_gets_the_checkpoint_contracts_variables(framework):
+    objects = training.render(
+        spec(framework=framework, data_pvc="efsvol", checkpoint_path="{job}/checkpoints", checkpoint_every=25),
+        "launcher",
+    )
+    text = str([o for o in objects if o["kind"] in ("Job", "MPIJob")])
+    for name, value in (
+        ("TRAINKIT_CHECKPOINT_PATH", "{job}/checkpoints"),
+        ("TRAINKIT_CHECKPOINT_EVERY", "25"),
+        ("TRAINKIT_RESTART_COUNT", "0"),
+    ):
+        assert str({"name": name, "value": value}) in text, (framework, name)
+    none = training.render(spec(framework=framework, data_pvc="efsvol", checkpoint_path=""), "launcher")
+    assert "TRAINKIT_CHECKPOINT_PATH" not in str(none)
+
+
+def test_a_checkpoint_directory_per_rank_is_refused():
+    found = training.problems(spec(checkpoint_path="{job}/ckpt/{rank}"))
+    assert any("one directory for the whole job" in p for p in found), found
