@@ -687,10 +687,11 @@ class TrainingJob:
         they ran (unless the job is failing: then its controller removes its running pods), pods whose node is gone
         (looked for when the job is failing, and every 10 seconds)."""
         causes = [c for c in (disruption_of(p) for p in pods) if c]
-        names = set(p["metadata"]["name"] for p in pods)
+        uids = set(p["metadata"]["uid"] for p in pods)
         if not failing:
-            for name, phase in sorted(before.items()):
-                if name not in names and phase in ("Pending", "Running"):
+            # by uid: a controller may make a new pod of the same name at once (the MPI operator's workers)
+            for uid, (name, phase) in sorted(before.items(), key=lambda item: item[1]):
+                if uid not in uids and phase in ("Pending", "Running"):
                     causes.append("pod {0} was deleted while {1}".format(name, phase.lower()))
         if failing or time.monotonic() - self.nodes_checked >= 10:
             self.nodes_checked = time.monotonic()
@@ -739,6 +740,13 @@ class TrainingJob:
             failing = outcome == "failed" or any(condition(c, "FailureTarget") for c in current)
             pods = self.pods(client)
             causes = self.disruptions(client, pods, before, failing)
+            if causes:
+                # read again: a job that finished meanwhile has its pods cleaned up (the MPI operator deletes the
+                # workers of a finished MPIJob), which is no disruption
+                current = [existing(client, o, self.namespace) for o in self.work]
+                outcome = training.combined([training.outcome(c) for c in current])
+                if outcome == "succeeded":
+                    return
             if causes and len(self.restarts) < self.params["max_restarts"]:
                 self.restart(client, causes, pods)
                 before = {}
@@ -749,7 +757,7 @@ class TrainingJob:
                 )
                 self.fail_waiting(
                     client,
-                    "Training job {0} was disrupted again after {1} restart(s), its max_restarts: {2}".format(
+                    "Training job {0} was disrupted after {1} restart(s), its max_restarts: {2}".format(
                         self.spec["name"], self.params["max_restarts"], "; ".join(causes)
                     ),
                 )
@@ -763,7 +771,10 @@ class TrainingJob:
                         self.params["wait_timeout"], self.spec["name"], outcome
                     ),
                 )
-            before = dict((p["metadata"]["name"], p.get("status", {}).get("phase", "Pending")) for p in pods)
+            before = dict(
+                (p["metadata"]["uid"], (p["metadata"]["name"], p.get("status", {}).get("phase", "Pending")))
+                for p in pods
+            )
             time.sleep(1)
 
     def fail_waiting(self, client, message):

@@ -479,9 +479,13 @@ def test_the_mpi_images_package_set_runs_train_mpi_across_ranks(nodes, tmp_path)
     node = "worker-1"
     upload = "mkdir -p /tmp/wheels /tmp/mpi && base64 -d > /tmp/wheels/{0}".format(wheel)
     assert nodes.ssh(node, upload, stdin=base64.b64encode((wheels / wheel).read_bytes()).decode()).returncode == 0
-    for name in ("train_mpi.py", "split_data.py", "dataset.csv"):
-        with open(os.path.join(REPO_FILES, name)) as handle:
-            assert nodes.ssh(node, "cat > /tmp/mpi/" + name, stdin=handle.read()).returncode == 0
+    # what the job's ConfigMap carries at /opt/trainkit: the role's files and the module's checkpoint.py
+    shipped = [os.path.join(REPO_FILES, n) for n in ("train_mpi.py", "split_data.py", "dataset.csv")]
+    shipped.append(os.path.join(REPO_FILES, "..", "..", "..", "plugins", "module_utils", "checkpoint.py"))
+    for path in shipped:
+        with open(path) as handle:
+            uploaded = nodes.ssh(node, "cat > /tmp/mpi/" + os.path.basename(path), stdin=handle.read())
+            assert uploaded.returncode == 0, uploaded.stderr
 
     base = nodes.ssh(
         node,
