@@ -2,8 +2,9 @@
 
 KWOK gives every pod of the local cluster a lifecycle and a loopback IP (127.P.N.x, the plane's own pod network),
 but runs nothing. This runner watches
-the API server for pods annotated ``trainkit.io/runner: local`` and, once KWOK reports one Running with its IP,
-starts the pod's first container as a local process, as a kubelet would:
+the API server for pods annotated ``trainkit.io/runner: local`` and, once KWOK has given one its IP (still Pending,
+tools/kwok-stages/pod-sandbox.yaml), starts the pod's first container as a local process and reports the pod
+Running, as a kubelet would - so that Running means the process is there:
 
 - the command and args of the container spec, with ``python3``/``python`` resolved to the training interpreter
   (``--python``) and the paths of volume mounts mapped onto local directories: ConfigMap volumes are written out,
@@ -46,6 +47,7 @@ from local_k8s import cache_root  # noqa: E402  (the cache directory tools/local
 from local_k8s import mpi_operator_binary  # noqa: E402
 from local_netns import available as netns_available  # noqa: E402
 from proctree import kill_tree  # noqa: E402
+from proctree import start_time  # noqa: E402
 
 
 def collection_path():
@@ -182,6 +184,48 @@ class Runner:
         if status == 404:
             raise RuntimeError("secret {0} not found".format(name))
         return doc.get("data") or {}
+
+    def set_running(self, pod):
+        """The pod's status once its container's process has started: phase Running, the container running and
+        ready. KWOK gave the pod its IP and left it Pending (tools/kwok-stages/pod-sandbox.yaml)."""
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        stamp = now()
+        started = pod["spec"]["containers"][0]["name"]
+        body = {
+            "status": {
+                "phase": "Running",
+                "conditions": [
+                    {"type": kind, "status": "True", "lastTransitionTime": stamp}
+                    for kind in ("PodReadyToStartContainers", "Initialized", "PodScheduled", "ContainersReady", "Ready")
+                ],
+                "containerStatuses": [
+                    {
+                        "name": c["name"],
+                        "image": c.get("image", ""),
+                        "imageID": "",
+                        "ready": c["name"] == started,
+                        "started": c["name"] == started,
+                        "restartCount": 0,
+                        # only the first container runs here; any other waits, as one whose image never came
+                        "state": (
+                            {"running": {"startedAt": stamp}}
+                            if c["name"] == started
+                            else {"waiting": {"reason": "ContainerCreating"}}
+                        ),
+                    }
+                    for c in pod["spec"]["containers"]
+                ],
+            }
+        }
+        try:
+            self.client.request(
+                "PATCH",
+                "/api/v1/namespaces/{0}/pods/{1}/status".format(ns, name),
+                body,
+                content_type="application/merge-patch+json",
+            )
+        except K8sError as exc:
+            log("cannot report {0}/{1} as running: {2}".format(ns, name, exc.msg))
 
     def set_terminated(self, pod, exit_code, message):
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
@@ -448,7 +492,16 @@ class Runner:
             names += ["{0}.{1}".format(hostname, spec["subdomain"]), fqdn, fqdn + ".cluster.local"]
         path = self.ssh_record_path(pod)
         with open(path + ".tmp", "w") as handle:
-            json.dump({"names": [n for n in names if n], "env": env, "cwd": pod_dir, "uid": meta["uid"]}, handle)
+            json.dump(
+                {
+                    "names": [n for n in names if n],
+                    "env": env,
+                    "cwd": pod_dir,
+                    "uid": meta["uid"],
+                    "sessions": os.path.join(pod_dir, "ssh-sessions"),  # the ssh stand-in's session pids
+                },
+                handle,
+            )
         os.replace(path + ".tmp", path)
         return path
 
@@ -510,6 +563,8 @@ class Runner:
         )
         with self.lock:
             self.running[uid] = (proc, pod)
+        # Running once the process is there, as a kubelet reports it; before reap() may report its end
+        self.set_running(pod)
         if env.get("TRAINKIT_NODE_GPUS", "0") != "0":
             self.register_gpus(pod, True)
         threading.Thread(target=self.reap, args=(uid, proc, pod, pod_dir), daemon=True).start()
@@ -527,6 +582,28 @@ class Runner:
                     os.unlink(record)
         except (OSError, ValueError, KeyError):
             pass
+        self.end_sessions(pod)
+
+    def end_sessions(self, pod):
+        """The sessions the ssh stand-in ran "on" this pod end with it (every process of a container dies when it
+        ends), each checked by its start time so that a reused pid is left alone."""
+        path = os.path.join(self.pod_dir(pod), "ssh-sessions")
+        try:
+            with open(path) as handle:
+                sessions = [line.split() for line in handle if line.strip()]
+            os.unlink(path)
+        except OSError:
+            return
+        killed = []
+        for pid, started in sessions:
+            if str(start_time(int(pid))) == started:
+                killed += kill_tree(int(pid))
+        if killed:
+            log(
+                "{0}/{1}: its ssh sessions end with it, pid(s) {2} killed".format(
+                    pod["metadata"]["namespace"], pod["metadata"]["name"], " ".join(str(p) for p in killed)
+                )
+            )
 
     def reap(self, uid, proc, pod, pod_dir):
         code = proc.wait()
@@ -607,7 +684,8 @@ class Runner:
         status = pod.get("status") or {}
         with self.lock:
             started = uid in self.running or uid in self.seen
-        if started or status.get("phase") != "Running" or not status.get("podIP"):
+        # KWOK made the sandbox (an IP, phase Pending); the runner starts the container and reports Running
+        if started or status.get("phase") != "Pending" or not status.get("podIP"):
             return
         self.seen.add(uid)
         self.start(pod)

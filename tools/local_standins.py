@@ -14,8 +14,11 @@ below onto them, the way it maps ``python3`` onto the training interpreter:
     The client MPI launchers run (``ssh [options] host command...``): finds the worker's record by the host name
     (``<pod>.<subdomain>.<namespace>.svc``, as the MPI operator's hostfile names it, or the pod's IP) and runs the
     command there with ``sh -c``, its output and exit code passed through, as ssh does, and appends it to the
-    worker's ``<record>.sessions`` log. An unknown or stopped host fails like ssh: ``Could not resolve hostname``,
-    exit 255. Keys are not checked.
+    worker's ``<record>.sessions`` log. The command runs as a child of the launcher's ``mpirun``, not of the
+    worker's sshd, so the session's pid goes into the record's ``sessions`` file, and the runner kills every
+    session (and all below it) when the worker's container ends: a rank dies with its worker pod, and the ssh that
+    mpirun started ends, as a dropped connection ends it. An unknown or stopped host fails like ssh:
+    ``Could not resolve hostname``, exit 255. Keys are not checked.
 ``nvidia-device-plugin``
     The NVIDIA device plugin's container. The runner, as the kubelet, registers the node's GPUs (the node's
     ``trainkit.io/gpus`` annotation) in the node's capacity and allocatable when this runs, and sets allocatable
@@ -31,6 +34,9 @@ import shlex
 import signal
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proctree import start_time  # noqa: E402
 
 # ssh's options that take an argument (OpenSSH 9)
 SSH_OPTIONS_WITH_ARG = set("BbcDEeFIiJLlmOopQRSWw")
@@ -94,6 +100,11 @@ def ssh(argv):
         handle.write(
             "{0} from {1}: {2}\n".format(time.strftime("%Y-%m-%dT%H:%M:%S"), os.environ.get("HOSTNAME", "?"), command)
         )
+    if record.get("sessions"):
+        # this process becomes the session (exec below): the runner kills it, and all below it, with the worker's
+        # pod - as a worker's container takes its sshd's sessions with it when it ends
+        with open(record["sessions"], "a") as handle:
+            handle.write("{0} {1}\n".format(os.getpid(), start_time(os.getpid())))
     os.chdir(record["cwd"])
     # ssh joins the remote command's words with spaces and the remote shell parses them
     os.execve("/bin/sh", ["sh", "-c", command], record["env"])

@@ -27,6 +27,17 @@ def descendants(pid):
     return found
 
 
+def start_time(pid):
+    """When ``pid`` started (clock ticks after boot, /proc/<pid>/stat field 22), or None when it is gone: with the
+    pid, it names one process even after the pid is reused."""
+    try:
+        with open("/proc/{0}/stat".format(pid)) as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])  # fields from 3 on follow the command name's ')'
+
+
 def kill_tree(pid):
     """SIGKILL ``pid`` and every process below it; returns the pids."""
     tree = [pid] + descendants(pid)
