@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import random
 import socket
 import subprocess
 import sys
@@ -407,6 +408,40 @@ def train_python():
             pytest.fail("TRAINKIT_TRAIN_PYTHON is not set: make test builds the training environment")
         pytest.skip("no training environment: run make train-env (or make test)")
     return python
+
+
+def kwok_node(client, name, label, octets=(200, 254), cpu="64", memory="256Gi"):
+    """A simulated node (KWOK-managed) with a pod CIDR inside the plane's own loopback network (which no other
+    running plane uses), above the range the node-making modules fill from the bottom."""
+    network = client.get(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "trainkit-local-network", "namespace": "kube-system"},
+        }
+    )
+    prefix = "127.{0}.".format(network["data"]["pods"].split(".")[1])
+    # a /24 no node of this plane has: two nodes with one CIDR would hand out one pod IP twice
+    taken = set(n.get("spec", {}).get("podCIDR") for n in client.request("GET", "/api/v1/nodes")[1]["items"])
+    free = [o for o in range(octets[0], octets[1] + 1) if "{0}{1}.0/24".format(prefix, o) not in taken]
+    cidr = "{0}{1}.0/24".format(prefix, random.choice(free))
+    client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {"trainkit.io/test": label, "kubernetes.io/hostname": name},
+            },
+            "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
+            "status": {
+                "allocatable": {"cpu": cpu, "memory": memory, "pods": "300"},
+                "capacity": {"cpu": cpu, "memory": memory, "pods": "300"},
+            },
+        }
+    )
+    return name
 
 
 def unique(prefix):

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +25,8 @@ import yaml
 
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import ready
 from harness import REPO
+from harness import eventually
+from harness import kwok_node
 from harness import unique
 from harness import train_python
 
@@ -61,36 +64,6 @@ def client(local_k8s):
     c = local_k8s.client()
     yield c
     c.close()
-
-
-def kwok_node(client, name, label, octets=(200, 254), cpu="64", memory="256Gi"):
-    """A simulated node (KWOK-managed) with a pod CIDR inside the plane's own loopback network (which no other
-    running plane uses), above the range the node-making modules fill from the bottom."""
-    network = client.get(
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "trainkit-local-network", "namespace": "kube-system"},
-        }
-    )
-    cidr = "127.{0}.{1}.0/24".format(network["data"]["pods"].split(".")[1], random.randint(*octets))
-    client.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": name,
-                "annotations": {"kwok.x-k8s.io/node": "fake"},
-                "labels": {"trainkit.io/test": label, "kubernetes.io/hostname": name},
-            },
-            "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
-            "status": {
-                "allocatable": {"cpu": cpu, "memory": memory, "pods": "300"},
-                "capacity": {"cpu": cpu, "memory": memory, "pods": "300"},
-            },
-        }
-    )
-    return name
 
 
 @pytest.fixture(scope="module")
@@ -500,6 +473,104 @@ def test_launcher_reports_missing_permission_and_timeout(launcher_pods):
     assert code == 2 and "timed out after 2s waiting for the 2 pods" in stderr and "(1 running)" in stderr
 
 
+def test_a_runner_pod_is_running_only_once_its_process_has_started(local_k8s, client, namespace, node):
+    """The launcher's rendezvous counts peers in phase Running, which a kubelet reports only after the containers
+    started. KWOK gives a runner pod its IP and leaves it Pending; the local runner reports Running once the process
+    is there. With the runner held (SIGSTOP), the pod must stay Pending: a pod Running with no process behind it let
+    a pserver start and time out waiting for trainers the runner had not started yet."""
+    runner = local_k8s.pids()["pod-runner"]
+    name = unique("sandbox")
+    marker = os.path.join(volume(local_k8s, namespace), name)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "annotations": RUNNER},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": node},
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "local",
+                    "command": ["python3", "-c", "import sys; open(sys.argv[1], 'w').write('ran')", "/data/" + name],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                }
+            ],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "shared"}}],
+        },
+    }
+    os.kill(runner, signal.SIGSTOP)
+    try:
+        client.apply(pod, namespace)
+        sandbox = client.wait(pod, namespace, lambda p: bool(p and p["status"].get("podIP")), 60, "the pod's IP")
+        assert sandbox["status"]["phase"] == "Pending", sandbox["status"]
+        [container] = sandbox["status"]["containerStatuses"]
+        assert container["state"] == {"waiting": {"reason": "ContainerCreating"}} and not container["started"]
+        assert not os.path.exists(marker)
+    finally:
+        os.kill(runner, signal.SIGCONT)
+    done = client.wait(
+        pod, namespace, lambda p: p["status"].get("phase") in ("Succeeded", "Failed"), 60, "the pod to end"
+    )
+    [container] = done["status"]["containerStatuses"]
+    assert container["state"]["terminated"]["exitCode"] == 0, container
+    with open(marker) as handle:
+        assert handle.read() == "ran"
+    client.delete(pod, namespace)
+
+
+def runner_pod(name, namespace, node, command):
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "annotations": RUNNER},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": node},
+            "restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "local", "command": command}],
+        },
+    }
+
+
+def pod_dir(local_k8s, pod):
+    meta = pod["metadata"]
+    return os.path.join(
+        local_k8s.workdir, "pods", "{0}_{1}_{2}".format(meta["namespace"], meta["name"], meta["uid"][:8])
+    )
+
+
+def test_a_workers_ssh_sessions_end_with_its_pod(local_k8s, client, namespace, node):
+    """mpirun reaches an MPI worker by ssh, and what it runs there lives in the worker's container: when the worker
+    pod goes (evicted, its node reclaimed), its ranks go with it and the launcher's ssh ends with an error. The
+    local ssh stand-in runs the command as the launcher's child, so the runner must end the worker's sessions."""
+    worker = runner_pod(unique("sshd"), namespace, node, ["/usr/sbin/sshd", "-De"])
+    client.apply(worker, namespace)
+    worker = client.wait(worker, namespace, lambda p: p["status"].get("phase") == "Running", 60, "the worker's sshd")
+    ip = worker["status"]["podIP"]
+    remote = "echo $$ > session.pid; exec sleep 300"  # in the worker's directory, as the worker's shell
+    caller = runner_pod(
+        unique("ssh"),
+        namespace,
+        node,
+        ["sh", "-c", "ssh -o ConnectionAttempts=30 {0} '{1}'; echo $? > ssh.rc".format(ip, remote)],
+    )
+    client.apply(caller, namespace)
+    caller = client.wait(caller, namespace, lambda p: p["status"].get("phase") == "Running", 60, "the caller")
+    pid_file = os.path.join(pod_dir(local_k8s, worker), "session.pid")
+    eventually(lambda: os.path.exists(pid_file) and open(pid_file).read().strip(), 60, "the session on the worker")
+    with open(pid_file) as handle:
+        session = int(handle.read())
+    os.kill(session, 0)  # running
+    client.delete(worker, namespace)
+    rc_file = os.path.join(pod_dir(local_k8s, caller), "ssh.rc")
+    eventually(lambda: os.path.exists(rc_file) and open(rc_file).read().strip(), 60, "the caller's ssh to end")
+    with open(rc_file) as handle:
+        assert int(handle.read()) != 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(session, 0)
+    client.delete(caller, namespace)
+
+
 # -- real training through the launcher --------------------------------------------------------------------
 @pytest.mark.slow  # real training processes through the launcher
 @pytest.mark.training
@@ -594,6 +665,33 @@ def test_paddle_parameter_server_wiring(ansible, local_k8s, client, namespace, n
         with open(os.path.join(root, "node_{0}".format(rank), "wiring.json")) as handle:
             wiring = json.load(handle)
         assert wiring["trainer_id"] == rank and wiring["pservers"] == {endpoint: sum(rank * 100 + i for i in range(8))}
+
+
+@pytest.mark.slow  # a 2-worker job through torchrun whose script fails: ~30 s
+@pytest.mark.training
+def test_a_failing_pytorch_script_fails_the_job_at_once_without_a_restart(ansible, local_k8s, client, namespace, node):
+    """torchrun runs with --max-restarts 0 and the job restarts only for disruptions: a script that exits non-zero
+    fails the job at once (podFailurePolicy FailJob), with the script's own lines in the report."""
+    train_python()
+    job = unique("torchbug")
+    script = "import sys\nprint('loss is nan at step 7', flush=True)\nsys.exit(3)\n"
+    args = job_args(
+        local_k8s,
+        namespace,
+        node,
+        name=job,
+        framework="pytorch",
+        workers=2,
+        peer_discovery="api",
+        command=["/opt/trainkit/diverge.py"],
+        files={"diverge.py": script},
+        wait=True,
+        log_lines=60,
+    )
+    result = ansible.module("training_job", args)
+    assert result.rc != 0 and result["status"] == "failed", result.output[-3000:]
+    assert result["restarts"] == [] and len(result["pods"]) <= 2, (result["restarts"], result["pods"])
+    assert "loss is nan at step 7" in result["failed_pods"][0]["log_tail"], result["failed_pods"]
 
 
 @pytest.mark.slow  # a job whose pods fail, then its removal: ~35 s
@@ -811,21 +909,22 @@ def test_an_evicted_worker_restarts_the_job_from_its_checkpoint(ansible, local_k
     assert_resumed_as_if_uninterrupted(models(local_k8s, namespace, job, 3), reference, 1)
 
 
-@pytest.mark.slow  # three nodes, a job across them, one node deleted mid-training: ~1.5 min
+@pytest.mark.slow  # three nodes, a job across them, one node deleted mid-training: ~1.5 min per framework
 @pytest.mark.training
-def test_a_lost_node_restarts_the_job_from_its_checkpoint(ansible, local_k8s, client, namespace, node):
+@pytest.mark.parametrize("framework", ["pytorch", "paddle"])
+def test_a_lost_node_restarts_the_job_from_its_checkpoint(ansible, local_k8s, client, namespace, node, framework):
     """A node carrying a worker deleted while the job trains, as a spot reclaim removes it: the pod's processes die
     with it (the local runner kills them, and no kubelet reports anything), the other ranks fail, and the module
     - seeing the node gone - restarts the job on the nodes left, from its newest checkpoint."""
     train_python()
-    reference = uninterrupted(ansible, local_k8s, namespace, node, "pytorch")
+    reference = uninterrupted(ansible, local_k8s, namespace, node, framework)
     label = unique("spread")
     names = [kwok_node(client, "{0}-{1}".format(label, i), label, (100, 199), "16", "64Gi") for i in range(3)]
     try:
         job = unique("lost")
         split(ansible, local_k8s, namespace, node, job, 3)
         args = trainer_job(
-            local_k8s, namespace, node, job, "pytorch", env=DISRUPTED_ENV, node_selector={"trainkit.io/test": label}
+            local_k8s, namespace, node, job, framework, env=DISRUPTED_ENV, node_selector={"trainkit.io/test": label}
         )
         thread, box = start_module(ansible, args)
         checkpoint_reached(local_k8s, namespace, job, 40, thread)
