@@ -665,13 +665,44 @@ class TrainingJob:
                 }
             )
 
+    def pods_path(self):
+        return "/api/v1/namespaces/{0}/pods".format(self.namespace)
+
+    def selector(self):
+        return "{0}={1}".format(training.JOB_LABEL, self.spec["name"])
+
     def pods(self, client):
-        _status, listing = client.request(
-            "GET",
-            "/api/v1/namespaces/{0}/pods".format(self.namespace),
-            query={"labelSelector": "{0}={1}".format(training.JOB_LABEL, self.spec["name"])},
-        )
-        return (listing or {}).get("items", [])
+        """The job's pods now, {uid: pod}, and the list's resourceVersion (to watch from)."""
+        _status, listing = client.request("GET", self.pods_path(), query={"labelSelector": self.selector()})
+        listing = listing or {}
+        pods = dict((p["metadata"]["uid"], p) for p in listing.get("items", []))
+        return pods, listing.get("metadata", {}).get("resourceVersion")
+
+    def follow(self, client, pods, version, noted, vanished):
+        """Waits for the next change to the job's pods - a watch from ``version``, 5 seconds at most, never a sleep -
+        and notes it: a DisruptionTarget condition (an eviction's, which the pod shows only until it is gone), a pod
+        deleted while it was pending or running. Returns the version to go on from, None to list again (410 Gone)."""
+        remaining = max(1, min(5, int(self.deadline - time.monotonic())))
+        query = {"labelSelector": self.selector(), "resourceVersion": version, "timeoutSeconds": str(remaining)}
+        for event_type, obj in client.stream(self.pods_path(), query, remaining):
+            if event_type == "ERROR":
+                return None
+            version = obj["metadata"].get("resourceVersion", version)
+            if event_type == "BOOKMARK":
+                continue
+            cause = disruption_of(obj)
+            if cause and cause not in noted:
+                noted.append(cause)
+            uid = obj["metadata"]["uid"]
+            if event_type == "DELETED":
+                last = pods.pop(uid, obj)
+                phase = last.get("status", {}).get("phase", "Pending")
+                if phase in ("Pending", "Running"):
+                    vanished.append("pod {0} was deleted while {1}".format(obj["metadata"]["name"], phase.lower()))
+            else:
+                pods[uid] = obj
+            return version
+        return version
 
     def lost_nodes(self, client, pods):
         """Causes for pods whose node no longer exists (a spot instance reclaimed, a node removed)."""
@@ -682,17 +713,14 @@ class TrainingJob:
                 causes.append("node {0} is gone (pods {1})".format(node, ", ".join(on)))
         return causes
 
-    def disruptions(self, client, pods, before, failing):
-        """Why this attempt was disrupted: pods Kubernetes took away (DisruptionTarget), pods that vanished while
-        they ran (unless the job is failing: then its controller removes its running pods), pods whose node is gone
-        (looked for when the job is failing, and every 10 seconds)."""
-        causes = [c for c in (disruption_of(p) for p in pods) if c]
-        uids = set(p["metadata"]["uid"] for p in pods)
+    def disruptions(self, client, pods, noted, vanished, failing):
+        """Why this attempt was disrupted: pods Kubernetes took away (DisruptionTarget, seen now or in an event),
+        pods deleted while they ran (unless the job is failing: then its controller removes its running pods), pods
+        whose node is gone (looked for when the job is failing, and every 10 seconds)."""
+        causes = list(noted)
+        causes += [c for c in (disruption_of(p) for p in pods) if c and c not in causes]
         if not failing:
-            # by uid: a controller may make a new pod of the same name at once (the MPI operator's workers)
-            for uid, (name, phase) in sorted(before.items(), key=lambda item: item[1]):
-                if uid not in uids and phase in ("Pending", "Running"):
-                    causes.append("pod {0} was deleted while {1}".format(name, phase.lower()))
+            causes += [c for c in vanished if c not in causes]
         if failing or time.monotonic() - self.nodes_checked >= 10:
             self.nodes_checked = time.monotonic()
             causes += self.lost_nodes(client, [p for p in pods if p.get("status", {}).get("phase") != "Succeeded"])
@@ -726,20 +754,31 @@ class TrainingJob:
             client.apply(obj, self.namespace)
 
     def wait(self, client):
-        """Follow the job until it finished. A disruption - a pod evicted, preempted or deleted, its node gone -
-        restarts the whole job from its checkpoint, up to max_restarts times; the training code failing fails the
-        module with the pods' report, at once."""
+        """Follow the job until it finished: the workloads read again whenever one of its pods changes (a watch on
+        them). A disruption - a pod evicted, preempted or deleted, its node gone - restarts the whole job from its
+        checkpoint, up to max_restarts times; the training code failing fails the module with the pods' report, at
+        once."""
         self.deadline = time.monotonic() + self.params["wait_timeout"]
         self.nodes_checked = time.monotonic()
-        before = {}
+        noted, vanished, version = [], [], None
+        pods = {}
         while True:
+            if version is None:  # (again) from a list: pods gone meanwhile while they ran count as deleted
+                listed, version = self.pods(client)
+                for uid, pod in pods.items():
+                    if uid not in listed and pod.get("status", {}).get("phase", "Pending") in ("Pending", "Running"):
+                        vanished.append(
+                            "pod {0} was deleted while {1}".format(
+                                pod["metadata"]["name"], pod.get("status", {}).get("phase", "Pending").lower()
+                            )
+                        )
+                pods = listed
             current = [existing(client, o, self.namespace) for o in self.work]
             outcome = training.combined([training.outcome(c) for c in current])
             if outcome == "succeeded":
                 return
             failing = outcome == "failed" or any(condition(c, "FailureTarget") for c in current)
-            pods = self.pods(client)
-            causes = self.disruptions(client, pods, before, failing)
+            causes = self.disruptions(client, list(pods.values()), noted, vanished, failing)
             if causes:
                 # read again: a job that finished meanwhile has its pods cleaned up (the MPI operator deletes the
                 # workers of a finished MPIJob), which is no disruption
@@ -748,8 +787,8 @@ class TrainingJob:
                 if outcome == "succeeded":
                     return
             if causes and len(self.restarts) < self.params["max_restarts"]:
-                self.restart(client, causes, pods)
-                before = {}
+                self.restart(client, causes, list(pods.values()))
+                noted, vanished, version, pods = [], [], None, {}
                 continue
             if causes:
                 self.restarts.append(
@@ -771,11 +810,7 @@ class TrainingJob:
                         self.params["wait_timeout"], self.spec["name"], outcome
                     ),
                 )
-            before = dict(
-                (p["metadata"]["uid"], (p["metadata"]["name"], p.get("status", {}).get("phase", "Pending")))
-                for p in pods
-            )
-            time.sleep(1)
+            version = self.follow(client, pods, version, noted, vanished)
 
     def fail_waiting(self, client, message):
         pods, failed = report(client, self.spec, self.params["log_lines"])
