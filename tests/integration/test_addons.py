@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import subprocess
+import threading
 import time
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from harness import LocalK8s
 from harness import REPO
 from harness import eventually
+from harness import kwok_node
 from harness import mpi_operator_slot
 from harness import unique
 
@@ -207,6 +209,40 @@ def test_mpi_operator_refused_beside_the_training_operators_v1_mpijob(ansible, c
         eventually(lambda: client.get(v1) is None, 60, "the v1 CRD to go")
 
 
+def shared_claim(client):
+    """A claim for the data and the outputs (the local runner maps it to a directory shared by every pod)."""
+    claim = unique("mpivol")
+    client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": claim},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteMany"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "hostPath": {"path": "/tmp/" + claim},
+                "claimRef": {"namespace": "default", "name": claim},
+            },
+        }
+    )
+    client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": claim, "namespace": "default"},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": claim,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
+    return claim
+
+
 def test_mpi_operator_runs_a_two_worker_mpijob_of_real_mpi_ranks(ansible, client, cluster, plane, tmp_path):
     rc, output, recap = run(ansible, cluster, tmp_path, addons_mpi_operator=True)
     assert rc == 0 and recap["changed"] > 0, output[-3000:]
@@ -227,34 +263,7 @@ def test_mpi_operator_runs_a_two_worker_mpijob_of_real_mpi_ranks(ansible, client
     }
     eventually(lambda: (client.get(lease) or {}).get("spec", {}).get("holderIdentity"), 60, "the operator's lease")
 
-    # a claim for the data and the outputs (the local runner maps it to a directory shared by every pod)
-    claim = unique("mpivol")
-    volume = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": claim},
-        "spec": {
-            "capacity": {"storage": "1Gi"},
-            "accessModes": ["ReadWriteMany"],
-            "persistentVolumeReclaimPolicy": "Retain",
-            "storageClassName": "",
-            "hostPath": {"path": "/tmp/" + claim},
-            "claimRef": {"namespace": "default", "name": claim},
-        },
-    }
-    pvc = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": claim, "namespace": "default"},
-        "spec": {
-            "accessModes": ["ReadWriteMany"],
-            "storageClassName": "",
-            "volumeName": claim,
-            "resources": {"requests": {"storage": "1Gi"}},
-        },
-    }
-    client.apply(volume)
-    client.apply(pvc)
+    claim = shared_claim(client)
     job = unique("mpi-fit")
     train = {
         "training_job_framework": "mpi",
@@ -306,6 +315,134 @@ def test_mpi_operator_runs_a_two_worker_mpijob_of_real_mpi_ranks(ansible, client
     assert operator["metadata"]["name"] in [
         p["metadata"]["name"] for p in pods(client, "mpi-operator", "app.kubernetes.io/name=mpi-operator")
     ]
+
+
+MPI_DISRUPTED = {"EPOCHS": "200", "TRAINKIT_STEP_DELAY": "0.05"}  # about 10 s of training, a checkpoint every 20
+
+
+def mpi_job(ansible, cluster, tmp_path, claim, job, label, **extra):
+    """playbooks/train.yml: a 3-worker MPIJob of train_mpi.py on the nodes labelled ``label``, saving a checkpoint
+    every 20 steps; returns (rc, output)."""
+    train = {
+        "training_job_framework": "mpi",
+        "training_job_name": job,
+        "training_job_workers": 3,
+        "training_job_data_pvc": claim,
+        "training_job_cpu": "500m",
+        "training_job_memory": "512Mi",
+        "training_job_wait_timeout": 600,
+        "training_job_env": MPI_DISRUPTED,
+        "training_job_checkpoint_every": 20,
+        "training_job_node_selector": {"trainkit.io/test": label},
+    }
+    train.update(extra)
+    rc, output, _recap = run(ansible, cluster, tmp_path, playbook="playbooks/train.yml", **train)
+    return rc, output
+
+
+def mpi_results(plane, claim, job):
+    results = []
+    for rank in range(3):
+        with open(
+            os.path.join(plane.workdir, "volumes", "default", claim, job, "output", "node_" + str(rank), "model.json")
+        ) as handle:
+            results.append(json.load(handle))
+    return results
+
+
+def disrupted_mpi_job(ansible, cluster, tmp_path, plane, client, claim, label, disrupt):
+    """An MPIJob started in a thread, ``disrupt(worker pod)`` once its checkpoint of step 40 is there; returns the
+    job's name, the disrupted worker and (rc, output)."""
+    job = unique("mpi-cut")
+    box = {}
+    thread = threading.Thread(
+        target=lambda: box.update(done=mpi_job(ansible, cluster, tmp_path, claim, job, label)), daemon=True
+    )
+    thread.start()
+    marker = os.path.join(plane.workdir, "volumes", "default", claim, job, "checkpoints", "step-00000040.ckpt")
+    eventually(lambda: os.path.exists(marker) or not thread.is_alive(), 240, "the checkpoint of step 40")
+    assert thread.is_alive(), "the job ended before the disruption: " + box["done"][1][-3000:]
+    victim = client.get(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": job + "-worker-1", "namespace": "default"}}
+    )
+    assert victim["status"]["phase"] == "Running", victim["status"]
+    disrupt(victim)
+    thread.join(900)
+    return job, victim, box["done"]
+
+
+def assert_mpi_resumed_as_if_uninterrupted(results, reference):
+    resumed = results[0]["resumed_from"]
+    assert 40 <= resumed < 200 and all(
+        r["resumed_from"] == resumed and r["restart_count"] == 1 for r in results
+    ), results
+    for got, want in zip(results, reference):
+        # the same steps from the same checkpointed float64 state, the same ranks reducing in the same order
+        flat = [v for group in got["parameters"] for v in group]
+        expected = [v for group in want["parameters"] for v in group]
+        assert all(abs(a - b) <= 1e-9 for a, b in zip(flat, expected)), (flat, expected)
+
+
+def test_mpi_jobs_restart_from_their_checkpoint_after_an_eviction_or_a_lost_node_and_fail_at_once_on_a_bug(
+    ansible, client, cluster, plane, tmp_path
+):
+    """The issue's three proofs for MPI, on the real MPI operator with real MPICH ranks: a worker evicted, a node
+    carrying a worker deleted (a spot reclaim) - each time the ranks on that worker die with it (the runner ends its
+    ssh sessions), mpirun fails, and the module restarts the whole MPIJob from its newest checkpoint, ending with the
+    parameters of an uninterrupted run - and a script that exits 1, which fails the job with no restart."""
+    rc, output, _recap = run(ansible, cluster, tmp_path, addons_mpi_operator=True)  # the operator of the test above
+    assert rc == 0, output[-3000:]
+    claim = shared_claim(client)
+    label = unique("mpi-spread")
+    nodes = [kwok_node(client, "{0}-{1}".format(label, i), label, (100, 199), "16", "64Gi") for i in range(3)]
+    try:
+        reference_job = unique("mpi-ref")
+        rc, output = mpi_job(ansible, cluster, tmp_path, claim, reference_job, label)
+        assert rc == 0, output[-4000:]
+        reference = mpi_results(plane, claim, reference_job)
+        assert all(r["resumed_from"] == 0 and r["world_size"] == 3 for r in reference), reference
+
+        def evict(pod):
+            name = pod["metadata"]["name"]
+            eviction = {
+                "apiVersion": "policy/v1",
+                "kind": "Eviction",
+                "metadata": {"name": name, "namespace": "default"},
+            }
+            status, _body = client.request(
+                "POST", "/api/v1/namespaces/default/pods/{0}/eviction".format(name), body=eviction
+            )
+            assert status == 201, status
+
+        job, victim, (rc, output) = disrupted_mpi_job(ansible, cluster, tmp_path, plane, client, claim, label, evict)
+        assert rc == 0, output[-4000:]
+        # the role prints each restart's causes
+        assert "pod {0}: EvictionByEvictionAPI".format(victim["metadata"]["name"]) in output, output[-4000:]
+        assert_mpi_resumed_as_if_uninterrupted(mpi_results(plane, claim, job), reference)
+
+        def lose_node(pod):
+            client.delete({"apiVersion": "v1", "kind": "Node", "metadata": {"name": pod["spec"]["nodeName"]}})
+
+        job, victim, (rc, output) = disrupted_mpi_job(
+            ansible, cluster, tmp_path, plane, client, claim, label, lose_node
+        )
+        assert rc == 0, output[-4000:]
+        assert "node {0} is gone".format(victim["spec"]["nodeName"]) in output, output[-4000:]
+        assert_mpi_resumed_as_if_uninterrupted(mpi_results(plane, claim, job), reference)
+
+        # the user's code failing: the job fails with its log tail, no restart and no second launcher
+        job = unique("mpi-bug")
+        bug = ["python3", "-c", "import sys; print('loss is nan at step 7', flush=True); sys.exit(1)"]
+        rc, output = mpi_job(ansible, cluster, tmp_path, claim, job, label, training_job_command=bug)
+        assert rc != 0 and "Training job {0} failed".format(job) in output, output[-4000:]
+        assert "loss is nan at step 7" in output and "Restarted from its checkpoint" not in output, output[-4000:]
+        launchers = pods(
+            client, "default", "training.kubeflow.org/job-role=launcher,training.kubeflow.org/job-name=" + job
+        )
+        assert len(launchers) == 1 and launchers[0]["status"]["phase"] == "Failed", launchers
+    finally:
+        for name in nodes:
+            client.delete({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
 
 
 def test_csi_drivers_with_irsa_roles(ansible, boto, client, cluster, tmp_path):
