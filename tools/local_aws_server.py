@@ -56,6 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import local_cfn  # noqa: E402
 import local_eks  # noqa: E402
 import local_proxy  # noqa: E402
+import local_quotas  # noqa: E402
 
 # Seconds, scaled down from AWS's minutes; a profile file overrides any of them.
 DEFAULT_TIMES = {
@@ -103,7 +104,7 @@ def load_profile(spec):
         return json.loads(json.dumps(PROFILES[spec]))
     with open(spec) as handle:
         given = json.load(handle)
-    unknown = set(given) - {"name", "times", "consistency", "throttle", "seed"}
+    unknown = set(given) - {"name", "times", "consistency", "throttle", "seed", "quotas"}
     unknown |= set("times." + k for k in given.get("times", {}) if k not in DEFAULT_TIMES)
     unknown |= set("consistency." + k for k in given.get("consistency", {}) if k not in DEFAULT_CONSISTENCY)
     if unknown:
@@ -117,6 +118,8 @@ def load_profile(spec):
         raise ValueError("throttle must be a fraction in [0, 1)")
     if "seed" in given:
         profile["seed"] = given["seed"]
+    # Service Quotas values (tools/local_quotas.py): {"ec2/L-DB2E81BA": 0} is an account without G-instance quota
+    profile["quotas"] = local_quotas.check_profile(given.get("quotas"))
     return profile
 
 
@@ -673,6 +676,7 @@ class Services:
                     "monitoring": "cloudwatch",
                     "email": "ses",
                     "elasticloadbalancing": "elb",
+                    "servicequotas": "service-quotas",
                 }
                 found = aliases.get(signing_name)
             self.by_signing_name[signing_name] = found
@@ -736,6 +740,22 @@ class Services:
         return service, protocol, operation or "{0} {1}".format(environ.get("REQUEST_METHOD"), "?"), params
 
 
+class Layers:
+    """What the endpoint serves besides moto (local_eks.LocalEKS, local_quotas.LocalQuotas), as one."""
+
+    def __init__(self, *layers):
+        self.layers = layers
+
+    def serves(self, service, operation):
+        return any(layer.serves(service, operation) for layer in self.layers)
+
+    def answer(self, service, operation, environ, body, request_id):
+        for layer in self.layers:
+            if layer.serves(service, operation):
+                return layer.answer(service, operation, environ, body, request_id)
+        return None
+
+
 def load_json(body):
     try:
         return json.loads(body or b"{}")
@@ -797,7 +817,7 @@ class RealismMiddleware:
     def __init__(self, app, realism, log_path, extra=None):
         self.app = app
         self.realism = realism
-        self.extra = extra  # serves what moto lacks (local_eks.LocalEKS)
+        self.extra = extra  # serves what moto lacks (Layers: local_eks.LocalEKS, local_quotas.LocalQuotas)
         self.services = Services()
         self.log = open(log_path, "a", buffering=1)
         self.log_lock = threading.Lock()
@@ -1111,9 +1131,10 @@ def main():
     app = DomainDispatcherApplication(create_backend_app)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     eks = local_eks.install(REALISM, args.control_plane)
+    layers = Layers(eks, local_quotas.LocalQuotas(REALISM))
     if args.proxy_port:
         local_proxy.serve_in_background(args.host, args.proxy_port, args.port, args.state_dir or os.getcwd())
-    run_simple(args.host, args.port, RealismMiddleware(app, REALISM, args.log, eks), threaded=True)
+    run_simple(args.host, args.port, RealismMiddleware(app, REALISM, args.log, layers), threaded=True)
 
 
 if __name__ == "__main__":

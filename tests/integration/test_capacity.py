@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+"""The capacity and quota preflight (trainkit.aws.capacity_check, run by the preflight role before anything is
+created): against an endpoint of its own whose realism profile plants an account with no G-instance quota and two
+Elastic IPs, site.yml stops in the preflight - naming the quota code and the request-service-quota-increase command,
+or the zones that offer an instance type - and the endpoint's request log shows no call that creates anything.
+
+Offerings are moto's data (taken from AWS): g5.xlarge in us-west-2a to 2c and not 2d, which these tests use."""
+
+import json
+import re
+
+import pytest
+
+from harness import Ansible
+from harness import LocalAWS
+from harness import unique
+
+PROFILE = {"name": "small-account", "quotas": {"ec2/L-DB2E81BA": 0, "ec2/L-0263D0A3": 2}}
+# what a call that creates or changes something starts with (the request log's operation names)
+CHANGES = re.compile(
+    r"^(Create|Allocate|Run|Put|Import|Associate|Attach|Authorize|Tag|Register|Modify|Update|Delete|Release)"
+)
+CPU_ONLY = [{"name": "cpu", "instance_type": "m5.xlarge", "count": 2}]
+
+
+@pytest.fixture(scope="module")
+def small_account(tmp_path_factory):
+    state = tmp_path_factory.mktemp("small-account")
+    profile = state / "small-account.json"
+    profile.write_text(json.dumps(PROFILE))
+    aws = LocalAWS(str(state / "state"))
+    aws.start(realism=str(profile))
+    yield aws
+    aws.stop()
+
+
+def site(small_account, tmp_path, check=False, tags=None, **extra):
+    """site.yml of the local inventory against the small account; returns (rc, output, the calls it made)."""
+    ansible = Ansible(small_account.url, str(tmp_path))
+    variables = {"trainkit_cluster_name": unique("quota"), "trainkit_credentials_dir": str(tmp_path)}
+    variables.update(extra)
+    mark = small_account.mark()
+    rc, output, _recap = ansible.playbook("site.yml", extra_vars=variables, check=check, tags=tags)
+    return rc, " ".join(output.split()), [r["operation"] for r in small_account.requests(mark)]
+
+
+def test_a_zero_g_instance_quota_stops_site_before_any_create(small_account, tmp_path):
+    # the local inventory's node groups: two m5.xlarge, two g5.xlarge (4 vCPUs each) on demand
+    rc, output, calls = site(small_account, tmp_path)
+    assert rc != 0, output[-3000:]
+    assert "ec2 L-DB2E81BA (G and VT vCPUs, on-demand) is 0: node groups gpu need 8 with 0 in use" in output
+    assert (
+        "aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-DB2E81BA "
+        "--desired-value 8 --region us-west-2" in output
+    ), output[-3000:]
+    assert "GetServiceQuota" in calls and "DescribeInstanceTypeOfferings" in calls
+    assert [c for c in calls if CHANGES.match(c)] == []
+
+
+def test_an_instance_type_not_offered_in_a_zone_stops_site_naming_the_zones_that_offer_it(small_account, tmp_path):
+    subnets = [
+        {"az": "us-west-2a", "cidr": "172.20.1.0/24", "public": True},
+        {"az": "us-west-2d", "cidr": "172.20.4.0/24", "public": True},
+    ]
+    spot_gpus = [{"name": "gpu", "instance_type": "g5.xlarge", "spot": True, "count": 1}]  # the spot quota is 64
+    rc, output, calls = site(small_account, tmp_path, trainkit_nodegroups=spot_gpus, network_subnets=subnets)
+    assert rc != 0, output[-3000:]
+    assert (
+        "node group gpu: g5.xlarge is not offered in us-west-2d (g5.xlarge is offered in us-west-2a, us-west-2b, "
+        "us-west-2c)" in output
+    ), output[-3000:]
+    assert "Ask AWS for" not in output  # the spot G quota holds one g5.xlarge: the zone is the only problem
+    assert [c for c in calls if CHANGES.match(c)] == []
+
+
+def test_elastic_ips_below_the_nat_gateways_stop_site(small_account, tmp_path):
+    """Two private zones with a NAT gateway each need two addresses; the account has one of its two already."""
+    ec2 = small_account.client("ec2")
+    other = ec2.allocate_address(Domain="vpc")  # someone else's, not the cluster's
+    try:
+        subnets = [
+            {"az": "us-west-2a", "cidr": "172.20.1.0/24", "public": True},
+            {"az": "us-west-2b", "cidr": "172.20.2.0/24", "public": True},
+            {"az": "us-west-2a", "cidr": "172.20.16.0/20", "public": False},
+            {"az": "us-west-2b", "cidr": "172.20.32.0/20", "public": False},
+        ]
+        rc, output, calls = site(
+            small_account,
+            tmp_path,
+            trainkit_nodegroups=CPU_ONLY,
+            network_subnets=subnets,
+            network_nat_gateways="per_zone",
+        )
+    finally:
+        ec2.release_address(AllocationId=other["AllocationId"])
+    assert rc != 0, output[-3000:]
+    assert "ec2 L-0263D0A3 (EC2-VPC Elastic IPs) is 2: the addresses of the NAT gateways need 2 with 1 in use" in output
+    assert "--quota-code L-0263D0A3 --desired-value 3 --region us-west-2" in output, output[-3000:]
+    assert [c for c in calls if CHANGES.match(c)] == []
+
+
+def test_a_setup_within_the_quotas_passes_the_check_and_prints_the_table(small_account, tmp_path):
+    rc, output, calls = site(small_account, tmp_path, check=True, tags=["identity"], trainkit_nodegroups=CPU_ONLY)
+    assert rc == 0, output[-3000:]
+    table = output.split("Capacity and quotas - need, in use, quota", 1)[1][:2000]
+    assert "L-1216C47A Standard (A, C, D, H, I, M, R, T, Z) vCPUs, on-demand 8 0 1152 node groups cpu" in table
+    assert "L-F678F1CE VPCs per Region 1 1 5 the network" in table  # the endpoint's default VPC is in use
+    assert calls.count("GetServiceQuota") == 2, calls  # the two quotas the setup needs, read once
+    assert [c for c in calls if CHANGES.match(c)] == []
