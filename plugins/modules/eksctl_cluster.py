@@ -686,10 +686,12 @@ def ensure_present(module, eksctl, config, config_path):
                 eksctl.commands.append(" ".join(args))
             else:
                 eksctl.run(*args)
-        if want["instanceType"] != have.get("InstanceType"):
+        # eksctl reports a managed group's types comma-joined, and a mixed-instances group's launch template type,
+        # which is empty (pkg/actions/nodegroup/get.go, getInstanceTypes)
+        if have.get("InstanceType") and wanted_types(want) != have["InstanceType"]:
             module.warn(
                 "node group {0} runs {1}, not {2}: instance types of a node group cannot change; add a new node "
-                "group and remove this one".format(name, have.get("InstanceType"), want["instanceType"])
+                "group and remove this one".format(name, have.get("InstanceType"), wanted_types(want))
             )
     extra = sorted(set(groups) - set(wanted)) if p["purge_nodegroups"] else []
     for name in extra:
@@ -724,11 +726,16 @@ def endpoint_access(cluster, p=None):
     return ", ".join(parts + (["private"] if private else []))
 
 
+def wanted_types(want):
+    """A rendered node group's instance types as eksctl lists them: the type, or the types comma-joined."""
+    types = want.get("instanceTypes") or (want.get("instancesDistribution") or {}).get("instanceTypes")
+    return want.get("instanceType") or ",".join(types or [])
+
+
 def planned(want, have):
     found = summary(have) if have else {"name": want["name"], "type": None, "status": None}
-    types = want.get("instanceTypes") or (want.get("instancesDistribution") or {}).get("instanceTypes")
     found.update(
-        instance_type=want.get("instanceType") or ",".join(types or []),
+        instance_type=wanted_types(want),
         min_size=want["minSize"],
         max_size=want["maxSize"],
         desired_capacity=want["desiredCapacity"],

@@ -4,6 +4,7 @@ on it once for two files each: test_operator_policy.py proves the operator polic
 test_eksctl.py what site.yml and teardown.yml build and remove with the local and the eksctl provider. A site run
 with real training takes minutes of both cores; each is made once."""
 
+import contextlib
 import os
 
 import pytest
@@ -50,6 +51,20 @@ PRIVATE_NETWORK = [
 ]
 
 
+# the local inventory's node groups, the GPU one on spot capacity of two GPU types (issue 25: site.yml renders eksctl's
+# spot and instanceTypes, and the nodes show as spot)
+SPOT_GPU_NODEGROUPS = [
+    {"name": "cpu", "instance_type": "m5.xlarge", "count": 2},
+    {
+        "name": "gpu",
+        "instance_types": ["g5.xlarge", "g6.xlarge"],
+        "spot": True,
+        "count": 2,
+        "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+    },
+]
+
+
 @pytest.fixture(scope="session")
 def eksctl_site_run(strict_aws, strict_ansible, local_k8s, tmp_path_factory):
     """site.yml with trainkit_cluster_provider=eksctl, run as the least-privilege operator (twice: the second run
@@ -74,7 +89,30 @@ def eksctl_site_run(strict_aws, strict_ansible, local_k8s, tmp_path_factory):
         findings = prowler_scan(strict_aws.url, str(workdir))
         # as the operator who ran site.yml: eksctl names the kubeconfig's user after the caller
         alone = stages_alone(strict_ansible, run.variables, env=run.env)
+        with contextlib.closing(local_k8s.client()) as kube:
+            _s, listing = kube.request(
+                "GET", "/api/v1/nodes", query={"labelSelector": "alpha.eksctl.io/cluster-name=" + cluster}
+            )
         return {
+            # what EKS says of each node group's capacity, and what its nodes say
+            "nodegroup_capacity": dict(
+                (
+                    g,
+                    [
+                        eks.describe_nodegroup(clusterName=cluster, nodegroupName=g)["nodegroup"].get(k)
+                        for k in ("capacityType", "instanceTypes")
+                    ],
+                )
+                for g in groups
+            ),
+            "node_capacity": sorted(
+                (
+                    n["metadata"]["labels"]["eks.amazonaws.com/nodegroup"],
+                    n["metadata"]["labels"]["node.kubernetes.io/instance-type"],
+                    n["metadata"]["labels"]["eks.amazonaws.com/capacityType"],
+                )
+                for n in listing["items"]
+            ),
             "prowler": of_cluster(findings, cluster_resources(strict_aws.client, cluster)),
             "fsx_encrypted": fsx_encrypted(strict_aws.client("fsx"), cluster),
             "launch_template_volumes": launch_template_volumes(ec2, cluster),
@@ -104,7 +142,11 @@ def eksctl_site_run(strict_aws, strict_ansible, local_k8s, tmp_path_factory):
         "eksctl",
         cluster,
         # EKS's guidance: nodes in private subnets behind NAT (inventories/aws's network)
-        {"cluster_local_workdir": local_k8s.workdir, "network_subnets": PRIVATE_NETWORK},
+        {
+            "cluster_local_workdir": local_k8s.workdir,
+            "network_subnets": PRIVATE_NETWORK,
+            "trainkit_nodegroups": SPOT_GPU_NODEGROUPS,
+        },
         "route53:DeleteHostedZone",
         inspect,
     )

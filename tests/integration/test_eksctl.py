@@ -251,6 +251,13 @@ def test_site_with_the_eksctl_provider_trains_and_tears_down(eksctl_site_run, st
     assert len(stacks) == 3 and stacks[0] < efs < stacks[1], (stacks, efs)
     assert run.cluster in run.after_site["clusters"]
     assert run.after_site["nodegroups"] == ["cpu", "gpu"]
+    # the GPU group is on spot capacity of two types: eksctl rendered spot and instanceTypes into its managed node
+    # group, EKS reports SPOT, and the cluster's nodes carry eks.amazonaws.com/capacityType=SPOT
+    assert run.after_site["nodegroup_capacity"]["gpu"] == ["SPOT", ["g5.xlarge", "g6.xlarge"]], run.after_site
+    assert run.after_site["nodegroup_capacity"]["cpu"][0] == "ON_DEMAND", run.after_site
+    nodes = run.after_site["node_capacity"]
+    assert [n for n in nodes if n[0] == "gpu"] == [("gpu", "g5.xlarge", "SPOT")] * 2, nodes
+    assert [n for n in nodes if n[0] == "cpu"] == [("cpu", "m5.xlarge", "ON_DEMAND")] * 2, nodes
     # the network has private subnets (behind one NAT gateway): eksctl put both node groups there, not in the
     # public ones (privateNetworking, rendered from the network fact's public: false)
     private = run.after_site["private_subnets"]

@@ -186,3 +186,15 @@ def test_a_groups_instance_types_must_be_alike_and_given_once():
         found = eksctl_cluster.problems_of(params(nodegroups=[group]))
         assert any(message in problem for problem in found), (group, found)
     assert eksctl_cluster.problems_of(params(nodegroups=[spot_group()])) == []
+
+
+def test_a_rendered_groups_types_read_as_eksctl_lists_them():
+    """eksctl get nodegroup reports a managed group's instanceTypes comma-joined (getInstanceTypes): a re-run with a
+    spot group of several types compares against that, not a missing instanceType (a KeyError before)."""
+    assert eksctl_cluster.wanted_types({"instanceType": "m5.xlarge"}) == "m5.xlarge"
+    assert (
+        eksctl_cluster.wanted_types({"instanceTypes": ["g5.xlarge", "g6.xlarge"], "spot": True})
+        == "g5.xlarge,g6.xlarge"
+    )
+    mixed = {"instancesDistribution": {"instanceTypes": ["g5.xlarge", "g6.xlarge"]}}
+    assert eksctl_cluster.wanted_types(mixed) == "g5.xlarge,g6.xlarge"
