@@ -55,6 +55,7 @@ from werkzeug.serving import run_simple  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import local_cfn  # noqa: E402
 import local_eks  # noqa: E402
+import local_prices  # noqa: E402
 import local_proxy  # noqa: E402
 import local_quotas  # noqa: E402
 
@@ -741,7 +742,7 @@ class Services:
 
 
 class Layers:
-    """What the endpoint serves besides moto (local_eks.LocalEKS, local_quotas.LocalQuotas), as one."""
+    """What the endpoint serves besides moto (local_eks.LocalEKS, local_quotas.LocalQuotas, local_prices), as one."""
 
     def __init__(self, *layers):
         self.layers = layers
@@ -817,7 +818,7 @@ class RealismMiddleware:
     def __init__(self, app, realism, log_path, extra=None):
         self.app = app
         self.realism = realism
-        self.extra = extra  # serves what moto lacks (Layers: local_eks.LocalEKS, local_quotas.LocalQuotas)
+        self.extra = extra  # serves what moto lacks (Layers: EKS, Service Quotas, the Price List)
         self.services = Services()
         self.log = open(log_path, "a", buffering=1)
         self.log_lock = threading.Lock()
@@ -1131,7 +1132,7 @@ def main():
     app = DomainDispatcherApplication(create_backend_app)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     eks = local_eks.install(REALISM, args.control_plane)
-    layers = Layers(eks, local_quotas.LocalQuotas(REALISM))
+    layers = Layers(eks, local_quotas.LocalQuotas(REALISM), local_prices.LocalPrices())
     if args.proxy_port:
         local_proxy.serve_in_background(args.host, args.proxy_port, args.port, args.state_dir or os.getcwd())
     run_simple(args.host, args.port, RealismMiddleware(app, REALISM, args.log, layers), threaded=True)

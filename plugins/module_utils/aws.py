@@ -147,22 +147,24 @@ class AWSModule(AnsibleModule):
             )
         return region
 
-    def client(self, service):
-        if service not in self._clients:
+    def client(self, service, region=None):
+        """A client of ``service`` in the module's region, or in ``region`` (the Price List API has few)."""
+        key = (service, region)
+        if key not in self._clients:
             p = self.params
             verify = p["aws_ca_bundle"] if p["aws_ca_bundle"] else p["validate_certs"]
             config = Config(
                 retries={"mode": "adaptive", "max_attempts": p["max_attempts"]},
                 user_agent_extra=USER_AGENT,
             )
-            self._clients[service] = self.session.client(
+            self._clients[key] = self.session.client(
                 service,
-                region_name=self.region,
+                region_name=region or self.region,
                 endpoint_url=p["endpoint_url"] or None,
                 verify=verify,
                 config=config,
             )
-        return self._clients[service]
+        return self._clients[key]
 
     # -- the flow every module shares ---------------------------------------
     def fail_on_problems(self, problems):

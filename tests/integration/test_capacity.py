@@ -8,6 +8,7 @@ Offerings are moto's data (taken from AWS): g5.xlarge in us-west-2a to 2c and no
 
 import json
 import re
+import socket
 
 import pytest
 
@@ -107,3 +108,42 @@ def test_a_setup_within_the_quotas_passes_the_check_and_prints_the_table(small_a
     assert "L-F678F1CE VPCs per Region 1 1 5 the network" in table  # the endpoint's default VPC is in use
     assert calls.count("GetServiceQuota") == 2, calls  # the two quotas the setup needs, read once
     assert [c for c in calls if CHANGES.match(c)] == []
+
+
+def test_without_the_price_list_the_estimate_says_so_and_the_run_goes_on(small_account, tmp_path):
+    """The Price List API out of reach (here: nothing listens where it should answer): no estimate, no failure."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = "http://127.0.0.1:{0}".format(sock.getsockname()[1])  # bound, never listening: refused
+        args = {"nodegroups": CPU_ONLY, "endpoint_url": closed, "max_attempts": 1, "region": "us-west-2"}
+        result = Ansible(small_account.url, str(tmp_path)).module("cost_estimate", args)
+    assert result.rc == 0 and result["changed"] is False, result.output[-2000:]
+    assert result["complete"] is False and result["hourly_usd"] == 0
+    assert result["message"].startswith("No cost estimate: the Price List API cannot be reached"), result["message"]
+    assert result["message"].endswith("The run goes on.")
+
+
+def test_the_estimate_prices_each_part_from_the_price_list(small_account, tmp_path):
+    args = {
+        "nodegroups": [
+            {"name": "cpu", "instance_type": "m5.xlarge", "count": 2},
+            {"name": "gpu", "instance_types": ["g5.xlarge", "g6.xlarge"], "spot": True, "max_size": 3},
+        ],
+        "subnets": [{"az": "us-west-2a", "public": True}, {"az": "us-west-2a", "public": False}],
+        "eks_clusters": 1,
+        "fsx": {"deployment_type": "PERSISTENT_1", "storage_capacity": 2400, "per_unit_storage_throughput": 50},
+        "efs": True,
+        "region": "us-west-2",
+    }
+    result = Ansible(small_account.url, str(tmp_path)).module("cost_estimate", args, check=True)
+    assert result.rc == 0 and result["complete"] is True, result.output[-2000:]
+    hourly = dict((i["item"], i["hourly_usd"]) for i in result["items"])
+    assert hourly == {
+        "node group cpu (m5.xlarge)": 0.384,
+        "node group gpu (g5.xlarge | g6.xlarge, spot)": 3.018,  # the dearest type's on-demand price, 3 nodes
+        "NAT gateways": 0.045,
+        "EKS control plane": 0.1,
+        "FSx for Lustre (PERSISTENT_1)": round(2400 * 0.145 / 730, 4),
+        "EFS (per GB stored)": None,
+    }
+    assert result["hourly_usd"] == round(0.384 + 3.018 + 0.045 + 0.1 + round(2400 * 0.145 / 730, 4), 4)

@@ -83,6 +83,11 @@ def test_site_check_mode_on_an_empty_account_changes_nothing(ansible, boto, loca
     flat = " ".join(output.split())
     assert "vpc: vpc-(known after apply)" in flat and "jobs would be submitted after it starts" in flat
     assert not (tmp_path / "k8s").exists(), "check mode starts no control plane"
+    # the cost estimate, from the endpoint's price list (tools/local_prices.py): two m5.xlarge at $0.192, two
+    # g5.xlarge at $1.006, 1200 GiB of SCRATCH_2 FSx at $0.14 per GB-month; in the preflight and in the summary
+    estimate = "About $2.63 an hour ($1,917 a month of 730 hours) on demand, from the AWS Price List"
+    assert flat.count(estimate) == 2, flat[-3000:]
+    assert "estimate: " + estimate in flat and "node group gpu (g5.xlarge): $2.012" in flat
 
 
 def test_a_bad_variable_of_the_last_stage_leaves_the_account_untouched(ansible, boto, local_aws, tmp_path):
