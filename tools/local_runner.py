@@ -12,7 +12,8 @@ Running, as a kubelet would - so that Running means the process is there:
   an emptyDir is private to the pod;
 - its environment: plain values, downward-API fields (pod name, namespace, IP, node, labels, annotations — so
   ``JOB_COMPLETION_INDEX`` arrives as on a real node), ``KUBERNETES_SERVICE_HOST``/``PORT`` of the API server,
-  and a service-account token from the TokenRequest API, bound to the pod, in ``TRAINKIT_SA_DIR``;
+  and a service-account token from the TokenRequest API, bound to the pod, in ``TRAINKIT_SA_DIR``; the path of
+  the container's termination message (its ``terminationMessagePath`` in a real pod) in ``TRAINKIT_TERMINATION_LOG``;
 - its output goes to ``<workdir>/pods/<namespace>_<pod>/log``. When it exits, the runner writes the container's
   terminated state into the pod status (phase Succeeded or Failed, exit code, and, for a failure, the last 80
   lines of the log as the termination message, as ``FallbackToLogsOnError`` does); the Job controller does the
@@ -367,6 +368,8 @@ class Runner:
             "KUBERNETES_SERVICE_HOST": self.client.host,
             "KUBERNETES_SERVICE_PORT": str(self.client.port),
             "TRAINKIT_SA_DIR": sa_dir,
+            # where the container's termination message goes here (its terminationMessagePath in a real pod)
+            "TRAINKIT_TERMINATION_LOG": termination,
             "PYTHONUNBUFFERED": "1",
         }
         for item in container.get("env") or []:

@@ -376,6 +376,11 @@ pods:
     ip:
       description: Pod IP.
       type: str
+    message:
+      description:
+        - The finished container's termination message (what it wrote to C(/dev/termination-log), or for a failure
+          the log's tail) - the fabric check's result travels there. Null while it runs.
+      type: str
 failed_pods:
   description: Pods that failed, with the tail of their logs.
   returned: when state is present
@@ -505,6 +510,7 @@ def pod_report(pod):
             "exit_code": exit_code,
             "node": pod.get("spec", {}).get("nodeName"),
             "ip": status.get("podIP"),
+            "message": message,
         },
         reason,
         message,

@@ -153,3 +153,24 @@ def test_node_nvidia_checks_the_real_driver_and_changes_nothing(gpus, tmp_path):
     assert [line for line in before.splitlines() if "Driver Version" in line] == [
         line for line in after.splitlines() if "Driver Version" in line
     ]
+
+
+def test_the_fabric_check_runs_over_nccl_on_every_gpu(gpus, tmp_path):
+    """roles/training_job/files/fabric_check.py as the role runs it before a job (a PyTorch job of the job's GPUs):
+    NCCL all-reduces of every message size on every GPU, the result in the termination message."""
+    pytest.importorskip("torch")
+    spec = pod_process.job_spec(
+        "fabric",
+        "pytorch",
+        str(tmp_path / "fabric"),
+        gpus=len(gpus),
+        command=["/opt/trainkit/fabric_check.py"],
+        checkpoint_path="",
+    )
+    out = tmp_path / "termination-log"
+    result, _model = pod_process.run(spec, extra_env={"TRAINKIT_TERMINATION_LOG": str(out)})
+    sys.stdout.write(result.stdout[-3000:] + result.stderr[-3000:])
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(out.read_text())
+    assert found["fabric"] == "nccl" and found["world_size"] == len(gpus) and found["ok"] is True
+    assert [r["bytes"] for r in found["sizes"]][-1] == 64 << 20 and all(r["algbw_gbps"] > 0 for r in found["sizes"])

@@ -694,6 +694,75 @@ def test_a_failing_pytorch_script_fails_the_job_at_once_without_a_restart(ansibl
     assert "loss is nan at step 7" in result["failed_pods"][0]["log_tail"], result["failed_pods"]
 
 
+@pytest.mark.slow  # playbooks/train.yml twice on the local cluster: the fabric check, then a 3-worker job: ~2 min
+@pytest.mark.training
+def test_the_fabric_check_runs_before_the_job_and_a_threshold_above_the_machine_stops_it(
+    ansible, local_k8s, client, namespace, node
+):
+    """Before the 3-worker job trains, an all-reduce benchmark runs across its pods (gloo on CPU here: real processes,
+    real figures) and its table is in the summary; with a threshold above what the machine reaches the play stops
+    before the training job is submitted, naming the figures and the slowest pair."""
+    train_python()
+    extra = {
+        "trainkit_cluster": {"provider": "local", "kubeconfig": local_k8s.kubeconfig},
+        "training_job_framework": "pytorch",
+        "training_job_namespace": namespace,
+        "training_job_data_pvc": "shared",
+        "training_job_node_selector": {"kubernetes.io/hostname": node},
+        "training_job_cpu": "500m",
+        "training_job_memory": "512Mi",
+        "training_job_fabric_sizes": "1024,65536,1048576",
+        "training_job_wait_timeout": 300,
+    }
+    job = unique("fab")
+    rc, output, _recap = ansible.playbook(
+        "playbooks/train.yml", "playbooks/summary.yml", extra_vars=dict(extra, training_job_name=job)
+    )
+    flat = " ".join(output.split())
+    assert rc == 0, output[-4000:]
+    assert flat.count("all-reduce over gloo, 3 processes on 3 nodes") == 2, flat[-4000:]  # the play, the summary
+    sizes = re.findall(r"(1024|65536|1048576) [0-9.]+ ([0-9.]+) ([0-9.]+)", flat)
+    assert sorted(set(s[0] for s in sizes)) == ["1024", "1048576", "65536"] and all(float(s[2]) > 0 for s in sizes)
+    assert len(re.findall(r"pair {0}-fabric-\S+ <-> {0}-fabric-\S+: [0-9.]+ GB/s".format(job), flat)) >= 3
+    assert "status: succeeded" in flat
+    # the fabric check's pods are gone; the training job ran
+    assert (
+        client.get(
+            {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": job + "-fabric", "namespace": namespace}}
+        )
+        is None
+    )
+    assert client.get({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": job, "namespace": namespace}})
+    # again: the job is there, finished - no fabric check, nothing changes
+    rc, output, recap = ansible.playbook("playbooks/train.yml", extra_vars=dict(extra, training_job_name=job))
+    assert rc == 0 and recap["changed"] == 0, output[-3000:]
+    assert "all-reduce over" not in output
+
+    slow = unique("slow")
+    rc, output, _recap = ansible.playbook(
+        "playbooks/train.yml",
+        extra_vars=dict(extra, training_job_name=slow, training_fabric_min_busbw_gbps=100000),
+    )
+    flat = " ".join(output.split())
+    assert rc != 0, flat[-3000:]
+    assert re.search(
+        r"fabric check: all-reduce bus bandwidth [0-9.]+ GB/s \(gloo, 3 processes on 3 nodes, 1048576 bytes\) is "
+        r"below training_fabric_min_busbw_gbps 100000(\.0)?; the slowest node pair is \S+ <-> \S+ at [0-9.]+ GB/s",
+        flat,
+    ), flat[-3000:]
+    assert "(training job {0} was not submitted)".format(slow) in flat
+    assert (
+        client.get({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": slow, "namespace": namespace}})
+        is None
+    )
+    assert (
+        client.get(
+            {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": slow + "-fabric", "namespace": namespace}}
+        )
+        is None
+    )
+
+
 @pytest.mark.slow  # a job whose pods fail, then its removal: ~35 s
 def test_failing_job_reports_the_failed_pods_log_tail(ansible, local_k8s, client, namespace, node):
     job = unique("nan")
