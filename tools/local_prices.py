@@ -12,6 +12,9 @@ AWS's us-west-2 on-demand list prices, for the cost estimate's tests: they are f
 import hashlib
 import json
 
+from local_quotas import load
+from local_quotas import reply
+
 REGION = "us-west-2"
 LOCATION = "US West (Oregon)"
 PREFIX = "USW2"
@@ -130,15 +133,10 @@ class LocalPrices:
     def answer(self, service, operation, environ, body, request_id):
         if not self.serves(service, operation):
             return None
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            params = {}
+        params = load(body)
         found = [
             json.dumps(d)
             for d in self.documents
             if d["serviceCode"] == params.get("ServiceCode") and matches(d, params.get("Filters") or [])
         ]
-        payload = json.dumps({"FormatVersion": "aws_v1", "PriceList": found}).encode()
-        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)]
-        return "200 OK", headers, payload
+        return reply(200, {"FormatVersion": "aws_v1", "PriceList": found}, request_id)

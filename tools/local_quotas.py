@@ -69,10 +69,7 @@ class LocalQuotas:
     def answer(self, service, operation, environ, body, request_id):
         if not self.serves(service, operation):
             return None
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            params = {}
+        params = load(body)
         key = "{0}/{1}".format(params.get("ServiceCode", ""), params.get("QuotaCode", ""))
         if key not in QUOTAS:
             return error(
@@ -103,7 +100,16 @@ def region_of(environ):
     return parts[2] if len(parts) > 2 else "us-east-1"
 
 
+def load(body):
+    """A JSON-protocol request's parameters ({} for none or for a body that is not JSON)."""
+    try:
+        return json.loads(body or b"{}")
+    except ValueError:
+        return {}
+
+
 def reply(status, document, request_id):
+    """(status line, headers, payload) of a JSON-protocol (application/x-amz-json-1.1) answer."""
     payload = json.dumps(document).encode()
     headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)]
     return "{0} {1}".format(status, "OK" if status == 200 else "Bad Request"), headers, payload

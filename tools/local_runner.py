@@ -189,7 +189,6 @@ class Runner:
     def set_running(self, pod):
         """The pod's status once its container's process has started: phase Running, the container running and
         ready. KWOK gave the pod its IP and left it Pending (tools/kwok-stages/pod-sandbox.yaml)."""
-        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         stamp = now()
         started = pod["spec"]["containers"][0]["name"]
         body = {
@@ -218,18 +217,9 @@ class Runner:
                 ],
             }
         }
-        try:
-            self.client.request(
-                "PATCH",
-                "/api/v1/namespaces/{0}/pods/{1}/status".format(ns, name),
-                body,
-                content_type="application/merge-patch+json",
-            )
-        except K8sError as exc:
-            log("cannot report {0}/{1} as running: {2}".format(ns, name, exc.msg))
+        self.patch_status(pod, body, "as running")
 
     def set_terminated(self, pod, exit_code, message):
-        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         stamp = now()
         container = pod["spec"]["containers"][0]
         terminated = {
@@ -265,6 +255,11 @@ class Runner:
                 "containerStatuses": statuses,
             }
         }
+        self.patch_status(pod, body, "as exited {0}".format(exit_code))
+
+    def patch_status(self, pod, body, what):
+        """Merge ``body`` into the pod's status, as the kubelet reports; a failure is logged (the pod may be gone)."""
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         try:
             self.client.request(
                 "PATCH",
@@ -273,7 +268,7 @@ class Runner:
                 content_type="application/merge-patch+json",
             )
         except K8sError as exc:
-            log("cannot report {0}/{1} as exited {2}: {3}".format(ns, name, exit_code, exc.msg))
+            log("cannot report {0}/{1} {2}: {3}".format(ns, name, what, exc.msg))
 
     # -- starting a pod ----------------------------------------------------------------------------------
     def field(self, pod, path):
