@@ -62,12 +62,12 @@ def synchronize(device):
 def all_reduce_row(size, device, iterations, world):
     count = max(1, size // 4)
     buffer = torch.ones(count, dtype=torch.float32, device=device)
-    for _ in range(3):  # warm-up: connections, algorithms
+    for _warm in range(3):  # warm-up: connections, algorithms
         dist.all_reduce(buffer)
     synchronize(device)
     dist.barrier()
     start = time.perf_counter()
-    for _ in range(iterations):
+    for _round in range(iterations):
         dist.all_reduce(buffer)
     synchronize(device)
     elapsed = (time.perf_counter() - start) / iterations
@@ -96,7 +96,7 @@ def pair_rows(device, size, iterations, node, nodes, first_of_node):
             if first_of_node and node in (a, b):
                 peer = first_rank_of(b if node == a else a)
                 start = time.perf_counter()
-                for _ in range(iterations):
+                for _round in range(iterations):
                     if node == a:
                         dist.send(buffer, peer)
                         dist.recv(buffer, peer)
