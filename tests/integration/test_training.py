@@ -722,7 +722,9 @@ def test_the_fabric_check_runs_before_the_job_and_a_threshold_above_the_machine_
     assert rc == 0, output[-4000:]
     assert flat.count("all-reduce over gloo, 3 processes on 3 nodes") == 2, flat[-4000:]  # the play, the summary
     sizes = re.findall(r"(1024|65536|1048576) [0-9.]+ ([0-9.]+) ([0-9.]+)", flat)
-    assert sorted(set(s[0] for s in sizes)) == ["1024", "1048576", "65536"] and all(float(s[2]) > 0 for s in sizes)
+    assert sorted(set(s[0] for s in sizes)) == ["1024", "1048576", "65536"], sizes
+    # a measured bandwidth for the largest message (a 1 KiB one can round to 0.000 GB/s on a busy machine)
+    assert all(float(s[2]) > 0 for s in sizes if s[0] == "1048576"), sizes
     assert len(re.findall(r"pair {0}-fabric-\S+ <-> {0}-fabric-\S+: [0-9.]+ GB/s".format(job), flat)) >= 3
     assert "status: succeeded" in flat
     # the fabric check's pods are gone; the training job ran
