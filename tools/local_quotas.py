@@ -15,6 +15,8 @@ GetAWSDefaultServiceQuota answers AWS's published default for a new account.
 
 import json
 
+from local_eks import region_of  # the region of a request's credential scope
+
 SERVICE_NAMES = {
     "ec2": "Amazon Elastic Compute Cloud (Amazon EC2)",
     "vpc": "Amazon Virtual Private Cloud (Amazon VPC)",
@@ -92,12 +94,6 @@ class LocalQuotas:
             "GlobalQuota": False,
         }
         return reply(200, {"Quota": quota}, request_id)
-
-
-def region_of(environ):
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    parts = auth.split("Credential=", 1)[-1].split("/")
-    return parts[2] if len(parts) > 2 else "us-east-1"
 
 
 def load(body):

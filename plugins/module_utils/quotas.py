@@ -56,6 +56,29 @@ def family_of(instance_type):
     return None
 
 
+def is_spot(group):
+    """Whether a node group (as trainkit_nodegroups gives it, its values maybe strings) asks for spot capacity."""
+    value = group.get("spot")
+    return str(value).lower() in ("true", "yes", "1", "on") if value is not None else False
+
+
+def node_zones(subnets):
+    """The zones node groups go into: the private subnets' when there are any (eksctl's privateNetworking), else
+    the public ones'. A subnet without ``public`` is public (trainkit.aws.vpc_network's default)."""
+    private = sorted(set(s["az"] for s in subnets if not s.get("public", True)))
+    return private or sorted(set(s["az"] for s in subnets if s.get("public", True)))
+
+
+def nat_zones(subnets, mode):
+    """One zone per NAT gateway the network will have (trainkit.aws.vpc_network's nat_plan): single - the first
+    public subnet's, per_zone - each zone with private subnets and a public one; none without private subnets."""
+    private = sorted(set(s["az"] for s in subnets if not s.get("public", True)))
+    public = [s["az"] for s in subnets if s.get("public", True)]
+    if mode == "none" or not private or not public:
+        return []
+    return public[:1] if mode == "single" else [z for z in private if z in public]
+
+
 def group_size(group):
     """The most instances a node group may run: its max_size, desired_capacity or count (1 when none is set)."""
     sizes = [group.get(k) for k in ("max_size", "desired_capacity", "count", "min_size")]
@@ -73,7 +96,7 @@ def vcpu_needs(groups, vcpus):
     types without known codes are listed under (None, spot)."""
     needs = {}
     for group in groups:
-        spot = bool(group.get("spot"))
+        spot = is_spot(group)
         size = group_size(group)
         for family_types in _by_family(group_types(group)).items():
             family, types = family_types

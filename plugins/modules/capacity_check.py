@@ -169,27 +169,8 @@ from ansible_collections.trainkit.aws.plugins.module_utils.aws import paginate
 OURS = ("eks:cluster-name", "alpha.eksctl.io/cluster-name", "KubernetesCluster", "trainkit:cluster")
 
 
-def module_bool(value):
-    return str(value).lower() in ("true", "yes", "1", "on") if value is not None else False
-
-
-def node_zones(subnets):
-    """The zones node groups go into: the private subnets' when there are any, else the public ones'."""
-    private = sorted(set(s["az"] for s in subnets if not s["public"]))
-    return private or sorted(set(s["az"] for s in subnets if s["public"]))
-
-
-def nat_zones(subnets, mode):
-    """One zone per NAT gateway the network will have (trainkit.aws.vpc_network's nat_plan)."""
-    private = sorted(set(s["az"] for s in subnets if not s["public"]))
-    public = [s["az"] for s in subnets if s["public"]]
-    if mode == "none" or not private or not public:
-        return []
-    return public[:1] if mode == "single" else [z for z in private if z in public]
-
-
 def input_problems(params):
-    zones = node_zones(params["subnets"])
+    zones = quotas.node_zones(params["subnets"])
     problems = []
     for index, group in enumerate(params["nodegroups"]):
         label = "nodegroups[{0}] ({1})".format(index, group.get("name"))
@@ -211,7 +192,6 @@ def input_problems(params):
                 continue
             if group[key] < 0:
                 problems.append("{0}: {1} must be 0 or more, not {2}".format(label, key, value))
-        group["spot"] = module_bool(group.get("spot"))
         if not (group.get("zones") or zones):
             problems.append(label + ": no zones to check - give subnets (the network's) or the group's zones")
     for key in ("vpcs", "eks_clusters"):
@@ -328,7 +308,7 @@ def network_rows(module, ec2, cluster):
     vpcs = paginate(ec2, "describe_vpcs", "Vpcs")
     mine = [v for v in vpcs if ours(v.get("Tags"), cluster)]
     rows.append(quotas.VPCS + (max(0, p["vpcs"] - len(mine)), len(vpcs) - len(mine), "the network"))
-    wanted_zones = nat_zones(p["subnets"], p["nat_gateways"])
+    wanted_zones = quotas.nat_zones(p["subnets"], p["nat_gateways"])
     if wanted_zones:
         subnets = dict((s["SubnetId"], s["AvailabilityZone"]) for s in paginate(ec2, "describe_subnets", "Subnets"))
         gateways = paginate(
@@ -389,7 +369,7 @@ def check(module):
     types = sorted(set(t for g in groups for t in quotas.group_types(g)))
     vcpus = instance_vcpus(ec2, types) if types else {}
     offered = offered_zones(ec2, types)
-    problems = offering_problems(groups, node_zones(p["subnets"]), offered)
+    problems = offering_problems(groups, quotas.node_zones(p["subnets"]), offered)
     service_quotas = Quotas(module.client("service-quotas"))
     used = vcpus_in_use(ec2, cluster, vcpus) if groups else {}
     rows = []

@@ -174,14 +174,6 @@ class PriceList:
         return None
 
 
-def nat_count(subnets, mode):
-    private = sorted(set(s["az"] for s in subnets if not s.get("public", True)))
-    public = [s["az"] for s in subnets if s.get("public", True)]
-    if mode == "none" or not private or not public:
-        return 0
-    return 1 if mode == "single" else len([z for z in private if z in public])
-
-
 def fsx_match(fsx):
     """Picks the Lustre storage product of the deployment type (the Price List's deploymentOption, e.g.
     Scratch_2, Persistent_1) and, for a persistent type, its throughput per TiB."""
@@ -217,7 +209,7 @@ def estimate(module):
 
     for group in p["nodegroups"]:
         types = quotas.group_types(group)
-        spot = str(group.get("spot", False)).lower() in ("true", "yes", "1", "on")
+        spot = quotas.is_spot(group)
         add(
             "node group {0} ({1}{2})".format(group["name"], " | ".join(types), ", spot" if spot else ""),
             quotas.group_size(group),
@@ -225,7 +217,7 @@ def estimate(module):
             [("AmazonEC2", "Hrs", None, dict(LINUX, instanceType=t)) for t in types],
             note="spot: at most this, the on-demand price of its dearest type" if spot else None,
         )
-    nats = nat_count(p["subnets"], p["nat_gateways"])
+    nats = len(quotas.nat_zones(p["subnets"], p["nat_gateways"]))
     if nats:
         add(
             "NAT gateways",

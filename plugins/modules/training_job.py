@@ -586,6 +586,14 @@ def disruption_of(pod):
     )
 
 
+def deleted_while_running(pod):
+    """The cause for a pod gone while it was pending or running (its last known state), else None."""
+    phase = pod.get("status", {}).get("phase", "Pending")
+    if phase not in ("Pending", "Running"):
+        return None
+    return "pod {0} was deleted while {1}".format(pod["metadata"]["name"], phase.lower())
+
+
 class TrainingJob:
     """One run of the module, in its steps: remove, submit (recreating when asked), wait (restarting the job from
     its checkpoint after a disruption), report, exit."""
@@ -701,10 +709,9 @@ class TrainingJob:
                 noted.append(cause)
             uid = obj["metadata"]["uid"]
             if event_type == "DELETED":
-                last = pods.pop(uid, obj)
-                phase = last.get("status", {}).get("phase", "Pending")
-                if phase in ("Pending", "Running"):
-                    vanished.append("pod {0} was deleted while {1}".format(obj["metadata"]["name"], phase.lower()))
+                cause = deleted_while_running(pods.pop(uid, obj))
+                if cause:
+                    vanished.append(cause)
             else:
                 pods[uid] = obj
             return version
@@ -771,13 +778,7 @@ class TrainingJob:
         while True:
             if version is None:  # (again) from a list: pods gone meanwhile while they ran count as deleted
                 listed, version = self.pods(client)
-                for uid, pod in pods.items():
-                    if uid not in listed and pod.get("status", {}).get("phase", "Pending") in ("Pending", "Running"):
-                        vanished.append(
-                            "pod {0} was deleted while {1}".format(
-                                pod["metadata"]["name"], pod.get("status", {}).get("phase", "Pending").lower()
-                            )
-                        )
+                vanished += [c for c in (deleted_while_running(p) for u, p in pods.items() if u not in listed) if c]
                 pods = listed
             current = [existing(client, o, self.namespace) for o in self.work]
             outcome = training.combined([training.outcome(c) for c in current])
