@@ -221,6 +221,8 @@ class LocalEKS:
                     "eks.amazonaws.com/capacityType": group.capacity_type,
                     "eks.amazonaws.com/nodegroup-image": "ami-0123456789abcdef0",
                 },
+                # an EFA group's nodes (trainkit labels them): their EFA interfaces for the EFA device plugin
+                efa=(group.labels or {}).get(INSTANCE_TYPES.EFA_LABEL) == "true",
             )
             self.kube("POST", "/api/v1/nodes", node)
 

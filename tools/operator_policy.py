@@ -138,6 +138,7 @@ RESOURCE_TYPES = {
         "ec2:DescribeLaunchTemplateVersions",
         "ec2:CreateTags",
     ],
+    "AWS::EC2::PlacementGroup": ["ec2:CreatePlacementGroup", "ec2:DeletePlacementGroup", "ec2:DescribePlacementGroups"],
     "AWS::EKS::Cluster": [
         "eks:CreateCluster",
         "eks:DeleteCluster",

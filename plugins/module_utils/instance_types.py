@@ -49,6 +49,25 @@ INSTANCE_TYPES = {
     "g5g.xlarge": (4, 8, 1),
     "g5g.2xlarge": (8, 16, 1),
 }
+# EFA interfaces of the table's types that have EFA (EC2's DescribeInstanceTypes: NetworkInfo.EfaInfo
+# .MaximumEfaInterfaces, as botocore's and moto's copies of it give them; tests/unit/test_instance_types.py checks
+# this against moto's data); the others have none
+EFA_INTERFACES = {
+    "p3dn.24xlarge": 1,
+    "g4dn.12xlarge": 1,
+    "g4dn.metal": 1,
+    "g5.12xlarge": 1,
+    "g5.48xlarge": 1,
+    "g6.12xlarge": 1,
+    "g6e.12xlarge": 1,
+    "p4d.24xlarge": 4,
+    "p5.48xlarge": 32,
+    "p5e.48xlarge": 32,
+}
+# the label an EFA node group's nodes carry (trainkit sets it, as terraform-aws-eks-blueprints' EFA groups do): the
+# EFA device plugin is scheduled on it; and the extended resource that plugin advertises
+EFA_LABEL = "vpc.amazonaws.com/efa.present"
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
 # instance families on Arm (Graviton); every other family in the table is x86_64
 ARM64_FAMILIES = ("g5g", "m6g", "m7g", "c6g", "c7g", "r6g", "t4g")
 
@@ -83,6 +102,39 @@ def mix_problems(instance_types, label):
     return problems
 
 
+def efa_problems(group, label, efa_of):
+    """Why a node group may not be an EFA group (``efa: true``): every instance type must have EFA - ``efa_of``
+    gives a type's EFA interfaces (0 without EFA, None when it cannot tell: not checked here) - and the group must
+    name one zone. eksctl refuses more (its validation: "efaEnabled nodegroups must have only one subnet or one
+    availability zone") and, given none, picks a subnet arbitrarily (pkg/vpc/vpc.go): trainkit has it named, so
+    that the capacity check looks at the zone the nodes really go to."""
+    if not group.get("efa"):
+        return []
+    problems = []
+    types = group.get("instance_types") or [group.get("instance_type")]
+    without = [t for t in types if t and efa_of(t) == 0]
+    if without:
+        problems.append(
+            "{0}: efa needs instance types with EFA (EC2's EfaSupported); {1} {2} none. Use a type that has it - "
+            "for example p5.48xlarge (32), p4d.24xlarge (4), g6e.12xlarge, g5.48xlarge or g4dn.12xlarge (1) - or "
+            "set efa: false".format(label, ", ".join(without), "has" if len(without) == 1 else "have")
+        )
+    zones = group.get("zones") or []
+    if len(zones) != 1:
+        problems.append(
+            "{0}: an EFA group's nodes share one cluster placement group in one zone: give zones: [<one zone>] "
+            "(got {1})".format(label, ", ".join(zones) if zones else "none")
+        )
+    return problems
+
+
+def efa_of(instance_type):
+    """EFA interfaces of a type the table knows (0: none), None for a type it does not know."""
+    if instance_type not in INSTANCE_TYPES:
+        return None
+    return EFA_INTERFACES.get(instance_type, 0)
+
+
 def gpus_of(instance_type):
     """NVIDIA GPUs of a known instance type."""
     return INSTANCE_TYPES[instance_type][2]
@@ -112,11 +164,14 @@ def node_object(
     gpus=None,
     extra_labels=None,
     device_plugin=False,
+    efa=False,
 ):
     """A simulated (kwok) Node of one node group: the labels EKS gives its nodes, the instance type's capacity.
 
     Its GPU count is in the annotation ``trainkit.io/gpus``; with ``device_plugin`` the capacity leaves
-    ``nvidia.com/gpu`` out, for the device plugin's registration to add (tools/local_runner.py)."""
+    ``nvidia.com/gpu`` out, for the device plugin's registration to add (tools/local_runner.py). With ``efa`` (an
+    EFA group's node) it carries the EFA label and its EFA interfaces in ``trainkit.io/efa``, which the EFA device
+    plugin registers as ``vpc.amazonaws.com/efa``; it has none before, as on EC2."""
     node_labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
@@ -127,11 +182,15 @@ def node_object(
         "eks.amazonaws.com/nodegroup": group,
         "type": "kwok",
     }
+    if efa:
+        node_labels[EFA_LABEL] = "true"
     node_labels.update(extra_labels or {})
     node_labels.update(dict((k, str(v)) for k, v in (labels or {}).items()))
     cap = capacity(instance_type, gpus)
     gpu_count = cap.pop("nvidia.com/gpu", "0") if device_plugin else cap.get("nvidia.com/gpu", "0")
     annotations = {"kwok.x-k8s.io/node": "fake", "trainkit.io/gpus": gpu_count}
+    if efa:
+        annotations["trainkit.io/efa"] = str(EFA_INTERFACES.get(instance_type, 0))
     return {
         "apiVersion": "v1",
         "kind": "Node",

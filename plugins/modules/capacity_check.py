@@ -19,6 +19,9 @@ description:
     group needs its largest size (max_size, desired_capacity or count) times the vCPUs of its largest type
     (C(ec2:DescribeInstanceTypes)); what already runs in the region (C(ec2:DescribeInstances), pending and running)
     is in use, except the instances of this cluster, which the need already counts.
+  - B(EFA) - a group with C(efa=true) needs instance types with EFA (C(ec2:DescribeInstanceTypes),
+    C(NetworkInfo.EfaSupported)) and one zone, as trainkit.aws.eksctl_cluster's O(trainkit.aws.eksctl_cluster#module:nodegroups[].efa)
+    does.
   - B(Network and cluster quotas) - VPCs per Region, NAT gateways per Availability Zone and EC2-VPC Elastic IPs (one
     per NAT gateway) for what the network will create, and EKS clusters, each against what the account already has;
     what this cluster already has (its tags, its name) needs nothing more.
@@ -37,8 +40,8 @@ options:
     description:
       - The node groups, as C(trainkit_nodegroups) gives them. Of each it reads C(name), C(instance_type) or
         C(instance_types), the sizes C(count), C(desired_capacity), C(min_size) and C(max_size) (the need counts the
-        largest given, 1 when none is), C(spot) (counted against the family's spot quota) and C(zones) (default - the
-        zones of the subnets it goes into, O(subnets)); other keys (labels, taints, ...) are left alone.
+        largest given, 1 when none is), C(spot) (counted against the family's spot quota), C(efa) and C(zones)
+        (default - the zones of the subnets it goes into, O(subnets)); other keys (labels, taints, ...) are left alone.
     type: list
     elements: dict
     default: []
@@ -158,6 +161,7 @@ problems:
   elements: str
 """
 
+from ansible_collections.trainkit.aws.plugins.module_utils import instance_types
 from ansible_collections.trainkit.aws.plugins.module_utils import quotas
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
@@ -205,8 +209,9 @@ def ours(tags, cluster):
     return tags.get("kubernetes.io/cluster/" + cluster) is not None or any(tags.get(k) == cluster for k in OURS)
 
 
-def instance_vcpus(ec2, types):
-    """{instance type: default vCPUs}; an unknown type fails, naming it."""
+def instance_vcpus(ec2, types, efa=None):
+    """{instance type: default vCPUs}; an unknown type fails, naming it. ``efa``, a dict, gets each type's EFA
+    interfaces (0 without EFA: NetworkInfo.EfaSupported false)."""
     out = {}
     wanted = sorted(set(types))
     for start in range(0, len(wanted), 100):
@@ -221,6 +226,12 @@ def instance_vcpus(ec2, types):
             raise
         for item in found:
             out[item["InstanceType"]] = item["VCpuInfo"]["DefaultVCpus"]
+            if efa is not None:
+                network = item.get("NetworkInfo") or {}
+                supported = network.get("EfaSupported")
+                efa[item["InstanceType"]] = (
+                    (network.get("EfaInfo") or {}).get("MaximumEfaInterfaces", 1) if supported else 0
+                )
     return out
 
 
@@ -367,9 +378,13 @@ def check(module):
     ec2 = module.client("ec2")
     groups = p["nodegroups"]
     types = sorted(set(t for g in groups for t in quotas.group_types(g)))
-    vcpus = instance_vcpus(ec2, types) if types else {}
+    efa = {}
+    vcpus = instance_vcpus(ec2, types, efa) if types else {}
     offered = offered_zones(ec2, types)
-    problems = offering_problems(groups, quotas.node_zones(p["subnets"]), offered)
+    problems = []
+    for group in groups:
+        problems += instance_types.efa_problems(group, "node group {0}".format(group["name"]), efa.get)
+    problems += offering_problems(groups, quotas.node_zones(p["subnets"]), offered)
     service_quotas = Quotas(module.client("service-quotas"))
     used = vcpus_in_use(ec2, cluster, vcpus) if groups else {}
     rows = []

@@ -199,6 +199,19 @@ options:
         type: list
         elements: str
         default: []
+      efa:
+        description:
+          - Elastic Fabric Adapter for the group (eksctl's C(efaEnabled)) - eksctl gives the launch template an EFA
+            interface on each network card, puts the nodes in a cluster placement group, and adds a security group
+            that admits the group's own traffic only (pkg/cfn/builder/network_interfaces.go, vpc.go). The nodes are
+            labelled C(vpc.amazonaws.com/efa.present=true), where role C(trainkit.aws.addons) runs the EFA device
+            plugin. Set when the group is created.
+          - Every instance type must have EFA - checked with C(ec2:DescribeInstanceTypes) (C(EfaSupported)) before
+            eksctl runs - and O(nodegroups[].zones) must name one zone (eksctl allows one; given none it picks a
+            subnet arbitrarily). eksctl also installs its own EFA device plugin on create; the addons role's takes
+            its place (same DaemonSet).
+        type: bool
+        default: false
       tags:
         description: Tags of the node group's resources.
         type: dict
@@ -310,6 +323,8 @@ from ansible_collections.trainkit.aws.plugins.module_utils.cli import last_error
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import merge
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import read
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
 
 try:
@@ -402,6 +417,9 @@ def nodegroup_config(group, p):
         config["privateNetworking"] = True
     if group["addon_policies"]:
         config["iam"] = {"withAddonPolicies": dict((name, True) for name in group["addon_policies"])}
+    if group["efa"]:
+        config["efaEnabled"] = True
+        config.setdefault("labels", {})[instance_types.EFA_LABEL] = "true"
     if group["tags"]:
         config["tags"] = dict((k, str(v)) for k, v in group["tags"].items())
     if p["node_security_group_ids"]:
@@ -503,7 +521,30 @@ def problems_of(p):
             problems.append("{0}: give instance_type or instance_types, one of them".format(label))
         else:
             problems += instance_types.mix_problems(types_of(group), label)
+            # the types the collection knows, before any call; the others in efa_interfaces(), from EC2
+            problems += instance_types.efa_problems(group, label, instance_types.efa_of)
     return problems
+
+
+def efa_interfaces(module, groups):
+    """{instance type: EFA interfaces (0 without EFA)} of the EFA groups' types, from EC2 (DescribeInstanceTypes:
+    NetworkInfo.EfaSupported and EfaInfo.MaximumEfaInterfaces, what eksctl reads to build the interfaces)."""
+    wanted = sorted(set(t for g in groups if g["efa"] for t in types_of(g)))
+    if not wanted:
+        return {}
+    try:
+        found = module.client("ec2").describe_instance_types(InstanceTypes=wanted)["InstanceTypes"]
+    except (BotoCoreError, ClientError) as exc:
+        raise TrainkitError(
+            "Cannot read the EFA support of {0} (ec2:DescribeInstanceTypes): {1}".format(", ".join(wanted), exc),
+            hint="check the instance types and that the credentials allow ec2:DescribeInstanceTypes",
+        )
+    out = dict((t, 0) for t in wanted)
+    for item in found:
+        network = item.get("NetworkInfo") or {}
+        if network.get("EfaSupported"):
+            out[item["InstanceType"]] = (network.get("EfaInfo") or {}).get("MaximumEfaInterfaces") or 1
+    return out
 
 
 def schema_problems(config, schema_path):
@@ -820,6 +861,7 @@ def main():
         ami_family=dict(type="str"),
         private_networking=dict(type="bool"),
         addon_policies=dict(type="list", elements="str", default=[]),
+        efa=dict(type="bool", default=False),
         tags=dict(type="dict", default={}),
     )
     module = AWSModule(
@@ -874,6 +916,14 @@ def main():
         module.fail_on_problems(problems)
     eksctl = Eksctl(module, path, region)
     module.fail_on_problems(problems)
+    if p["state"] == "present":
+        try:
+            efa = efa_interfaces(module, p["nodegroups"])
+        except TrainkitError as exc:
+            module.fail_json(msg=exc.msg, hint=exc.hint, commands=[], config=to_yaml(config))
+        for group in p["nodegroups"]:
+            problems += instance_types.efa_problems(group, "node group " + group["name"], efa.get)
+        module.fail_on_problems(problems)
     if p["state"] == "present":
         schema = p["schema_path"] or find_schema(eksctl)
         if schema and not HAS_JSONSCHEMA:

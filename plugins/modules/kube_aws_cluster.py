@@ -168,6 +168,10 @@ options:
         description: Accepted for the same reason, and refused when true.
         type: bool
         default: false
+      efa:
+        description: Accepted for the same reason, and refused when true (kube-aws has no EFA support; use eksctl).
+        type: bool
+        default: false
       count:
         description: Number of nodes.
         type: int
@@ -462,6 +466,11 @@ def pool_problems(pools):
             problems.append(
                 "{0}: spot and instance_types are for the eksctl and local providers; trainkit's kube-aws node pools "
                 "take one instance_type, on demand".format(label)
+            )
+        if pool.get("efa"):
+            problems.append(
+                "{0}: efa is for the eksctl provider (eksctl's efaEnabled); kube-aws renders no EFA interfaces, "
+                "placement group or EFA security group".format(label)
             )
         if not pool.get("instance_type"):
             problems.append("{0}: instance_type is required".format(label))
@@ -786,6 +795,7 @@ def main():
         instance_type=dict(type="str"),
         instance_types=dict(type="list", elements="str", default=[]),
         spot=dict(type="bool", default=False),
+        efa=dict(type="bool", default=False),
         count=dict(type="int", default=1, aliases=["desired_capacity"]),
         zones=dict(type="list", elements="str", default=[]),
         labels=dict(type="dict", default={}),

@@ -82,6 +82,15 @@ options:
         type: list
         elements: dict
         default: []
+      efa:
+        description:
+          - An EFA group, as eksctl's C(efaEnabled) makes one - its nodes carry C(vpc.amazonaws.com/efa.present=true)
+            and their instance type's EFA interfaces in the annotation C(trainkit.io/efa); they advertise
+            C(vpc.amazonaws.com/efa) once the EFA device plugin's pod runs on them (role C(trainkit.aws.addons); the
+            local runner registers them). Every instance type must have EFA and O(nodegroups[].zones) must name one
+            zone, as for eksctl.
+        type: bool
+        default: false
   device_plugin:
     description:
       - V(true) - GPU nodes advertise C(nvidia.com/gpu) only once a device plugin registers their GPUs, as EC2 nodes
@@ -151,6 +160,12 @@ nodes:
     gpus_allocatable:
       description: NVIDIA GPUs the node advertises as allocatable now (0 until a device plugin registers them, with O(device_plugin=true)).
       type: int
+    efa:
+      description: EFA interfaces the node has (its annotation C(trainkit.io/efa); 0 outside EFA groups).
+      type: int
+    efa_allocatable:
+      description: EFA interfaces the node advertises as allocatable now (C(vpc.amazonaws.com/efa); 0 until the EFA device plugin registers them).
+      type: int
     pod_cidr:
       description: The node's pod CIDR (loopback).
       type: str
@@ -162,7 +177,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import EFA_RESOURCE
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import INSTANCE_TYPES
+from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import efa_of
+from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import efa_problems
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import mix_problems
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import node_object as instance_node
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
@@ -177,6 +195,7 @@ CAPACITY_LABEL = "eks.amazonaws.com/capacityType"  # what EKS puts on managed no
 NETWORK_CONFIGMAP = {"namespace": "kube-system", "name": "trainkit-local-network"}
 GPU_RESOURCE = "nvidia.com/gpu"
 GPUS_ANNOTATION = "trainkit.io/gpus"
+EFA_ANNOTATION = "trainkit.io/efa"
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -212,6 +231,7 @@ def node_object(params, name, group, zone, pod_cidr, address, index=0):
         gpus=group["gpus"],
         extra_labels={CLUSTER_LABEL: params["cluster_name"], CAPACITY_LABEL: "SPOT" if group["spot"] else "ON_DEMAND"},
         device_plugin=params["device_plugin"],
+        efa=group["efa"],
     )
 
 
@@ -220,6 +240,7 @@ def managed_capacity(node, device_plugin):
     capacity = dict(node.get("status", {}).get("capacity", {}))
     if device_plugin:
         capacity.pop(GPU_RESOURCE, None)
+    capacity.pop(EFA_RESOURCE, None)  # always the EFA device plugin's
     return capacity
 
 
@@ -236,6 +257,7 @@ def projection(node, device_plugin):
         ),
         "kwok": annotations.get("kwok.x-k8s.io/node"),
         "gpus": annotations.get(GPUS_ANNOTATION),
+        "efa": annotations.get(EFA_ANNOTATION),
         "pod_cidr": spec.get("podCIDR"),
         "taints": sorted(
             (t.get("key"), t.get("value"), t.get("effect"))
@@ -261,6 +283,8 @@ def summary(node):
         "zone": labels.get("topology.kubernetes.io/zone"),
         "gpus": int(node["metadata"].get("annotations", {}).get(GPUS_ANNOTATION) or 0),
         "gpus_allocatable": int(node.get("status", {}).get("allocatable", {}).get(GPU_RESOURCE, 0)),
+        "efa": int(node["metadata"].get("annotations", {}).get(EFA_ANNOTATION) or 0),
+        "efa_allocatable": int(node.get("status", {}).get("allocatable", {}).get(EFA_RESOURCE, 0)),
         "pod_cidr": node.get("spec", {}).get("podCIDR"),
     }
 
@@ -360,6 +384,7 @@ def main():
                     zones=dict(type="list", elements="str"),
                     labels=dict(type="dict", default={}),
                     taints=dict(type="list", elements="dict", default=[]),
+                    efa=dict(type="bool", default=False),
                 ),
             ),
             region=dict(type="str", default="us-west-2"),
@@ -392,6 +417,7 @@ def main():
                 )
         if all(t in INSTANCE_TYPES for t in types_of(group)):
             problems += mix_problems(types_of(group), label)
+            problems += efa_problems(group, label, efa_of)
         if group["count"] < 0 or (group["gpus"] is not None and group["gpus"] < 0):
             problems.append("{0}: count and gpus must not be negative".format(label))
         for zone in group["zones"] or []:

@@ -39,13 +39,15 @@ options:
             C(eks_endpoint) a dict
             with C(public_access), C(private_access) and C(public_access_cidrs) (problems name them after
             O(checks[].name) and C(_)); C(nat_gateways) a dict with C(mode) (C(single), C(per_zone), C(none)) and
-            the network's C(subnets).
+            the network's C(subnets); C(efa_nodegroups) a dict with the cluster C(provider) and its C(nodegroups)
+            (an C(efa) group - eksctl or local, not kube_aws; one zone, instance types with EFA where the collection knows the type,
+            C(plugins/module_utils/instance_types.py); the capacity check asks EC2 about the others).
         type: str
         required: true
         choices: [cluster_name, region, bucket_name, kms_alias, iam_name, iam_role_name, iam_names, policy_arns,
                   policy_document, policy_documents, ssh_public_key, cidr_block, subnets, cidr_list, dns_name,
                   records, tags, port, positive_int, pending_window_days, one_of, fsx, efs, eks_endpoint,
-                  nat_gateways]
+                  nat_gateways, efa_nodegroups]
       value:
         description: The value. An empty string or null is skipped for the optional kinds (names that default).
         type: raw
@@ -100,6 +102,7 @@ problems:
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.trainkit.aws.plugins.module_utils import instance_types
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 
 SKIP_WHEN_EMPTY = {"bucket_name", "dns_name", "ssh_public_key", "kms_alias", "policy_document"}
@@ -187,6 +190,8 @@ def problems_of(check):
         value = value or {}
         subnets = [dict(s, public=boolean(s.get("public", True))) for s in value.get("subnets") or []]
         return validate.nat_gateways(value.get("mode", "single"), subnets, prefix=name + ": ")
+    if kind == "efa_nodegroups":
+        return efa_nodegroups(name, value or {})
     if kind == "eks_endpoint":
         value = value or {}
         return validate.eks_endpoint(
@@ -196,6 +201,23 @@ def problems_of(check):
             prefix=name + "_",
         )
     return []
+
+
+def efa_nodegroups(name, value):
+    """The EFA groups' rules, with the instance types the collection knows (no AWS call)."""
+    problems = []
+    for index, group in enumerate(value.get("nodegroups") or []):
+        if not isinstance(group, dict) or not boolean(group.get("efa", False)):
+            continue
+        label = "{0}[{1}] ({2})".format(name, index, group.get("name"))
+        if value.get("provider") == "kube_aws":
+            problems.append(
+                "{0}: efa is for the eksctl provider (eksctl's efaEnabled) and its local rehearsal; kube-aws renders "
+                "no EFA interfaces".format(label)
+            )
+            continue
+        problems += instance_types.efa_problems(group, label, instance_types.efa_of)
+    return problems
 
 
 def records(name, value, zone):
@@ -250,6 +272,7 @@ def main():
                             "efs",
                             "eks_endpoint",
                             "nat_gateways",
+                            "efa_nodegroups",
                         ],
                     ),
                     value=dict(type="raw"),

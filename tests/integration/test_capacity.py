@@ -147,3 +147,25 @@ def test_the_estimate_prices_each_part_from_the_price_list(small_account, tmp_pa
         "EFS (per GB stored)": None,
     }
     assert result["hourly_usd"] == round(0.384 + 3.018 + 0.045 + 0.1 + round(2400 * 0.145 / 730, 4), 4)
+
+
+def test_an_efa_group_of_a_type_without_efa_stops_site_before_any_call_or_in_the_capacity_check(
+    small_account, tmp_path
+):
+    # a type the collection knows: refused with the other variables, before any AWS call
+    known = [{"name": "gpu", "instance_type": "g5.xlarge", "efa": True, "zones": ["us-west-2a"], "count": 2}]
+    rc, output, calls = site(small_account, tmp_path, trainkit_nodegroups=known)
+    assert rc != 0, output[-3000:]
+    assert (
+        "trainkit_nodegroups[0] (gpu): efa needs instance types with EFA (EC2's EfaSupported); g5.xlarge has none"
+        in (output)
+    ), output[
+        -3000:
+    ]
+    assert [c for c in calls if c.startswith("Describe") or CHANGES.match(c)] == [], calls
+    # one it does not know: EC2 says (DescribeInstanceTypes, NetworkInfo.EfaSupported), in the capacity check
+    unknown = [{"name": "cpu", "instance_type": "m6i.xlarge", "efa": True, "zones": ["us-west-2a"]}]
+    rc, output, calls = site(small_account, tmp_path, trainkit_nodegroups=unknown)
+    assert rc != 0, output[-3000:]
+    assert "node group cpu: efa needs instance types with EFA (EC2's EfaSupported); m6i.xlarge has none" in output
+    assert "DescribeInstanceTypes" in calls and [c for c in calls if CHANGES.match(c)] == [], calls

@@ -143,6 +143,47 @@ def test_bad_cluster_config_fails_before_eksctl_runs(eks_ansible, eks_aws, eksct
     assert eks_aws.requests(mark) == []
 
 
+def test_efa_groups_render_efa_enabled_and_a_type_without_efa_is_refused_before_eksctl_runs(
+    eks_ansible, eks_aws, eksctl_path, tmp_path
+):
+    base = {"eksctl_path": eksctl_path, "public_access_cidrs": ["127.0.0.1/32"], "kubeconfig": str(tmp_path / "kc")}
+    # a type the collection knows to have no EFA: refused from its table, no call at all
+    mark = eks_aws.mark()
+    known = eks_ansible.module(
+        "eksctl_cluster",
+        dict(
+            base,
+            name=unique("efa"),
+            nodegroups=[{"name": "g", "instance_type": "g5.xlarge", "efa": True, "zones": ["us-west-2a"]}],
+        ),
+    )
+    assert known.failed and "g5.xlarge has none" in known["msg"], known.output
+    assert eks_aws.requests(mark) == []
+    # one it does not know: EC2's DescribeInstanceTypes says (NetworkInfo.EfaSupported), and nothing else is called
+    mark = eks_aws.mark()
+    unknown = eks_ansible.module(
+        "eksctl_cluster",
+        dict(
+            base,
+            name=unique("efa"),
+            nodegroups=[{"name": "m", "instance_type": "m6i.large", "efa": True, "zones": ["us-west-2a"]}],
+        ),
+    )
+    assert unknown.failed and "m6i.large has none" in unknown["msg"], unknown.output
+    assert [r["operation"] for r in eks_aws.requests(mark)] == ["DescribeInstanceTypes"]
+    # EFA types, managed and self-managed: eksctl's schema and its create --dry-run take what is rendered
+    groups = [
+        {"name": "efa", "instance_type": "p4d.24xlarge", "efa": True, "zones": ["us-west-2b"]},
+        {"name": "hpc", "managed": False, "instance_type": "c5n.18xlarge", "efa": True, "zones": ["us-west-2a"]},
+    ]
+    checked = eks_ansible.module("eksctl_cluster", dict(base, name=unique("efa"), nodegroups=groups), check=True)
+    assert checked.changed and not checked.failed, checked.output
+    rendered = yaml.safe_load(checked["config"])
+    for group in rendered["managedNodeGroups"] + rendered["nodeGroups"]:
+        assert group["efaEnabled"] is True and group["labels"]["vpc.amazonaws.com/efa.present"] == "true", group
+    assert any("create cluster" in c and "--dry-run" in c for c in checked["commands"]), checked["commands"]
+
+
 @pytest.mark.slow  # the real eksctl creates, scales and deletes a cluster: ~4.5 min, ~150 s of it eksctl's own waits
 def test_eksctl_cluster_life(eks_ansible, eks_aws, local_k8s, eksctl_path, tmp_path):
     ec2 = eks_aws.client("ec2")

@@ -21,6 +21,7 @@ GROUP = {
     "ami_family": None,
     "private_networking": None,
     "addon_policies": [],
+    "efa": False,
     "tags": {},
 }
 
@@ -198,3 +199,37 @@ def test_a_rendered_groups_types_read_as_eksctl_lists_them():
     )
     mixed = {"instancesDistribution": {"instanceTypes": ["g5.xlarge", "g6.xlarge"]}}
     assert eksctl_cluster.wanted_types(mixed) == "g5.xlarge,g6.xlarge"
+
+
+def test_an_efa_group_renders_efa_enabled_and_the_label_the_efa_device_plugin_goes_by():
+    """eksctl's efaEnabled builds the EFA interfaces, the placement group and the EFA security group (pkg/cfn/builder/
+    network_interfaces.go, nodegroup.go); trainkit labels the nodes so that the addons role's plugin runs on them."""
+    group = dict(GROUP, name="efa", instance_type="p4d.24xlarge", efa=True, zones=["us-west-2b"])
+    config = eksctl_cluster.render(params(nodegroups=[group, dict(GROUP)]), "us-west-2")
+    efa, plain = config["managedNodeGroups"]
+    assert efa["efaEnabled"] is True and efa["labels"] == {"vpc.amazonaws.com/efa.present": "true"}
+    assert efa["availabilityZones"] == ["us-west-2b"]
+    assert "efaEnabled" not in plain and "labels" not in plain
+    assert eksctl_cluster.problems_of(params(nodegroups=[group])) == []
+
+
+def test_an_efa_group_needs_types_with_efa_and_one_zone_before_any_call():
+    """Types the collection knows are refused from its table (no AWS call); eksctl refuses more than one zone
+    (validation.go) and picks a subnet arbitrarily without one."""
+    efa = dict(GROUP, name="efa", efa=True, zones=["us-west-2a"])
+    cases = [
+        (
+            dict(efa, instance_type="g5.xlarge"),
+            "efa needs instance types with EFA (EC2's EfaSupported); g5.xlarge has none",
+        ),
+        (dict(efa, instance_type="p4d.24xlarge", zones=[]), "give zones: [<one zone>] (got none)"),
+        (
+            dict(efa, instance_type="p4d.24xlarge", zones=["us-west-2a", "us-west-2b"]),
+            "(got us-west-2a, us-west-2b)",
+        ),
+    ]
+    for group, message in cases:
+        found = eksctl_cluster.problems_of(params(nodegroups=[group]))
+        assert any(message in problem for problem in found), (group, found)
+    # a type the table does not know is left to EC2's DescribeInstanceTypes (efa_interfaces)
+    assert eksctl_cluster.problems_of(params(nodegroups=[dict(efa, instance_type="c5n.18xlarge")])) == []
