@@ -80,11 +80,17 @@ GPUS_ANNOTATION = "trainkit.io/gpus"  # the GPUs a simulated node has (plugins/m
 TERMINATION_LOG = "/dev/termination-log"
 TERMINATION_BYTES = 4096
 # Commands a node's image would have, run by the stand-ins of tools/local_standins.py
-STANDINS = ("ssh", "sshd", "nvidia-smi", "nvidia-device-plugin")
+STANDINS = ("ssh", "sshd", "nvidia-smi", "nvidia-device-plugin", "efa-device-plugin")
 COMMANDS = {"/usr/sbin/sshd": "sshd", "sshd": "sshd", "nvidia-smi": "nvidia-smi", "/usr/bin/nvidia-smi": "nvidia-smi"}
 # Images run without a command: what the runner runs for their entrypoint
 MPI_OPERATOR_IMAGE = "mpioperator/mpi-operator"
 DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin"
+# the AWS EFA device plugin, from EKS's ECR of any region (roles/addons/defaults/main.yml)
+EFA_PLUGIN_IMAGE = re.compile(r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/eks/aws-efa-k8s-device-plugin$")
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+EFA_ANNOTATION = "trainkit.io/efa"  # the EFA interfaces a simulated node has (plugins/module_utils/instance_types.py)
+# what each device plugin registers with the kubelet: its resource, from the node's annotation
+PLUGGED = {"gpu": (GPU_RESOURCE, GPUS_ANNOTATION), "efa": (EFA_RESOURCE, EFA_ANNOTATION)}
 FIELD = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 TAIL_LINES, TAIL_BYTES = 80, 2048
 
@@ -422,9 +428,12 @@ class Runner:
         if repository == DEVICE_PLUGIN_IMAGE:
             env["TRAINKIT_NODE_GPUS"] = node["annotations"].get(GPUS_ANNOTATION, "0")
             return [os.path.join(self.bin_dir, "nvidia-device-plugin")]
+        if EFA_PLUGIN_IMAGE.match(repository):
+            env["TRAINKIT_NODE_EFA"] = node["annotations"].get(EFA_ANNOTATION, "0")
+            return [os.path.join(self.bin_dir, "efa-device-plugin")]
         raise RuntimeError(
             "container {0} has no command and the local runner cannot run image {1} (it runs {2} and {3})".format(
-                container["name"], container.get("image"), MPI_OPERATOR_IMAGE, DEVICE_PLUGIN_IMAGE
+                container["name"], container.get("image"), MPI_OPERATOR_IMAGE, DEVICE_PLUGIN_IMAGE + ", the EFA plugin"
             )
         )
 
@@ -503,15 +512,27 @@ class Runner:
         os.replace(path + ".tmp", path)
         return path
 
-    def register_gpus(self, pod, registered):
-        """The kubelet's part when a device plugin (un)registers: the node's nvidia.com/gpu capacity and
-        allocatable follow it (allocatable drops to 0 when the plugin goes; capacity stays, as on a real node)."""
+    @staticmethod
+    def plugin_of(container):
+        """Which device plugin a container (run without a command) is: gpu, efa or None."""
+        if container.get("command"):
+            return None
+        repository = image_repository(container.get("image", ""))[0]
+        if repository == DEVICE_PLUGIN_IMAGE:
+            return "gpu"
+        return "efa" if EFA_PLUGIN_IMAGE.match(repository) else None
+
+    def register(self, pod, plugin, registered):
+        """The kubelet's part when a device plugin (un)registers: the node's capacity and allocatable of its
+        resource (nvidia.com/gpu, vpc.amazonaws.com/efa) follow it - allocatable drops to 0 when the plugin goes;
+        capacity stays, as on a real node."""
+        resource, annotation = PLUGGED[plugin]
         name = pod["spec"].get("nodeName")
         node = self.node(name)
-        gpus = node["annotations"].get(GPUS_ANNOTATION, "0")
-        status = {"allocatable": {GPU_RESOURCE: gpus if registered else "0"}}
+        count = node["annotations"].get(annotation, "0")
+        status = {"allocatable": {resource: count if registered else "0"}}
         if registered:
-            status["capacity"] = {GPU_RESOURCE: gpus}
+            status["capacity"] = {resource: count}
         try:
             self.client.request(
                 "PATCH",
@@ -519,9 +540,9 @@ class Runner:
                 {"status": status},
                 content_type="application/merge-patch+json",
             )
-            log("node {0}: nvidia.com/gpu allocatable {1}".format(name, status["allocatable"][GPU_RESOURCE]))
+            log("node {0}: {1} allocatable {2}".format(name, resource, status["allocatable"][resource]))
         except K8sError as exc:
-            log("cannot update node {0}'s GPUs: {1}".format(name, exc.msg))
+            log("cannot update node {0}'s {1}: {2}".format(name, resource, exc.msg))
 
     def pod_dir(self, pod):
         meta = pod["metadata"]
@@ -564,15 +585,18 @@ class Runner:
         # Running once the process is there, as a kubelet reports it; before reap() may report its end
         self.set_running(pod)
         if env.get("TRAINKIT_NODE_GPUS", "0") != "0":
-            self.register_gpus(pod, True)
+            self.register(pod, "gpu", True)
+        if env.get("TRAINKIT_NODE_EFA", "0") != "0":
+            self.register(pod, "efa", True)
         threading.Thread(target=self.reap, args=(uid, proc, pod, pod_dir), daemon=True).start()
 
     def ended(self, pod):
         """What the kubelet undoes when a container ends: its GPUs, a device plugin's registration, its sshd."""
         self.release_gpus(pod)
         container = pod["spec"]["containers"][0]
-        if not container.get("command") and image_repository(container.get("image", ""))[0] == DEVICE_PLUGIN_IMAGE:
-            self.register_gpus(pod, False)
+        plugin = self.plugin_of(container)
+        if plugin:
+            self.register(pod, plugin, False)
         record = self.ssh_record_path(pod)
         try:
             with open(record) as handle:

@@ -23,6 +23,10 @@ below onto them, the way it maps ``python3`` onto the training interpreter:
     The NVIDIA device plugin's container. The runner, as the kubelet, registers the node's GPUs (the node's
     ``trainkit.io/gpus`` annotation) in the node's capacity and allocatable when this runs, and sets allocatable
     back to 0 when it stops; on a node without GPUs it exits 1 the way the real plugin fails to load NVML.
+``efa-device-plugin``
+    The AWS EFA device plugin's container. The runner registers the node's EFA interfaces (its ``trainkit.io/efa``
+    annotation) as ``vpc.amazonaws.com/efa`` while this runs, as it does GPUs; on a node without EFA it finds no
+    device, registers none and waits, as the real plugin does.
 ``nvidia-smi``
     Lists the GPUs the device plugin allocated to the container (``NVIDIA_VISIBLE_DEVICES``): there is no GPU here,
     and every line says so.
@@ -163,6 +167,23 @@ def device_plugin(_argv):
     return 0
 
 
+def efa_device_plugin(_argv):
+    interfaces = int(os.environ.get("TRAINKIT_NODE_EFA") or 0)
+    node = os.environ.get("TRAINKIT_NODE_NAME", "")
+    if interfaces < 1:
+        print(
+            "aws-efa-k8s-device-plugin (local runner stand-in): no EFA device on node {0}; none registered".format(node)
+        )
+    else:
+        print(
+            "aws-efa-k8s-device-plugin (local runner stand-in): registered vpc.amazonaws.com/efa x{0} of node {1} "
+            "with the kubelet stand-in; no EFA hardware is involved".format(interfaces, node)
+        )
+    sys.stdout.flush()
+    wait_for_termination(lambda: None)
+    return 0
+
+
 def nvidia_smi(argv):
     devices = [
         d for d in (os.environ.get("NVIDIA_VISIBLE_DEVICES") or "").split(",") if d and d not in ("void", "none")
@@ -182,7 +203,13 @@ def nvidia_smi(argv):
     return 0
 
 
-COMMANDS = {"ssh": ssh, "sshd": sshd, "nvidia-device-plugin": device_plugin, "nvidia-smi": nvidia_smi}
+COMMANDS = {
+    "ssh": ssh,
+    "sshd": sshd,
+    "nvidia-device-plugin": device_plugin,
+    "efa-device-plugin": efa_device_plugin,
+    "nvidia-smi": nvidia_smi,
+}
 
 
 def main():
