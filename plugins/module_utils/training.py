@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import EFA_RESOURCE
+
 FRAMEWORKS = ("paddle", "pytorch", "mpi", "data_split")
 LAUNCHER_DIR = "/opt/trainkit"
 JOB_LABEL = "trainkit.io/job"
@@ -29,6 +31,13 @@ MPI_IMPLEMENTATIONS = ("OpenMPI", "MPICH", "Intel")
 SSHD_COMMAND = ("/usr/sbin/sshd", "-De")  # what the MPI operator's images run on workers
 SHM_VOLUME = "dshm"
 DEFAULT_SHM_SIZE = "1Gi"
+# EFA: what libfabric and aws-ofi-nccl are told in pods that hold EFA devices (EFA_RESOURCE, which the AWS EFA
+# device plugin advertises) (aws-ofi-nccl's doc/efa-env-var.md): FI_PROVIDER=efa, which plugin versions up to 1.5
+# need and later ones set themselves; FI_EFA_USE_DEVICE_RDMA=1 on the GPUDirect RDMA types (p4d/p4de/p5), which
+# 1.6 needs and later ones do not mind. NCCL_PROTO=simple, which up to 1.5 wanted, slows later ones: not set (put
+# it in env for an image with such an old plugin).
+EFA_ENV = {"FI_PROVIDER": "efa"}
+EFA_RDMA_FAMILIES = ("p4d", "p4de", "p5", "p5e", "p5en")
 MAX_NAME = 52  # Job names above 52 characters leave no room for the pod name suffix (63)
 
 
@@ -258,6 +267,10 @@ def container_env(spec, role):
                 "SPLIT_COUNT": str(spec.get("split_count") or spec["workers"]),
             }
         )
+    if spec.get("efa") and spec["framework"] in ("paddle", "pytorch", "mpi"):
+        plain.update(EFA_ENV)
+        if spec.get("efa_rdma"):
+            plain["FI_EFA_USE_DEVICE_RDMA"] = "1"
     plain.update(dict((k, str(v)) for k, v in (spec.get("env") or {}).items()))
     env.extend({"name": k, "value": v} for k, v in sorted(plain.items()))
     return env
@@ -271,6 +284,8 @@ def resources(spec):
         requests["memory"] = limits["memory"] = str(spec["memory"])
     if spec.get("gpus"):
         limits["nvidia.com/gpu"] = str(spec["gpus"])
+    if spec.get("efa"):
+        limits[EFA_RESOURCE] = str(spec["efa"])  # an extended resource: the request follows the limit
     out = {}
     if requests:
         out["requests"] = requests

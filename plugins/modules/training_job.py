@@ -127,6 +127,19 @@ options:
   node_selector:
     description: Node labels the pods must match, e.g. C(node.kubernetes.io/instance-type).
     type: dict
+  efa:
+    description:
+      - Elastic Fabric Adapter devices each worker requests (C(vpc.amazonaws.com/efa), which the AWS EFA device
+        plugin advertises on EFA nodes - trainkit.aws.eksctl_cluster's O(trainkit.aws.eksctl_cluster#module:nodegroups[].efa),
+        role C(trainkit.aws.addons)). Pods holding EFA devices get C(FI_PROVIDER=efa), and on p4d/p5 nodes
+        C(FI_EFA_USE_DEVICE_RDMA=1) (aws-ofi-nccl's doc/efa-env-var.md); O(env) overrides them.
+      - A number (C(0) - none), or V(auto) - for a job of several workers (not C(data_split)), when the nodes matching
+        O(node_selector) include EFA nodes (label C(vpc.amazonaws.com/efa.present=true)) and either the job has GPUs
+        or every matching node is an EFA node, the fewest devices those EFA nodes advertise (all of a node's devices, so one
+        worker per EFA node), after waiting up to O(wait_timeout) for each to advertise some; otherwise 0. A CPU
+        job beside EFA GPU nodes is left alone.
+    type: str
+    default: "0"
   tolerations:
     description: Tolerations of the pods (C(key), C(operator), C(value), C(effect), C(tolerationSeconds)).
     type: list
@@ -426,6 +439,10 @@ output_path:
   returned: when O(data_pvc) is set
   type: str
   sample: /mnt/data/fit-a-line/output
+efa:
+  description: The EFA devices each worker requests (O(efa) resolved; 0 - none).
+  returned: when state is present
+  type: int
 objects:
   description: The objects of the job (kind, name), in apply order.
   returned: always
@@ -441,6 +458,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.trainkit.aws.plugins.module_utils import checkpoint
+from ansible_collections.trainkit.aws.plugins.module_utils import instance_types
 from ansible_collections.trainkit.aws.plugins.module_utils import launcher
 from ansible_collections.trainkit.aws.plugins.module_utils import training
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
@@ -492,6 +510,60 @@ SPEC_KEYS = (
     "pod_annotations",
     "launch_timeout",
 )
+
+
+def efa_devices(client, spec, wanted, timeout):
+    """(EFA devices per worker, whether its nodes do GPUDirect RDMA over EFA) for O(efa): a number as given; auto as
+    the option's description says, waiting for the EFA nodes to advertise their devices (the device plugin may have
+    only just started: its pod runs before the kubelet has its devices)."""
+    if wanted != "auto":
+        return int(wanted), False
+    if spec["framework"] not in ("paddle", "pytorch", "mpi") or spec["workers"] < 2:
+        return 0, False
+    selector = ",".join("{0}={1}".format(k, v) for k, v in sorted((spec.get("node_selector") or {}).items()))
+    nodes = client.request("GET", "/api/v1/nodes", query={"labelSelector": selector} if selector else None)[1]
+    matching = nodes.get("items", [])
+    names = set(n["metadata"]["name"] for n in matching if node_labels(n).get(instance_types.EFA_LABEL) == "true")
+    if not names or (not spec.get("gpus") and len(names) < len(matching)):
+        return 0, False
+
+    def advertised(node):
+        return int(node.get("status", {}).get("allocatable", {}).get(instance_types.EFA_RESOURCE, 0) or 0)
+
+    def ready(items):
+        return all(advertised(items[name]) > 0 for name in names if name in items)
+
+    try:
+        items = client.wait_list(
+            "/api/v1/nodes",
+            {"labelSelector": instance_types.EFA_LABEL + "=true"},
+            ready,
+            timeout,
+            "the EFA nodes' devices",
+        )
+    except K8sError:
+        listing = client.request("GET", "/api/v1/nodes", query={"labelSelector": instance_types.EFA_LABEL + "=true"})[1]
+        waiting = sorted(
+            n["metadata"]["name"]
+            for n in listing.get("items", [])
+            if n["metadata"]["name"] in names and not advertised(n)
+        )
+        raise K8sError(
+            "EFA nodes {0} advertise no {1} after {2}s, so the job would train over TCP sockets instead of EFA; "
+            "nothing was submitted.".format(", ".join(waiting), instance_types.EFA_RESOURCE, timeout),
+            hint="is the EFA device plugin running on them (role trainkit.aws.addons, addons_efa_device_plugin)? "
+            "Set efa: 0 to train without EFA",
+        )
+    found = [items[name] for name in sorted(names) if name in items]
+    rdma = all(
+        node_labels(n).get("node.kubernetes.io/instance-type", "").split(".")[0] in training.EFA_RDMA_FAMILIES
+        for n in found
+    )
+    return min(advertised(n) for n in found), rdma
+
+
+def node_labels(node):
+    return node.get("metadata", {}).get("labels") or {}
 
 
 def pod_report(pod):
@@ -876,6 +948,7 @@ def main():
             checkpoint_path=dict(type="str", default="{job}/checkpoints"),
             checkpoint_every=dict(type="int", default=50),
             node_selector=dict(type="dict"),
+            efa=dict(type="str", default="0"),
             tolerations=dict(type="list", elements="dict"),
             data_pvc=dict(type="str"),
             mount_path=dict(type="str", default="/mnt/data"),
@@ -929,17 +1002,31 @@ def main():
     found = training.problems(spec)
     if p["wait_timeout"] < 1 or p["log_lines"] < 1 or p["launch_timeout"] < 1:
         found.append("wait_timeout, log_lines and launch_timeout must be at least 1")
+    efa = str(p["efa"]).strip().lower()
+    if efa != "auto" and not efa.isdigit():
+        found.append("efa must be auto or a number of EFA devices (0 or more), got {0!r}".format(p["efa"]))
     if found:
         module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(found), problems=found)
 
+    client = None
+    try:
+        client = Client(p["kubeconfig"], p["context"])
+    except K8sError as exc:
+        module.fail_json(msg=exc.msg + (" Hint: " + exc.hint if exc.hint else ""), hint=exc.hint)
+    if p["state"] == "present":
+        try:
+            spec["efa"], spec["efa_rdma"] = efa_devices(client, spec, efa, p["wait_timeout"])
+        except K8sError as exc:
+            client.close()
+            module.fail_json(msg=exc.msg + (" Hint: " + exc.hint if exc.hint else ""), hint=exc.hint)
     sources = (inspect.getsource(launcher), inspect.getsource(checkpoint))
     objects = training.render(spec, *sources)
     job = TrainingJob(
         module, spec, objects, lambda restarts: training.render(dict(spec, restart_count=restarts), *sources)
     )
-    client = None
+    if p["state"] == "present":
+        job.result["efa"] = spec["efa"]
     try:
-        client = Client(p["kubeconfig"], p["context"])
         if p["state"] == "absent":
             job.remove(client)
         else:

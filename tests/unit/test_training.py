@@ -283,3 +283,21 @@ def test_every_framework_gets_the_checkpoint_contracts_variables(framework):
 def test_a_checkpoint_directory_per_rank_is_refused():
     found = training.problems(spec(checkpoint_path="{job}/ckpt/{rank}"))
     assert any("one directory for the whole job" in p for p in found), found
+
+
+def test_efa_workers_request_the_devices_and_are_told_to_use_efa_and_the_mpi_launcher_holds_none():
+    pod_spec = trainer_of(training.render(spec(framework="pytorch", gpus=8, efa=4, efa_rdma=True), "launcher"))
+    [container] = pod_spec["containers"]
+    assert container["resources"]["limits"]["vpc.amazonaws.com/efa"] == "4"
+    env = dict((e["name"], e.get("value")) for e in container["env"])
+    assert env["FI_PROVIDER"] == "efa" and env["FI_EFA_USE_DEVICE_RDMA"] == "1"
+    # no RDMA on the node types (g5, g6e ...): no FI_EFA_USE_DEVICE_RDMA; the user's env wins
+    pod_spec = trainer_of(training.render(spec(framework="pytorch", efa=1, env={"FI_PROVIDER": "tcp"}), "launcher"))
+    env = dict((e["name"], e.get("value")) for e in pod_spec["containers"][0]["env"])
+    assert env["FI_PROVIDER"] == "tcp" and "FI_EFA_USE_DEVICE_RDMA" not in env
+    plain = trainer_of(training.render(spec(framework="pytorch"), "launcher"))
+    assert "vpc.amazonaws.com/efa" not in str(plain) and "FI_PROVIDER" not in str(plain)
+    [mpijob] = [o for o in training.render(spec(framework="mpi", efa=1), "launcher") if o["kind"] == "MPIJob"]
+    replicas = mpijob["spec"]["mpiReplicaSpecs"]
+    assert "vpc.amazonaws.com/efa" in str(replicas["Worker"]["template"])
+    assert "vpc.amazonaws.com/efa" not in str(replicas["Launcher"]["template"])
