@@ -165,14 +165,9 @@ busy:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.basic import env_fallback
-
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import MISSING_LIBRARY
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import condition
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s_module import K8sModule
 
 GPU = "nvidia.com/gpu"
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
@@ -343,7 +338,7 @@ def run_pod(module, client):
 
 
 def main():
-    module = AnsibleModule(
+    module = K8sModule(
         argument_spec=dict(
             instance_types=dict(type="list", elements="str", default=[]),
             node_selector=dict(type="dict", default={}),
@@ -372,8 +367,6 @@ def main():
             ),
             pod_annotations=dict(type="dict", default={}),
             wait_timeout=dict(type="int", default=300),
-            kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
-            context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
         ),
         supports_check_mode=True,
     )
@@ -385,14 +378,10 @@ def main():
         problems.append("min_nodes, gpus and wait_timeout must be at least 1")
     if not p["command"]:
         problems.append("command must not be empty")
-    if problems:
-        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=MISSING_LIBRARY)
+    module.fail_on_problems(problems)
 
-    client = None
+    client = module.client
     try:
-        client = Client(p["kubeconfig"], p["context"])
         if module.check_mode:
             listing = client.request("GET", "/api/v1/nodes")[1]
             nodes = [node_summary(n) for n in listing.get("items", []) if is_gpu_node(n, p)]
@@ -411,10 +400,7 @@ def main():
                 )
         pod, output = run_pod(module, client)
     except K8sError as exc:
-        module.fail_json(msg=exc.msg + (" Hint: " + exc.hint if exc.hint else ""), status=exc.status)
-    finally:
-        if client is not None:
-            client.close()
+        module.fail_k8s(exc)
     result = dict(changed=False, nodes=nodes, pod=pod, output=output, output_lines=output.splitlines())
     if pod["phase"] != "Succeeded":
         module.fail_json(

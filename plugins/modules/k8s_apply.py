@@ -152,19 +152,14 @@ results:
       type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_YAML
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import MISSING_LIBRARY
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import describe
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import load_definitions
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import matches_condition
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import ready
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import stripped
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s_module import K8sModule
 
 
 def apply_one(module, client, obj):
@@ -212,14 +207,12 @@ def censored(module, results):
 
 
 def main():
-    module = AnsibleModule(
+    module = K8sModule(
         argument_spec=dict(
             state=dict(type="str", default="present", choices=["present", "absent"]),
             definition=dict(type="raw", aliases=["resource_definition"]),
             src=dict(type="path"),
             template=dict(type="raw"),
-            kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
-            context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
             namespace=dict(type="str"),
             force_conflicts=dict(type="bool", default=False),
             wait=dict(type="bool", default=False),
@@ -237,11 +230,8 @@ def main():
         mutually_exclusive=[["definition", "src", "template"]],
         required_one_of=[["definition", "src", "template"]],
         supports_check_mode=True,
+        needs_yaml=True,
     )
-    if not HAS_YAML:
-        module.fail_json(msg="PyYAML is required (it comes with ansible-core)")
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=MISSING_LIBRARY)
     p = module.params
     if p["template"] is not None:
         module.fail_json(
@@ -263,13 +253,11 @@ def main():
         problems.append("no objects given")
     if p["wait_timeout"] < 1:
         problems.append("wait_timeout must be at least 1 second")
-    if problems:
-        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
+    module.fail_on_problems(problems)
 
     results, diffs, changed = [], [], False
-    client = None
+    client = module.client
     try:
-        client = Client(p["kubeconfig"], p["context"])
         ordered = objects if p["state"] == "present" else list(reversed(objects))
         for obj in ordered:
             step = apply_one if p["state"] == "present" else delete_one
@@ -289,13 +277,7 @@ def main():
                 }
             )
     except K8sError as exc:
-        text = exc.msg + (" Hint: " + exc.hint if exc.hint else "")
-        module.fail_json(
-            msg=text, status=exc.status, reason=exc.reason, hint=exc.hint, results=censored(module, results)
-        )
-    finally:
-        if client is not None:
-            client.close()
+        module.fail_k8s(exc, results=censored(module, results))
     if p["state"] == "absent":
         results.reverse()
     output = dict(changed=changed, results=censored(module, results))

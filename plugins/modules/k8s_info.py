@@ -82,18 +82,13 @@ api_found:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.basic import env_fallback
-
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import MISSING_LIBRARY
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import NOT_SERVED
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s_module import K8sModule
 
 
 def main():
-    module = AnsibleModule(
+    module = K8sModule(
         argument_spec=dict(
             api_version=dict(type="str", default="v1"),
             kind=dict(type="str", required=True),
@@ -101,42 +96,31 @@ def main():
             namespace=dict(type="str"),
             label_selectors=dict(type="list", elements="str", default=[]),
             field_selectors=dict(type="list", elements="str", default=[]),
-            kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
-            context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
         ),
         supports_check_mode=True,
     )
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=MISSING_LIBRARY)
     p = module.params
     obj = {"apiVersion": p["api_version"], "kind": p["kind"], "metadata": {"name": p["name"] or ""}}
     if p["namespace"]:
         obj["metadata"]["namespace"] = p["namespace"]
-    client = None
+    client = module.client
     try:
-        client = Client(p["kubeconfig"], p["context"])
-        try:
-            if p["name"]:
-                found = client.get(obj, p["namespace"])
-                resources = [found] if found is not None else []
-            else:
-                query = {}
-                if p["label_selectors"]:
-                    query["labelSelector"] = ",".join(p["label_selectors"])
-                if p["field_selectors"]:
-                    query["fieldSelector"] = ",".join(p["field_selectors"])
-                path = client.collection_path(p["api_version"], p["kind"], p["namespace"])
-                listing = client.request("GET", path, query=query or None)[1] or {}
-                resources = listing.get("items", [])
-        except K8sError as exc:
-            if exc.reason == NOT_SERVED:
-                module.exit_json(changed=False, resources=[], api_found=False)
-            raise
+        if p["name"]:
+            found = client.get(obj, p["namespace"])
+            resources = [found] if found is not None else []
+        else:
+            query = {}
+            if p["label_selectors"]:
+                query["labelSelector"] = ",".join(p["label_selectors"])
+            if p["field_selectors"]:
+                query["fieldSelector"] = ",".join(p["field_selectors"])
+            path = client.collection_path(p["api_version"], p["kind"], p["namespace"])
+            listing = client.request("GET", path, query=query or None)[1] or {}
+            resources = listing.get("items", [])
     except K8sError as exc:
-        module.fail_json(msg=exc.msg + (" Hint: " + exc.hint if exc.hint else ""), status=exc.status)
-    finally:
-        if client is not None:
-            client.close()
+        if exc.reason == NOT_SERVED:
+            module.exit_json(changed=False, resources=[], api_found=False)
+        module.fail_k8s(exc)
     module.exit_json(changed=False, resources=resources, api_found=True)
 
 

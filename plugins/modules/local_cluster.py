@@ -104,12 +104,8 @@ options:
     description: The region the zones belong to (label C(topology.kubernetes.io/region)).
     type: str
     default: us-west-2
-  kubeconfig:
-    description: The local cluster's kubeconfig (printed by C(tools/local-k8s start)). Falls back to E(K8S_AUTH_KUBECONFIG), E(KUBECONFIG).
-    type: path
-  context:
-    description: The kubeconfig context. Default - the current one.
-    type: str
+extends_documentation_fragment:
+  - trainkit.aws.k8s
 attributes:
   check_mode:
     description: Reports which nodes would be added, changed or removed, and changes nothing.
@@ -173,8 +169,6 @@ nodes:
 
 import re
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import EFA_RESOURCE
@@ -183,10 +177,8 @@ from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import efa_problems
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import mix_problems
 from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import node_object as instance_node
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import HAS_KUBERNETES
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import MISSING_LIBRARY
-from ansible_collections.trainkit.aws.plugins.module_utils.k8s import Client
 from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
+from ansible_collections.trainkit.aws.plugins.module_utils.k8s_module import K8sModule
 
 CLUSTER_LABEL = "trainkit.io/cluster"
 GROUP_LABEL = "eks.amazonaws.com/nodegroup"
@@ -366,7 +358,7 @@ def ensure(module, client):
 
 
 def main():
-    module = AnsibleModule(
+    module = K8sModule(
         argument_spec=dict(
             cluster_name=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
@@ -389,8 +381,6 @@ def main():
             ),
             region=dict(type="str", default="us-west-2"),
             device_plugin=dict(type="bool", default=True),
-            kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
-            context=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -428,20 +418,11 @@ def main():
                 problems.append(
                     "{0}.taints: each taint needs a key and an effect of {1}".format(label, ", ".join(TAINT_EFFECTS))
                 )
-    if problems:
-        module.fail_json(msg="Invalid input, nothing was changed: " + "; ".join(problems), problems=problems)
-
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=MISSING_LIBRARY)
-    client = None
+    module.fail_on_problems(problems)
     try:
-        client = Client(p["kubeconfig"], p["context"])
-        changed, before, after, nodes = ensure(module, client)
+        changed, before, after, nodes = ensure(module, module.client)
     except K8sError as exc:
-        module.fail_json(msg=exc.msg + (" Hint: " + exc.hint if exc.hint else ""), status=exc.status)
-    finally:
-        if client is not None:
-            client.close()
+        module.fail_k8s(exc)
     result = dict(changed=changed, nodes=nodes)
     if module._diff:
         result["diff"] = {"before": {"nodes": before}, "after": {"nodes": after}}

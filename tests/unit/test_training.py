@@ -165,7 +165,7 @@ def test_token_subject():
 def test_absent_treats_an_unserved_kind_as_gone():
     from ansible_collections.trainkit.aws.plugins.module_utils.k8s import NOT_SERVED
     from ansible_collections.trainkit.aws.plugins.module_utils.k8s import K8sError
-    from ansible_collections.trainkit.aws.plugins.modules import training_job
+    from ansible_collections.trainkit.aws.plugins.module_utils import _training_job as training_job
 
     class NoCRD:  # what Client.get raises when discovery does not know the kind
         def get(self, obj, namespace):
