@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.trainkit.aws.plugins.module_utils.instance_types import EFA_RESOURCE
-
 FRAMEWORKS = ("paddle", "pytorch", "mpi", "data_split")
 LAUNCHER_DIR = "/opt/trainkit"
 JOB_LABEL = "trainkit.io/job"
@@ -36,6 +34,9 @@ DEFAULT_SHM_SIZE = "1Gi"
 # need and later ones set themselves; FI_EFA_USE_DEVICE_RDMA=1 on the GPUDirect RDMA types (p4d/p4de/p5), which
 # 1.6 needs and later ones do not mind. NCCL_PROTO=simple, which up to 1.5 wanted, slows later ones: not set (put
 # it in env for an image with such an old plugin).
+# (this file is loaded alone - tests/harness/pod_process.py, the GPU lane - so it imports nothing of the collection:
+# the resource's name is instance_types.EFA_RESOURCE's, which a unit test holds them to)
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
 EFA_ENV = {"FI_PROVIDER": "efa"}
 EFA_RDMA_FAMILIES = ("p4d", "p4de", "p5", "p5e", "p5en")
 MAX_NAME = 52  # Job names above 52 characters leave no room for the pod name suffix (63)

@@ -32,3 +32,10 @@ def test_an_efa_node_carries_the_label_and_its_interfaces_and_advertises_none_be
     plain = instance_types.node_object(*args)
     assert instance_types.EFA_LABEL not in plain["metadata"]["labels"]
     assert "trainkit.io/efa" not in plain["metadata"]["annotations"]
+
+
+def test_training_names_the_efa_resource_as_the_node_tables_do():
+    """training.py is loaded alone in the GPU lane (tests/harness/pod_process.py) and keeps its own copy."""
+    from ansible_collections.trainkit.aws.plugins.module_utils import training
+
+    assert training.EFA_RESOURCE == instance_types.EFA_RESOURCE
