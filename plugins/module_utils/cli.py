@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 
+from ansible_collections.trainkit.aws.plugins.module_utils.aws import TrainkitError
+
 # module option -> the variable every AWS SDK reads
 AWS_ENVIRONMENT = (
     ("profile", "AWS_PROFILE"),
@@ -51,3 +53,56 @@ def last_error(text, marks=("Error", "[✖]"), noise=lambda line: False):
     lines = [line for line in text.splitlines() if line.strip() and not noise(line)]
     errors = [line for line in lines if any(mark in line for mark in marks)]
     return (errors or lines or ["no output"])[-1].strip()
+
+
+class ToolRunner:
+    """A cluster tool's binary (eksctl, kube-aws) run with the module's AWS settings as its environment.
+
+    ``commands`` are the commands that change something, as the module returns them (in check mode, what would
+    run); ``log`` every line the tool printed but its noise. A failure becomes one TrainkitError naming the
+    command, the tool's error line and a hint, with the log's tail. Subclasses name the tool and may say what its
+    error lines look like (``marks``), which lines are noise and what to do about a failure (``hint``)."""
+
+    name = "tool"
+    marks = ("Error", "[✖]")
+
+    def __init__(self, module, path, env):
+        self.module = module
+        self.path = path
+        self.env = env
+        self.commands = []
+        self.log = []
+
+    def noise(self, line):  # pylint: disable=unused-argument  # a subclass's filter
+        return False
+
+    def hint(self, text):  # pylint: disable=unused-argument  # a subclass's advice
+        return "the log holds {0}'s own output".format(self.name)
+
+    def version(self):
+        rc, out, _err = self.module.run_command([self.path, "version"], environ_update=self.env)
+        return out.strip() if rc == 0 else None
+
+    def run(self, *args, changes=True, check=True, cwd=None):
+        """Run the tool (``changes``: record the command); (rc, stdout, stderr). A failure raises, unless ``check``
+        is false."""
+        if changes:
+            self.commands.append(" ".join(args))
+        rc, out, err = self.module.run_command([self.path] + list(args), cwd=cwd, environ_update=self.env)
+        self.log.extend(line for line in (out + err).splitlines() if line.strip() and not self.noise(line))
+        if check and rc != 0:
+            raise TrainkitError(
+                "{0} {1} failed (rc {2}): {3}".format(
+                    self.name, " ".join(args[:2]), rc, last_error(err or out, marks=self.marks, noise=self.noise)
+                ),
+                hint=self.hint(err or out),
+                log=self.log[-40:],
+            )
+        return rc, out, err
+
+    def change(self, *args, cwd=None):
+        """A command that changes something: run it - or, in check mode, only record it as what would run."""
+        if self.module.check_mode:
+            self.commands.append(" ".join(args))
+            return None
+        return self.run(*args, cwd=cwd)

@@ -322,6 +322,7 @@ from ansible_collections.trainkit.aws.plugins.module_utils.cli import aws_enviro
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import last_error
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import merge
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import read
+from ansible_collections.trainkit.aws.plugins.module_utils.cli import ToolRunner
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
@@ -560,34 +561,17 @@ def schema_problems(config, schema_path):
 
 
 # -- eksctl ---------------------------------------------------------------------------------------------------
-class Eksctl:
+class Eksctl(ToolRunner):
     """The eksctl binary, run with the module's AWS settings as its environment."""
 
+    name = "eksctl"
+
     def __init__(self, module, path, region):
-        self.module = module
-        self.path = path
+        super().__init__(module, path, aws_environment(module.params, region))
         self.region = region
-        self.env = aws_environment(module.params, region)
-        self.commands = []
-        self.log = []
 
-    def version(self):
-        rc, out, err = self.module.run_command([self.path, "version"], environ_update=self.env)
-        return out.strip() if rc == 0 else None
-
-    def run(self, *args, changes=True, check=True):
-        argv = [self.path] + list(args)
-        if changes:
-            self.commands.append(" ".join(argv[1:]))
-        rc, out, err = self.module.run_command(argv, environ_update=self.env)
-        self.log.extend(line for line in (out + err).splitlines() if line.strip())
-        if check and rc != 0:
-            raise TrainkitError(
-                "eksctl {0} failed (rc {1}): {2}".format(" ".join(args[:2]), rc, last_error(err or out)),
-                hint="the log holds eksctl's own output; CloudFormation's events say more (eksctl utils describe-stacks)",
-                log=self.log[-40:],
-            )
-        return rc, out, err
+    def hint(self, text):
+        return "the log holds eksctl's own output; CloudFormation's events say more (eksctl utils describe-stacks)"
 
     def cluster(self, name):
         """eksctl's view of the cluster, or None when EKS does not know it."""
@@ -687,20 +671,17 @@ def ensure_present(module, eksctl, config, config_path):
     missing = sorted(set(wanted) - set(groups))
     if missing:
         changed = True
-        if not module.check_mode:
-            eksctl.run(
-                "create",
-                "nodegroup",
-                "-f",
-                config_path,
-                "--include",
-                ",".join(missing),
-                "--timeout",
-                "{0}m".format(p["timeout"]),
-                "--install-nvidia-plugin={0}".format(str(p["install_nvidia_plugin"]).lower()),
-            )
-        else:
-            eksctl.commands.append("create nodegroup --include " + ",".join(missing))
+        eksctl.change(
+            "create",
+            "nodegroup",
+            "-f",
+            config_path,
+            "--include",
+            ",".join(missing),
+            "--timeout",
+            "{0}m".format(p["timeout"]),
+            "--install-nvidia-plugin={0}".format(str(p["install_nvidia_plugin"]).lower()),
+        )
     for name in sorted(set(wanted) & set(groups)):
         want, have = wanted[name], groups[name]
         sizes = (want["minSize"], want["maxSize"], want["desiredCapacity"])
@@ -723,10 +704,7 @@ def ensure_present(module, eksctl, config, config_path):
                 str(sizes[1]),
                 "--wait",
             ]
-            if module.check_mode:
-                eksctl.commands.append(" ".join(args))
-            else:
-                eksctl.run(*args)
+            eksctl.change(*args)
         # eksctl reports a managed group's types comma-joined, and a mixed-instances group's launch template type,
         # which is empty (pkg/actions/nodegroup/get.go, getInstanceTypes)
         if have.get("InstanceType") and wanted_types(want) != have["InstanceType"]:
@@ -737,11 +715,9 @@ def ensure_present(module, eksctl, config, config_path):
     extra = sorted(set(groups) - set(wanted)) if p["purge_nodegroups"] else []
     for name in extra:
         changed = True
-        args = ["delete", "nodegroup", "--cluster", p["name"], "--region", eksctl.region, "--name", name, "--wait"]
-        if module.check_mode:
-            eksctl.commands.append(" ".join(args))
-        else:
-            eksctl.run(*args)
+        eksctl.change(
+            "delete", "nodegroup", "--cluster", p["name"], "--region", eksctl.region, "--name", name, "--wait"
+        )
     if changed and not module.check_mode:
         groups = eksctl.nodegroups(p["name"])
     if write_kubeconfig(module, eksctl, p["name"], kubeconfig):
@@ -808,10 +784,7 @@ def ensure_absent(module, eksctl, config, config_path):
         "--timeout",
         "{0}m".format(p["timeout"]),
     ]
-    if module.check_mode:
-        eksctl.commands.append(" ".join(args))
-    else:
-        eksctl.run(*args)
+    eksctl.change(*args)
     return True, {"name": p["name"], "endpoint": cluster.get("Endpoint")}, None, {}
 
 

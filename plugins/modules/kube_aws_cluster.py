@@ -341,8 +341,8 @@ from ansible_collections.trainkit.aws.plugins.module_utils._cfn import find_stac
 from ansible_collections.trainkit.aws.plugins.module_utils._cfn import wait_complete
 from ansible_collections.trainkit.aws.plugins.module_utils._cfn import wait_gone
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import aws_environment
-from ansible_collections.trainkit.aws.plugins.module_utils.cli import last_error
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import read
+from ansible_collections.trainkit.aws.plugins.module_utils.cli import ToolRunner
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
@@ -558,41 +558,26 @@ def resolve_subnets(module, entries):
 
 
 # -- kube-aws -------------------------------------------------------------------------------------------------
-class KubeAws:
+class KubeAws(ToolRunner):
     """The kube-aws binary, run in an asset directory with the module's AWS settings as its environment."""
 
+    name = "kube-aws"
+    marks = ("rror",)
+
     def __init__(self, module, path, region):
-        self.module = module
-        self.path = path
         p = module.params
         # kube-aws's SDK ignores AWS_ENDPOINT_URL; https_proxy is its way to another endpoint
         env = dict(aws_environment(p, region, skip=("endpoint_url",)), AWS_SDK_LOAD_CONFIG="1")
         if p["https_proxy"]:
             # every call goes to the proxy, which refuses anything but AWS hosts: nothing leaves for the internet
             env.update(HTTPS_PROXY=p["https_proxy"], HTTP_PROXY=p["https_proxy"], NO_PROXY="")
-        self.env = env
-        self.commands = []
-        self.log = []
+        super().__init__(module, path, env)
 
-    def version(self):
-        rc, out, err = self.module.run_command([self.path, "version"], environ_update=self.env)
-        return out.strip() if rc == 0 else None
+    def noise(self, line):
+        return noise(line)
 
-    def run(self, cwd, *args, changes=True):
-        argv = [self.path] + list(args)
-        if changes:
-            self.commands.append(" ".join(args))
-        rc, out, err = self.module.run_command(argv, cwd=cwd, environ_update=self.env)
-        self.log.extend(line for line in (out + err).splitlines() if line.strip() and not noise(line))
-        if rc != 0:
-            raise TrainkitError(
-                "kube-aws {0} failed (rc {1}): {2}".format(
-                    " ".join(args[:2]), rc, last_error(err or out, marks=("rror",), noise=noise)
-                ),
-                hint=hint_for(err or out),
-                log=self.log[-40:],
-            )
-        return out
+    def hint(self, text):
+        return hint_for(text)
 
 
 def noise(line):
@@ -633,7 +618,7 @@ def prepare(kube_aws, work, p, region, subnets):
         args += ["--external-dns-name", p["external_dns_name"]]
         args += ["--availability-zone", p["availability_zone"] or subnets[0]["az"]]
         args += ["--hosted-zone-id", p["hosted_zone_id"]] if p["hosted_zone_id"] else ["--no-record-set"]
-        kube_aws.run(work, *args)
+        kube_aws.run(*args, cwd=work)
         with open(path) as handle:
             base = yaml.safe_load(handle)
     else:
@@ -645,12 +630,12 @@ def prepare(kube_aws, work, p, region, subnets):
     write(path, HEADER + to_yaml(config))
     credentials = os.path.join(work, "credentials")
     if not os.path.exists(os.path.join(credentials, "ca.pem")):
-        kube_aws.run(work, "render", "credentials", "--generate-ca")
+        kube_aws.run("render", "credentials", "--generate-ca", cwd=work)
     elif not all(os.path.exists(os.path.join(credentials, name)) for name in CREDENTIALS):
-        kube_aws.run(work, "render", "credentials")
+        kube_aws.run("render", "credentials", cwd=work)
     lock_down(credentials)
     if not os.path.isdir(os.path.join(work, "stack-templates")):
-        kube_aws.run(work, "render", "stack")
+        kube_aws.run("render", "stack", cwd=work)
     assets.fix_templates(work)
     fingerprint = assets.fingerprint(work, config)
     config = assets.cluster_config(base, dict(p, region_name=region), subnets, fingerprint)
@@ -707,12 +692,9 @@ def ensure_present(module, kube_aws, region):
         changed = before != after
         if root is None or deployed != fingerprint:
             changed = True
-            if module.check_mode:
-                kube_aws.commands += ["validate", "apply --force"]
-            else:
-                kube_aws.run(work, "validate")
-                kube_aws.run(work, "apply", "--force")
-                pending = True
+            kube_aws.change("validate", cwd=work)
+            kube_aws.change("apply", "--force", cwd=work)
+            pending = not module.check_mode
         if pending and not module.check_mode:
             root = wait_complete(cfn, p["cluster_name"], p["wait_timeout"])
     finally:
@@ -771,10 +753,10 @@ def ensure_absent(module, kube_aws, region):
     stack_ids = [root["StackId"]] + [stack_id for _l, stack_id in nested_stacks(cfn, root)]
     if root["StackStatus"] != "DELETE_IN_PROGRESS":
         if module.check_mode:
-            kube_aws.commands.append("destroy --force")
+            kube_aws.change("destroy", "--force")
             return True, root["StackName"], "", {}
         if os.path.isfile(os.path.join(p["asset_dir"], "cluster.yaml")):
-            kube_aws.run(p["asset_dir"], "destroy", "--force")
+            kube_aws.run("destroy", "--force", cwd=p["asset_dir"])
         else:
             module.warn(
                 "{0} holds no cluster.yaml: the root stack {1} is deleted directly (what kube-aws destroy does)".format(
