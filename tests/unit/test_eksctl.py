@@ -2,7 +2,7 @@
 """The ClusterConfig eksctl_cluster renders: what it opens (SSH, the API endpoint) and what it refuses first."""
 
 from ansible_collections.trainkit.aws.plugins.module_utils import validate
-from ansible_collections.trainkit.aws.plugins.modules import eksctl_cluster
+from ansible_collections.trainkit.aws.plugins.module_utils import _eksctl as eksctl_cluster
 
 GROUP = {
     "name": "gpu",
