@@ -327,22 +327,24 @@ log:
 """
 
 import os
-import re
 import shutil
 import tempfile
 
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.trainkit.aws.plugins.module_utils import _kube_aws as assets
-from ansible_collections.trainkit.aws.plugins.module_utils import validate
+from ansible_collections.trainkit.aws.plugins.module_utils._kube_aws import BINARY_VERSION
+from ansible_collections.trainkit.aws.plugins.module_utils._kube_aws import S3_URI
+from ansible_collections.trainkit.aws.plugins.module_utils._kube_aws import VERSION
+from ansible_collections.trainkit.aws.plugins.module_utils._kube_aws import KubeAws
+from ansible_collections.trainkit.aws.plugins.module_utils._kube_aws import prepare
+from ansible_collections.trainkit.aws.plugins.module_utils._kube_aws import problems_of
 from ansible_collections.trainkit.aws.plugins.module_utils._cfn import describe_stacks
 from ansible_collections.trainkit.aws.plugins.module_utils._cfn import nested_stacks
 from ansible_collections.trainkit.aws.plugins.module_utils._cfn import find_stack
 from ansible_collections.trainkit.aws.plugins.module_utils._cfn import wait_complete
 from ansible_collections.trainkit.aws.plugins.module_utils._cfn import wait_gone
-from ansible_collections.trainkit.aws.plugins.module_utils.cli import aws_environment
 from ansible_collections.trainkit.aws.plugins.module_utils.cli import read
-from ansible_collections.trainkit.aws.plugins.module_utils.cli import ToolRunner
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import AWSModule
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import BotoCoreError
 from ansible_collections.trainkit.aws.plugins.module_utils.aws import ClientError
@@ -355,133 +357,8 @@ try:
 except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
     yaml = None
 
-S3_URI = re.compile(r"^s3://([^/]+)(/.*)?$")
-KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/[A-Za-z0-9-]+$")
-AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
-POOL_NAME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]*$")
-VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
-BINARY_VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
-STACK_NAME_MAX = 128
-CREDENTIALS = ("ca.pem", "admin.pem", "apiserver.pem", "worker.pem", "etcd.pem")
-
 
 # -- validation -----------------------------------------------------------------------------------------------
-def problems_of(p):
-    """Everything wrong with the options, without any call."""
-    problems = validate.cluster_name(p["cluster_name"])
-    if p["state"] == "absent":
-        return problems
-    for option in ("key_name", "kms_key_arn", "s3_uri", "external_dns_name", "ami_id"):
-        if not p[option]:
-            problems.append(
-                "{0} is required with state=present{1}".format(
-                    option,
-                    (
-                        " (without it kube-aws fetches the Flatcar AMI list from the internet)"
-                        if option == "ami_id"
-                        else ""
-                    ),
-                )
-            )
-    if p["ami_id"] and not AMI_ID.match(p["ami_id"]):
-        problems.append("ami_id {0!r} is not an AMI id such as 'ami-0123456789abcdef0'".format(p["ami_id"]))
-    match = S3_URI.match(p["s3_uri"] or "")
-    if p["s3_uri"] and not match:
-        problems.append("s3_uri {0!r} must look like 's3://bucket/prefix'".format(p["s3_uri"]))
-    elif match:
-        problems += validate.bucket_name(match.group(1))
-    match = KMS_ARN.match(p["kms_key_arn"] or "")
-    if p["kms_key_arn"] and not match:
-        problems.append(
-            "kms_key_arn {0!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>); an alias will not "
-            "do".format(p["kms_key_arn"])
-        )
-    elif match and match.group(1) != p["region_name"]:
-        problems.append(
-            "kms_key_arn is a key of {0}; kube-aws needs one in the cluster's region {1}".format(
-                match.group(1), p["region_name"]
-            )
-        )
-    if p["external_dns_name"]:
-        problems += validate.dns_name(p["external_dns_name"], "external_dns_name")
-    problems += validate.cidr_list(p["api_access_cidrs"], "api_access_cidrs")
-    problems += validate.cidr_list(p["ssh_access_cidrs"], "ssh_access_cidrs")
-    if not p["api_access_cidrs"] and not p["api_security_group_ids"]:
-        problems.append(
-            "give api_access_cidrs or api_security_group_ids: kube-aws opens the API load balancer to 0.0.0.0/0 "
-            "without them (list 0.0.0.0/0 to have that on purpose)"
-        )
-    if p["hosted_zone_id"] and p["no_record_set"]:
-        problems.append("give hosted_zone_id or no_record_set, not both")
-    if not p["hosted_zone_id"] and not p["no_record_set"]:
-        problems.append("give hosted_zone_id (kube-aws creates the API endpoint's record there) or no_record_set: true")
-    if not p["subnets"] and not p["availability_zone"]:
-        problems.append("give subnets (the network step's) or availability_zone (kube-aws builds a subnet there)")
-    if p["subnets"] and p["availability_zone"]:
-        problems.append("availability_zone must be empty when subnets are given (kube-aws refuses both)")
-    if p["subnets"] and not p["vpc_id"]:
-        problems.append("subnets need vpc_id")
-    for entry in p["subnets"]:
-        if not isinstance(entry, (str, dict)) or (
-            isinstance(entry, dict) and not (entry.get("id") or entry.get("subnet_id"))
-        ):
-            problems.append("subnets: each entry is a subnet id or a dict with id (got {0!r})".format(entry))
-    for option in ("controller_count", "etcd_count"):
-        problems += validate.positive(p[option], option)
-    if p["wait_timeout"] < 1:
-        problems.append("wait_timeout must be at least 1 second")
-    problems += validate.tags(p["tags"])
-    problems += pool_problems(p["node_pools"])
-    if not problems:
-        pools = [g["name"] for g in p["node_pools"]]
-        problems += assets.role_name_problems(p["cluster_name"], pools, p["region_name"])
-        for name in assets.nested_stack_names(p["cluster_name"], pools):
-            if len(name) > STACK_NAME_MAX:
-                problems.append(
-                    "the nested stack name {0} would be {1} characters, over CloudFormation's {2}: shorten "
-                    "cluster_name or the node pool names".format(name, len(name), STACK_NAME_MAX)
-                )
-    if p["endpoint_url"] and not p["https_proxy"]:
-        problems.append(
-            "kube-aws ignores endpoint_url ({0}): give https_proxy, the endpoint's HTTPS proxy (tools/local-aws "
-            "status prints it for the local endpoint)".format(p["endpoint_url"])
-        )
-    if p["kubernetes_version"] and not VERSION.match(str(p["kubernetes_version"])):
-        problems.append("kubernetes_version {0!r} must look like v1.16.10".format(p["kubernetes_version"]))
-    return problems
-
-
-def pool_problems(pools):
-    problems = []
-    names = [g["name"] for g in pools]
-    for name in sorted(set(n for n in names if names.count(n) > 1)):
-        problems.append("node pool {0} is listed twice".format(name))
-    logicals = [assets.logical_name(n) for n in names]
-    for logical in sorted(set(n for n in logicals if logicals.count(n) > 1)):
-        if names.count(logical) < 2:
-            problems.append("node pool names that differ only by '-' make the same stack name ({0})".format(logical))
-    for pool in pools:
-        label = "node pool {0}".format(pool["name"])
-        if pool.get("spot") or pool.get("instance_types"):
-            problems.append(
-                "{0}: spot and instance_types are for the eksctl and local providers; trainkit's kube-aws node pools "
-                "take one instance_type, on demand".format(label)
-            )
-        if pool.get("efa"):
-            problems.append(
-                "{0}: efa is for the eksctl provider (eksctl's efaEnabled); kube-aws renders no EFA interfaces, "
-                "placement group or EFA security group".format(label)
-            )
-        if not pool.get("instance_type"):
-            problems.append("{0}: instance_type is required".format(label))
-        if not POOL_NAME.match(pool["name"]):
-            problems.append("{0}: a name holds only letters, digits and '-', starting with a letter".format(label))
-        if pool["count"] < 0:
-            problems.append("{0}: count must be 0 or more".format(label))
-        problems += validate.taints(pool["taints"], label)
-    return problems
-
-
 def binary_problems(kube_aws, p):
     """What the binary in use says against the options (its version decides the Kubernetes version)."""
     version = kube_aws.version()
@@ -558,108 +435,7 @@ def resolve_subnets(module, entries):
 
 
 # -- kube-aws -------------------------------------------------------------------------------------------------
-class KubeAws(ToolRunner):
-    """The kube-aws binary, run in an asset directory with the module's AWS settings as its environment."""
-
-    name = "kube-aws"
-    marks = ("rror",)
-
-    def __init__(self, module, path, region):
-        p = module.params
-        # kube-aws's SDK ignores AWS_ENDPOINT_URL; https_proxy is its way to another endpoint
-        env = dict(aws_environment(p, region, skip=("endpoint_url",)), AWS_SDK_LOAD_CONFIG="1")
-        if p["https_proxy"]:
-            # every call goes to the proxy, which refuses anything but AWS hosts: nothing leaves for the internet
-            env.update(HTTPS_PROXY=p["https_proxy"], HTTP_PROXY=p["https_proxy"], NO_PROXY="")
-        super().__init__(module, path, env)
-
-    def noise(self, line):
-        return noise(line)
-
-    def hint(self, text):
-        return hint_for(text)
-
-
-def noise(line):
-    """kube-aws repeats a warning about DNS names managed by the user for every node pool and command."""
-    return line.startswith(("WARN: the worker node pool", "Please never point the DNS", "kube-aws can't save"))
-
-
-def hint_for(text):
-    if "ROLLBACK_COMPLETE" in text or "ROLLBACK_FAILED" in text:
-        return "the stack failed and rolled back: run state=absent, fix the cause, and apply again"
-    if "AccessDenied" in text or "UnauthorizedOperation" in text:
-        return "the AWS identity lacks a permission kube-aws needs (see the log for the call)"
-    if "proxyconnect" in text or "certificate signed by unknown authority" in text:
-        return "kube-aws cannot reach AWS through https_proxy; check the proxy and aws_ca_bundle"
-    return "the log holds kube-aws's own output; CloudFormation's stack events say more"
-
-
 # -- the asset directory --------------------------------------------------------------------------------------
-def to_yaml(config):
-    dumper = type("NoAliases", (yaml.SafeDumper,), {"ignore_aliases": lambda self, data: True})
-    return yaml.dump(config, Dumper=dumper, default_flow_style=False, sort_keys=False)
-
-
-HEADER = (
-    "# kube-aws cluster.yaml, managed by trainkit.aws.kube_aws_cluster: the keys it sets from its options are\n"
-    "# overwritten on every run; any other key you add or change here is kept and deployed.\n"
-)
-
-
-def prepare(kube_aws, work, p, region, subnets):
-    """Bring the asset directory ``work`` to the wanted state locally (no AWS call): init, cluster.yaml, credentials,
-    stack templates. Returns (cluster.yaml text before, the config dict, its fingerprint)."""
-    path = os.path.join(work, "cluster.yaml")
-    before = read(path)
-    if before is None:
-        args = ["init", "--cluster-name", p["cluster_name"], "--region", region, "--key-name", p["key_name"]]
-        args += ["--kms-key-arn", p["kms_key_arn"], "--s3-uri", p["s3_uri"], "--ami-id", p["ami_id"]]
-        args += ["--external-dns-name", p["external_dns_name"]]
-        args += ["--availability-zone", p["availability_zone"] or subnets[0]["az"]]
-        args += ["--hosted-zone-id", p["hosted_zone_id"]] if p["hosted_zone_id"] else ["--no-record-set"]
-        kube_aws.run(*args, cwd=work)
-        with open(path) as handle:
-            base = yaml.safe_load(handle)
-    else:
-        base = yaml.safe_load(before) or {}
-    # the render steps read cluster.yaml: written first with the fingerprint it had (a run that changes nothing
-    # rewrites nothing), then with the one of what it holds now
-    old = ((base or {}).get("stackTags") or {}).get(assets.FINGERPRINT_TAG) if isinstance(base, dict) else None
-    config = assets.cluster_config(base, dict(p, region_name=region), subnets, old)
-    write(path, HEADER + to_yaml(config))
-    credentials = os.path.join(work, "credentials")
-    if not os.path.exists(os.path.join(credentials, "ca.pem")):
-        kube_aws.run("render", "credentials", "--generate-ca", cwd=work)
-    elif not all(os.path.exists(os.path.join(credentials, name)) for name in CREDENTIALS):
-        kube_aws.run("render", "credentials", cwd=work)
-    lock_down(credentials)
-    if not os.path.isdir(os.path.join(work, "stack-templates")):
-        kube_aws.run("render", "stack", cwd=work)
-    assets.fix_templates(work)
-    fingerprint = assets.fingerprint(work, config)
-    config = assets.cluster_config(base, dict(p, region_name=region), subnets, fingerprint)
-    write(path, HEADER + to_yaml(config))
-    return before, config, fingerprint
-
-
-def write(path, text):
-    if read(path) != text:
-        with open(path, "w") as handle:
-            handle.write(text)
-
-
-def lock_down(credentials):
-    """Credentials are secrets: the directory 0700, its files 0600."""
-    if not os.path.isdir(credentials):
-        return
-    os.chmod(credentials, 0o700)
-    for name in os.listdir(credentials):
-        path = os.path.join(credentials, name)
-        if os.path.isfile(path) and not os.path.islink(path):
-            os.chmod(path, 0o600)
-
-
 # -- states ---------------------------------------------------------------------------------------------------
 def ensure_present(module, kube_aws, region):
     p = module.params

@@ -201,7 +201,7 @@ def test_the_api_load_balancers_icmp_comes_from_the_vpc_not_the_world():
 
 
 def test_spot_and_mixed_node_pools_are_refused_with_the_provider_that_has_them():
-    from ansible_collections.trainkit.aws.plugins.modules import kube_aws_cluster
+    from ansible_collections.trainkit.aws.plugins.module_utils import _kube_aws as kube_aws_cluster
 
     pool = {"name": "gpu", "instance_type": "p3.2xlarge", "instance_types": [], "spot": False, "count": 1, "taints": []}
     assert kube_aws_cluster.pool_problems([pool]) == []

@@ -4,7 +4,7 @@
 from ansible_collections.trainkit.aws.plugins.module_utils import _ec2
 from ansible_collections.trainkit.aws.plugins.module_utils import _iam
 from ansible_collections.trainkit.aws.plugins.module_utils import tags
-from ansible_collections.trainkit.aws.plugins.modules import vpc_network
+from ansible_collections.trainkit.aws.plugins.module_utils import _vpc as vpc_network
 
 
 def test_cluster_tags():
