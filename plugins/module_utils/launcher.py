@@ -10,7 +10,8 @@
 It works out which trainer this pod is and who its peers are, exports the framework's variables, and then execs
 the user's command. The trainer id comes from ``JOB_COMPLETION_INDEX`` when the Job is Indexed; otherwise it is
 found the way the PaddlePaddle-on-Kubernetes tutorial did it: list the job's pods through the API server with the
-pod's service account, wait until all are Running, sort them by pod IP and take this pod's position.
+pod's service account, wait until all are Running (or already finished), sort them by pod IP and take this pod's
+position.
 
 Inputs (environment): POD_NAME, POD_NAMESPACE, POD_IP (downward API), TRAINKIT_JOB, TRAINKIT_WORKERS,
 TRAINKIT_PSERVERS, TRAINKIT_PORT, TRAINKIT_ROLE (trainer or pserver), TRAINKIT_PEER_DISCOVERY (api or dns),
@@ -175,7 +176,9 @@ def assign(pods, expected, me, by_index=False):
                     pod["name"], pod["exit_code"], sum(expected.values())
                 )
             )
-    live = [p for p in pods if p["phase"] == "Running" and p["ip"] and not p["deleting"]]
+    # a peer that already finished (Succeeded) ran: a parameter-server trainer can do its work and exit before a
+    # slower peer's launcher looks, and waiting for it to be Running again would wait for ever
+    live = [p for p in pods if p["phase"] in ("Running", "Succeeded") and p["ip"] and not p["deleting"]]
     by_role = {}
     for pod in live:
         by_role.setdefault(pod["role"], []).append(pod)

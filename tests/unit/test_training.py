@@ -113,6 +113,14 @@ def test_assign_waits_then_refuses_surplus_and_strangers():
     assert [p["name"] for p in ok["trainer"]] == ["a"]
 
 
+def test_a_peer_that_already_finished_counts_as_having_run():
+    """CI (stop 33): a parameter-server trainer did its one exchange and exited 0 within a second; the other
+    trainer's launcher, a moment later, never saw all 3 pods Running at once and waited until the pserver gave up."""
+    pods = [pod("ps", "127.0.0.2", role="pserver"), pod("t0", "127.0.0.3", "Succeeded"), pod("t1", "127.0.0.4")]
+    peers = launcher.assign(pods, {"pserver": 1, "trainer": 2}, "t1")
+    assert [p["name"] for p in peers["trainer"]] == ["t0", "t1"] and [p["name"] for p in peers["pserver"]] == ["ps"]
+
+
 def test_paddle_parameter_server_variables():
     peers = {
         "trainer": [pod("t0", "127.0.0.2"), pod("t1", "127.0.0.3")],
