@@ -231,10 +231,7 @@ def efa_interfaces(module, groups):
             hint="check the instance types and that the credentials allow ec2:DescribeInstanceTypes",
         )
     out = dict((t, 0) for t in wanted)
-    for item in found:
-        network = item.get("NetworkInfo") or {}
-        if network.get("EfaSupported"):
-            out[item["InstanceType"]] = (network.get("EfaInfo") or {}).get("MaximumEfaInterfaces") or 1
+    out.update((item["InstanceType"], instance_types.described_efa(item)) for item in found)
     return out
 
 

@@ -128,6 +128,15 @@ def efa_problems(group, label, efa_of):
     return problems
 
 
+def described_efa(item):
+    """EFA interfaces of an instance type as EC2 describes it (a DescribeInstanceTypes item): 0 without EFA
+    (NetworkInfo.EfaSupported false), else EfaInfo.MaximumEfaInterfaces (1 where EC2 leaves it out)."""
+    network = item.get("NetworkInfo") or {}
+    if not network.get("EfaSupported"):
+        return 0
+    return (network.get("EfaInfo") or {}).get("MaximumEfaInterfaces") or 1
+
+
 def efa_of(instance_type):
     """EFA interfaces of a type the table knows (0: none), None for a type it does not know."""
     if instance_type not in INSTANCE_TYPES:

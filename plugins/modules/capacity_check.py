@@ -227,11 +227,7 @@ def instance_vcpus(ec2, types, efa=None):
         for item in found:
             out[item["InstanceType"]] = item["VCpuInfo"]["DefaultVCpus"]
             if efa is not None:
-                network = item.get("NetworkInfo") or {}
-                supported = network.get("EfaSupported")
-                efa[item["InstanceType"]] = (
-                    (network.get("EfaInfo") or {}).get("MaximumEfaInterfaces", 1) if supported else 0
-                )
+                efa[item["InstanceType"]] = instance_types.described_efa(item)
     return out
 
 
