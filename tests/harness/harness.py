@@ -444,6 +444,34 @@ def kwok_node(client, name, label, octets=(200, 254), cpu="64", memory="256Gi"):
     return name
 
 
+def shared_claim(client, namespace, name, pv, host_path, reclaim=None):
+    """A ReadWriteMany claim ``name`` bound to a PersistentVolume ``pv`` of its own: the local runner maps it to one
+    directory that every pod of the namespace shares (``<workdir>/volumes/<namespace>/<name>``)."""
+    spec = {
+        "capacity": {"storage": "1Gi"},
+        "accessModes": ["ReadWriteMany"],
+        "storageClassName": "",
+        "hostPath": {"path": host_path},
+        "claimRef": {"namespace": namespace, "name": name},
+    }
+    if reclaim:
+        spec["persistentVolumeReclaimPolicy"] = reclaim
+    client.apply({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv}, "spec": spec})
+    client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": pv,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
+
+
 def unique(prefix):
     """A name no other test uses (tests share one endpoint per worker)."""
     return "{0}-{1}".format(prefix, uuid.uuid4().hex[:8])

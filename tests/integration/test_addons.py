@@ -21,6 +21,7 @@ from harness import REPO
 from harness import eventually
 from harness import kwok_node
 from harness import mpi_operator_slot
+from harness import shared_claim
 from harness import unique
 
 # slow: the add-ons playbook a dozen times on a control plane of this file's own, the MPI job training for real (~4 min);
@@ -209,37 +210,10 @@ def test_mpi_operator_refused_beside_the_training_operators_v1_mpijob(ansible, c
         eventually(lambda: client.get(v1) is None, 60, "the v1 CRD to go")
 
 
-def shared_claim(client):
+def mpi_claim(client):
     """A claim for the data and the outputs (the local runner maps it to a directory shared by every pod)."""
     claim = unique("mpivol")
-    client.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": claim},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteMany"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "storageClassName": "",
-                "hostPath": {"path": "/tmp/" + claim},
-                "claimRef": {"namespace": "default", "name": claim},
-            },
-        }
-    )
-    client.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": claim, "namespace": "default"},
-            "spec": {
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "volumeName": claim,
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        }
-    )
+    shared_claim(client, "default", claim, claim, "/tmp/" + claim, reclaim="Retain")
     return claim
 
 
@@ -263,7 +237,7 @@ def test_mpi_operator_runs_a_two_worker_mpijob_of_real_mpi_ranks(ansible, client
     }
     eventually(lambda: (client.get(lease) or {}).get("spec", {}).get("holderIdentity"), 60, "the operator's lease")
 
-    claim = shared_claim(client)
+    claim = mpi_claim(client)
     job = unique("mpi-fit")
     train = {
         "training_job_framework": "mpi",
@@ -392,7 +366,7 @@ def test_mpi_jobs_restart_from_their_checkpoint_after_an_eviction_or_a_lost_node
     parameters of an uninterrupted run - and a script that exits 1, which fails the job with no restart."""
     rc, output, _recap = run(ansible, cluster, tmp_path, addons_mpi_operator=True)  # the operator of the test above
     assert rc == 0, output[-3000:]
-    claim = shared_claim(client)
+    claim = mpi_claim(client)
     label = unique("mpi-spread")
     nodes = [kwok_node(client, "{0}-{1}".format(label, i), label, (100, 199), "16", "64Gi") for i in range(3)]
     try:

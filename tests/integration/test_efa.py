@@ -17,6 +17,7 @@ import pytest
 from harness import LocalK8s
 from harness import REPO
 from harness import eventually
+from harness import shared_claim
 from harness import train_python
 from harness import unique
 
@@ -76,34 +77,7 @@ def namespace(client):
     """A namespace with a ReadWriteMany claim 'shared' (the local runner maps it to one directory)."""
     ns = unique("efa-train")
     client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    pv = ns + "-pv"
-    client.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": pv},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "hostPath": {"path": "/nonexistent/" + ns},
-                "claimRef": {"namespace": ns, "name": "shared"},
-            },
-        }
-    )
-    client.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "shared", "namespace": ns},
-            "spec": {
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "volumeName": pv,
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        }
-    )
+    shared_claim(client, ns, "shared", ns + "-pv", "/nonexistent/" + ns)
     return ns
 
 

@@ -27,6 +27,7 @@ from ansible_collections.trainkit.aws.plugins.module_utils.k8s import ready
 from harness import REPO
 from harness import eventually
 from harness import kwok_node
+from harness import shared_claim
 from harness import unique
 from harness import train_python
 
@@ -79,33 +80,7 @@ def namespace(client, node):
     ns = unique("train")
     client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     pv = ns + "-pv"
-    client.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": pv},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "hostPath": {"path": "/nonexistent/" + ns},
-                "claimRef": {"namespace": ns, "name": "shared"},
-            },
-        }
-    )
-    client.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "shared", "namespace": ns},
-            "spec": {
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "volumeName": pv,
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        }
-    )
+    shared_claim(client, ns, "shared", pv, "/nonexistent/" + ns)
     yield ns
     client.delete({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     client.delete({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv}})
