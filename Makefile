@@ -131,9 +131,11 @@ down:
 	@rm -rf "$(CACHE_DIR)/local-k8s/etcd"
 
 # The static checks and unit tests run beside the installs the integration lanes need (mostly downloads: the
-# Prowler and oldest-client virtualenvs, the aws CLI, the training environment), then the two integration lanes.
+# Prowler and oldest-client virtualenvs, the aws CLI, the training environment, the GPU lane's wheels), then the GPU
+# lane (every test skipped without a GPU) and the two integration lanes.
 test: venv link
-	@$(MAKE) --no-print-directory -j4 --output-sync=target sanity lint unit gpu-test prowler k8s-client-env awscli train-env-torch
+	@$(MAKE) --no-print-directory -j4 --output-sync=target sanity lint unit prowler k8s-client-env awscli train-env-torch gpu-wheels
+	@$(MAKE) --no-print-directory gpu-test
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory k8s-clients
 
@@ -147,7 +149,7 @@ unit: venv link
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
 # The whole integration suite, then its 25 slowest tests (the last lines CI prints)
-integration: venv link train-env-torch binaries awscli prowler node-tools
+integration: venv link train-env-torch binaries awscli prowler node-tools gpu-wheels
 	$(INTEGRATION) --durations=25 $(PYTEST_ARGS)
 
 integration-fast: venv link binaries awscli
@@ -155,7 +157,7 @@ integration-fast: venv link binaries awscli
 
 # Record every integration test's duration in tests/durations.json, which orders the work longest first: run it
 # (and commit the file) after adding slow tests
-durations: venv link train-env-torch binaries awscli prowler node-tools
+durations: venv link train-env-torch binaries awscli prowler node-tools gpu-wheels
 	$(INTEGRATION) --store-durations $(PYTEST_ARGS)
 
 # The Kubernetes tests again with the oldest kubernetes client requirements.txt allows, in a virtualenv of its own
@@ -181,14 +183,19 @@ k8s-clients: venv link binaries k8s-client-env
 gpu-test:
 	tools/gpu-test $(PYTEST_ARGS)
 
-# pytest and ansible-core (tests/gpu/requirements.txt) as wheels for Linux x86_64 and each of GPU_WHEEL_PYTHONS
+# pytest and ansible-core (tests/gpu/requirements.txt) as wheels for Linux x86_64 and each of GPU_WHEEL_PYTHONS,
+# downloaded again when the requirements change. The integration suite needs them too: it runs the lane's runner
+# with a python like a GPU image's (tests/integration/test_gpu_lane_runner.py).
 GPU_WHEEL_PYTHONS ?= 3.10 3.11 3.12 3.13
 GPU_WHEEL_PLATFORMS := $(foreach p,manylinux_2_28 manylinux_2_17 manylinux2014 manylinux_2_5 manylinux1,--platform $(p)_x86_64)
-gpu-wheels: venv
+gpu-wheels: .tmp/gpu-wheels/.downloaded
+
+.tmp/gpu-wheels/.downloaded: tests/gpu/requirements.txt | venv
 	@for version in $(GPU_WHEEL_PYTHONS); do \
 		$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version $$version $(GPU_WHEEL_PLATFORMS) \
 			--dest .tmp/gpu-wheels -r tests/gpu/requirements.txt || exit 1; \
 	done
+	@touch $@
 	@echo "gpu-wheels: $$(ls .tmp/gpu-wheels | wc -l) wheels in .tmp/gpu-wheels ($$(du -sh .tmp/gpu-wheels | cut -f1))"
 
 # The throttled lane alone: identity -> network -> storage -> teardown with 30% of requests throttled (also in make test)

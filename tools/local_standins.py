@@ -29,7 +29,9 @@ below onto them, the way it maps ``python3`` onto the training interpreter:
     device, registers none and waits, as the real plugin does.
 ``nvidia-smi``
     Lists the GPUs the device plugin allocated to the container (``NVIDIA_VISIBLE_DEVICES``): there is no GPU here,
-    and every line says so.
+    and every line says so. ``--query-gpu=<fields> --format=csv,noheader`` answers index, uuid and name, and
+    ``[N/A]`` for the driver's version and the memory, as nvidia-smi does for a field it has no value of; ``-q``
+    says there is no driver.
 """
 
 import json
@@ -184,6 +186,10 @@ def efa_device_plugin(_argv):
     return 0
 
 
+# What --query-gpu answers per field; nvidia-smi prints [N/A] for a field it has no value of, and there is no driver
+QUERY_FIELDS = {"index": None, "uuid": None, "name": None, "driver_version": "[N/A]", "memory.total": "[N/A]"}
+
+
 def nvidia_smi(argv):
     devices = [
         d for d in (os.environ.get("NVIDIA_VISIBLE_DEVICES") or "").split(",") if d and d not in ("void", "none")
@@ -193,6 +199,24 @@ def nvidia_smi(argv):
         return 6
     instance = os.environ.get("TRAINKIT_NODE_INSTANCE_TYPE", "unknown instance type")
     node = os.environ.get("TRAINKIT_NODE_NAME", "")
+    query = [a.split("=", 1)[1] for a in argv if a.startswith("--query-gpu=")]
+    if query:  # --query-gpu=a,b --format=csv,noheader: one line per GPU, the fields comma-separated
+        fields = query[0].split(",")
+        unknown = [f for f in fields if f not in QUERY_FIELDS]
+        if unknown:
+            print('Field "{0}" is not a valid field to query.'.format(unknown[0]))
+            return 2
+        if not any(a.startswith("--format=csv") for a in argv):
+            print("--format=csv is required with --query-gpu")
+            return 2
+        for index, uuid in enumerate(devices):
+            named = {"index": str(index), "uuid": uuid, "name": "simulated GPU of {0}".format(instance)}
+            print(", ".join(QUERY_FIELDS[f] or named[f] for f in fields))
+        return 0
+    if "-q" in argv:
+        print("Driver Version                            : [N/A] (trainkit local runner: no driver)")
+        print("Attached GPUs                             : {0}".format(len(devices)))
+        return 0
     for index, uuid in enumerate(devices):
         print(
             "GPU {0}: simulated GPU of {1} on node {2}, allocated by the local device plugin stand-in "

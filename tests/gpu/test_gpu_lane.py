@@ -57,14 +57,14 @@ def test_the_gpu_smoke_tests_command_lists_every_gpu(gpus, tmp_path):
     """The default command of trainkit.aws.gpu_smoke_test, read from the module's argument spec."""
     with open(os.path.join(REPO, "plugins", "modules", "gpu_smoke_test.py")) as handle:
         tree = ast.parse(handle.read())
-    defaults = [
-        ast.literal_eval(k.value)
-        for call in ast.walk(tree)
-        if isinstance(call, ast.Call) and any(k.arg == "default" for k in call.keywords)
-        for k in call.keywords
-        if k.arg == "default" and isinstance(k.value, ast.List)
+    # argument_spec's command=dict(..., default=[...]); other defaults name constants (GPU) and are not literals
+    [command] = [
+        ast.literal_eval(option.value)
+        for spec in ast.walk(tree)
+        if isinstance(spec, ast.keyword) and spec.arg == "command" and isinstance(spec.value, ast.Call)
+        for option in spec.value.keywords
+        if option.arg == "default"
     ]
-    [command] = [d for d in defaults if d and d[0] == "sh"]
     out = tmp_path / "termination-log"
     command = [str(out) if c == "/dev/termination-log" else c for c in command]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
