@@ -39,6 +39,7 @@ def _instance(instance_type, usd):
 
 
 PRODUCTS = [
+    _instance("t2.medium", "0.0464000000"),
     _instance("m5.large", "0.0960000000"),
     _instance("m5.xlarge", "0.1920000000"),
     _instance("g4dn.xlarge", "0.5260000000"),

@@ -169,3 +169,26 @@ def test_an_efa_group_of_a_type_without_efa_stops_site_before_any_call_or_in_the
     assert rc != 0, output[-3000:]
     assert "node group cpu: efa needs instance types with EFA (EC2's EfaSupported); m6i.xlarge has none" in output
     assert "DescribeInstanceTypes" in calls and [c for c in calls if CHANGES.match(c)] == [], calls
+
+
+def test_kube_aws_controllers_and_etcd_count_against_the_quotas_beside_the_node_pools(small_account, tmp_path):
+    """kube-aws runs its control plane on the account's instances: its controllers and etcd (t2.medium, kube-aws's
+    default) need vCPUs of the standard quota and a zone that offers their type, and are priced."""
+    rc, output, calls = site(
+        small_account,
+        tmp_path,
+        check=True,
+        tags=["identity"],
+        trainkit_nodegroups=CPU_ONLY,
+        trainkit_cluster_provider="kube_aws",
+        cluster_kube_aws_controller_count=2,
+    )
+    assert rc == 0, output[-3000:]
+    table = output.split("Capacity and quotas - need, in use, quota", 1)[1][:2000]
+    # 2 m5.xlarge (4 vCPUs) + 2 controllers and 1 etcd member (t2.medium, 2 vCPUs)
+    assert (
+        "L-1216C47A Standard (A, C, D, H, I, M, R, T, Z) vCPUs, on-demand 14 0 1152 "
+        "node groups cpu, kube-aws-controllers, kube-aws-etcd" in table
+    ), table
+    assert "node group kube-aws-controllers (t2.medium) 2" in output and "node group kube-aws-etcd" in output
+    assert [c for c in calls if CHANGES.match(c)] == []
