@@ -29,7 +29,7 @@ export TRAINKIT_PROWLER := $(PROWLER_ENV)/bin/prowler
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export TRAINKIT_TRAIN_PYTHON := $(TRAIN_PYTHON)
 
-.PHONY: bench help gpu-test gpu-wheels venv train-env train-env-torch awscli prowler k8s-client-env k8s-clients binaries control-plane eksctl kube-aws demo-binaries node-tools nodes link demo down test check unit integration integration-fast durations throttled sanity lint build ee clean
+.PHONY: bench help gpu-test gpu-wheels ee-wheels venv train-env train-env-torch awscli prowler k8s-client-env k8s-clients binaries control-plane eksctl kube-aws demo-binaries node-tools nodes link demo down test check unit integration integration-fast durations throttled sanity lint build ee clean
 
 help:
 	@echo "make demo    - the whole pipeline locally: AWS (local endpoint), Kubernetes, data split, real training"
@@ -131,10 +131,10 @@ down:
 	@rm -rf "$(CACHE_DIR)/local-k8s/etcd"
 
 # The static checks and unit tests run beside the installs the integration lanes need (mostly downloads: the
-# Prowler and oldest-client virtualenvs, the aws CLI, the training environment, the GPU lane's wheels), then the GPU
-# lane (every test skipped without a GPU) and the two integration lanes.
+# Prowler and oldest-client virtualenvs, the aws CLI, the training environment, the GPU lane's and the execution
+# environment's wheels), then the GPU lane (every test skipped without a GPU) and the two integration lanes.
 test: venv link
-	@$(MAKE) --no-print-directory -j4 --output-sync=target sanity lint unit prowler k8s-client-env awscli train-env-torch gpu-wheels
+	@$(MAKE) --no-print-directory -j4 --output-sync=target sanity lint unit prowler k8s-client-env awscli train-env-torch gpu-wheels ee-wheels
 	@$(MAKE) --no-print-directory gpu-test
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory k8s-clients
@@ -149,15 +149,15 @@ unit: venv link
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
 # The whole integration suite, then its 25 slowest tests (the last lines CI prints)
-integration: venv link train-env-torch binaries awscli prowler node-tools gpu-wheels
+integration: venv link train-env-torch binaries awscli prowler node-tools gpu-wheels ee-wheels
 	$(INTEGRATION) --durations=25 $(PYTEST_ARGS)
 
-integration-fast: venv link binaries awscli
+integration-fast: venv link binaries awscli ee-wheels
 	$(INTEGRATION) -m "not slow" $(PYTEST_ARGS)
 
 # Record every integration test's duration in tests/durations.json, which orders the work longest first: run it
 # (and commit the file) after adding slow tests
-durations: venv link train-env-torch binaries awscli prowler node-tools gpu-wheels
+durations: venv link train-env-torch binaries awscli prowler node-tools gpu-wheels ee-wheels
 	$(INTEGRATION) --store-durations $(PYTEST_ARGS)
 
 # The Kubernetes tests again with the oldest kubernetes client requirements.txt allows, in a virtualenv of its own
@@ -197,6 +197,21 @@ gpu-wheels: .tmp/gpu-wheels/.downloaded
 	done
 	@touch $@
 	@echo "gpu-wheels: $$(ls .tmp/gpu-wheels | wc -l) wheels in .tmp/gpu-wheels ($$(du -sh .tmp/gpu-wheels | cut -f1))"
+
+# The execution environment's Python dependencies (requirements.txt and execution-environment.yml's ansible-core,
+# ansible-runner and python entries), resolved together and downloaded as wheels, downloaded again when either file
+# changes: test_execution_environment.py checks offline that what ansible-builder collects resolves with them (awscli
+# pins its botocore, boto3 another range - pip's resolver takes minutes over them, here rather than in a test).
+ee-wheels: .tmp/ee-wheels/.downloaded
+
+.tmp/ee-wheels/.downloaded: requirements.txt execution-environment.yml | venv
+	@rm -rf .tmp/ee-wheels && mkdir -p .tmp/ee-wheels
+	@$(BIN)/python -c 'import yaml; d = yaml.safe_load(open("execution-environment.yml"))["dependencies"]; \
+		print("\n".join([d["ansible_core"]["package_pip"], d["ansible_runner"]["package_pip"]] + d["python"]))' \
+		> .tmp/ee-wheels/ee-requirements.txt
+	@$(BIN)/python -m pip download --quiet --only-binary=:all: --dest .tmp/ee-wheels \
+		-r requirements.txt -r .tmp/ee-wheels/ee-requirements.txt
+	@touch $@
 
 # The throttled lane alone: identity -> network -> storage -> teardown with 30% of requests throttled (also in make test)
 throttled: venv link
