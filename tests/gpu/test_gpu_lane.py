@@ -21,6 +21,9 @@ sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
 import pod_process  # noqa: E402  # standard library only, unlike the rest of tests/harness
 
 TOLERANCE = 1e-3  # float32 on the GPU against float32 on the CPU, the same data and steps
+# Seconds a pod's run may take: seconds of training and NCCL's set-up, so a hang (NCCL waiting for a peer) fails its
+# test well before a lent machine's 10-minute command limit, and the tests after it still run
+POD_TIMEOUT = 240
 
 
 def run_pod(tmp_path, name, framework, gpus, extra_env=None):
@@ -31,7 +34,7 @@ def run_pod(tmp_path, name, framework, gpus, extra_env=None):
         assert container["resources"]["limits"]["nvidia.com/gpu"] == str(gpus)
         assert any(m["mountPath"] == "/dev/shm" for m in container["volumeMounts"]), "GPU pods get /dev/shm"
     pod_process.split(spec)
-    result, model = pod_process.run(spec, extra_env=extra_env)
+    result, model = pod_process.run(spec, extra_env=extra_env, timeout=POD_TIMEOUT)
     sys.stdout.write("{0}{1}".format(result.stdout[-3000:], result.stderr[-3000:]))
     return result, model
 
@@ -138,7 +141,7 @@ def test_node_nvidia_checks_the_real_driver_and_changes_nothing(gpus, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=POD_TIMEOUT,
         check=False,
     )
     sys.stdout.write(result.stdout[-6000:] + result.stderr[-3000:])
@@ -168,7 +171,7 @@ def test_the_fabric_check_runs_over_nccl_on_every_gpu(gpus, tmp_path):
         checkpoint_path="",
     )
     out = tmp_path / "termination-log"
-    result, _model = pod_process.run(spec, extra_env={"TRAINKIT_TERMINATION_LOG": str(out)})
+    result, _model = pod_process.run(spec, extra_env={"TRAINKIT_TERMINATION_LOG": str(out)}, timeout=POD_TIMEOUT)
     sys.stdout.write(result.stdout[-3000:] + result.stderr[-3000:])
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(out.read_text())

@@ -153,9 +153,18 @@ def model_of(spec, rank=0):
 
 
 def run(spec, python=sys.executable, extra_env=None, timeout=900):
-    """Run rank 0's container to its end; returns (completed process, rank 0's model.json or None)."""
+    """Run rank 0's container to its end; returns (completed process, rank 0's model.json or None). Past
+    ``timeout`` the pod's every process is killed (torchrun's workers too, which would hold their GPUs) and
+    subprocess.TimeoutExpired raised with what it printed."""
     argv, env = command_and_env(spec, python, extra_env)
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proctree.kill_tree(process.pid)
+        stdout, stderr = process.communicate()
+        raise subprocess.TimeoutExpired(argv, timeout, output=stdout[-3000:], stderr=stderr[-3000:]) from None
+    result = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
     return result, (model_of(spec) if result.returncode == 0 else None)
 
 
