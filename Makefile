@@ -29,7 +29,7 @@ export TRAINKIT_PROWLER := $(PROWLER_ENV)/bin/prowler
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export TRAINKIT_TRAIN_PYTHON := $(TRAIN_PYTHON)
 
-.PHONY: bench help gpu-test gpu-wheels ee-wheels venv train-env train-env-torch awscli prowler k8s-client-env k8s-clients binaries control-plane eksctl kube-aws demo-binaries node-tools nodes link demo down test check unit integration integration-fast durations throttled sanity lint build ee clean
+.PHONY: bench help gpu-test gpu-wheels ee-wheels mpi-wheel venv train-env train-env-torch awscli prowler k8s-client-env k8s-clients binaries control-plane eksctl kube-aws demo-binaries node-tools nodes link demo down test check unit integration integration-fast durations throttled sanity lint build ee clean
 
 help:
 	@echo "make demo    - the whole pipeline locally: AWS (local endpoint), Kubernetes, data split, real training"
@@ -134,7 +134,7 @@ down:
 # Prowler and oldest-client virtualenvs, the aws CLI, the training environment, the GPU lane's and the execution
 # environment's wheels), then the GPU lane (every test skipped without a GPU) and the two integration lanes.
 test: venv link
-	@$(MAKE) --no-print-directory -j4 --output-sync=target sanity lint unit prowler k8s-client-env awscli train-env-torch gpu-wheels ee-wheels
+	@$(MAKE) --no-print-directory -j4 --output-sync=target sanity lint unit prowler k8s-client-env awscli train-env-torch gpu-wheels ee-wheels mpi-wheel
 	@$(MAKE) --no-print-directory gpu-test
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory k8s-clients
@@ -149,7 +149,7 @@ unit: venv link
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
 
 # The whole integration suite, then its 25 slowest tests (the last lines CI prints)
-integration: venv link train-env-torch binaries awscli prowler node-tools gpu-wheels ee-wheels
+integration: venv link train-env-torch binaries awscli prowler node-tools gpu-wheels ee-wheels mpi-wheel
 	$(INTEGRATION) --durations=25 $(PYTEST_ARGS)
 
 integration-fast: venv link binaries awscli ee-wheels
@@ -157,7 +157,7 @@ integration-fast: venv link binaries awscli ee-wheels
 
 # Record every integration test's duration in tests/durations.json, which orders the work longest first: run it
 # (and commit the file) after adding slow tests
-durations: venv link train-env-torch binaries awscli prowler node-tools gpu-wheels ee-wheels
+durations: venv link train-env-torch binaries awscli prowler node-tools gpu-wheels ee-wheels mpi-wheel
 	$(INTEGRATION) --store-durations $(PYTEST_ARGS)
 
 # The Kubernetes tests again with the oldest kubernetes client requirements.txt allows, in a virtualenv of its own
@@ -211,6 +211,18 @@ ee-wheels: .tmp/ee-wheels/.downloaded
 		> .tmp/ee-wheels/ee-requirements.txt
 	@$(BIN)/python -m pip download --quiet --only-binary=:all: --dest .tmp/ee-wheels \
 		-r requirements.txt -r .tmp/ee-wheels/ee-requirements.txt
+	@touch $@
+
+# The mpi4py wheel the MPI image's Dockerfile installs (its MPI4PY_VERSION), for CPython 3.13 (Debian trixie's, the SSH
+# test bed's nodes): test_nodes.py builds the image's package set on a node, offline, from it.
+MPI_DOCKERFILE := roles/training_job/files/images/mpich-python/Dockerfile
+mpi-wheel: .tmp/mpi-wheel/.downloaded
+
+.tmp/mpi-wheel/.downloaded: $(MPI_DOCKERFILE) | venv
+	@rm -rf .tmp/mpi-wheel
+	@$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.13 --dest .tmp/mpi-wheel \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_5_x86_64 \
+		"mpi4py==$$(sed -n 's/^ARG MPI4PY_VERSION=//p' $(MPI_DOCKERFILE))"
 	@touch $@
 
 # The throttled lane alone: identity -> network -> storage -> teardown with 30% of requests throttled (also in make test)

@@ -17,6 +17,7 @@ import tomllib
 
 import pytest
 
+from harness import REPO
 from harness import LocalNodes
 from harness import recap
 from harness import unique
@@ -455,30 +456,19 @@ def dockerfile_build(path):
 def test_the_mpi_images_package_set_runs_train_mpi_across_ranks(nodes, tmp_path):
     """No published image has MPICH and Python (mpioperator/mpich:v0.7.0 has no python3, mpi4py or numpy), so the
     collection ships a Dockerfile. A trixie node gets the base image's Debian packages, then runs the Dockerfile's
-    own RUN lines (pip offline, from the mpi4py wheel fetched here), and mpirun trains train_mpi.py on 2 ranks under
-    MPICH: one world of 2, the same parameters on both, the fit of the whole data set."""
+    own RUN lines (pip offline, from the mpi4py wheel that make mpi-wheel fetched), and mpirun trains train_mpi.py on
+    2 ranks under MPICH: one world of 2, the same parameters on both, the fit of the whole data set."""
     args, runs = dockerfile_build(MPI_IMAGE)
     assert runs and "MPI4PY_VERSION" in args, (args, runs)
-    wheels = tmp_path / "wheels"
-    download = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
-        + ["--python-version", "3.13", "--dest", str(wheels)]  # trixie's python3, glibc 2.41
-        + [
-            arg
-            for tag in ("manylinux_2_28", "manylinux_2_17", "manylinux_2_5")
-            for arg in ("--platform", tag + "_x86_64")
-        ]
-        + ["mpi4py=={0}".format(args["MPI4PY_VERSION"])],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert download.returncode == 0, download.stderr[-2000:]
-    [wheel] = os.listdir(wheels)
+    wheels = os.path.join(REPO, ".tmp", "mpi-wheel")  # make mpi-wheel: the Dockerfile's mpi4py for trixie's python3
+    if not os.path.exists(os.path.join(wheels, ".downloaded")):
+        pytest.fail("no {0}: make test downloads it (make mpi-wheel)".format(wheels))
+    [wheel] = [name for name in os.listdir(wheels) if name.endswith(".whl")]
+    assert wheel.startswith("mpi4py-{0}-".format(args["MPI4PY_VERSION"])), (wheel, "make mpi-wheel again")
     node = "worker-1"
     upload = "mkdir -p /tmp/wheels /tmp/mpi && base64 -d > /tmp/wheels/{0}".format(wheel)
-    assert nodes.ssh(node, upload, stdin=base64.b64encode((wheels / wheel).read_bytes()).decode()).returncode == 0
+    with open(os.path.join(wheels, wheel), "rb") as handle:
+        assert nodes.ssh(node, upload, stdin=base64.b64encode(handle.read()).decode()).returncode == 0
     # what the job's ConfigMap carries at /opt/trainkit: the role's files and the module's checkpoint.py
     shipped = [os.path.join(REPO_FILES, n) for n in ("train_mpi.py", "split_data.py", "dataset.csv")]
     shipped.append(os.path.join(REPO_FILES, "..", "..", "..", "plugins", "module_utils", "checkpoint.py"))
