@@ -10,6 +10,7 @@ Each job runs the way its pod would: the container command and environment that 
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -101,6 +102,29 @@ def test_paddle_trains_on_the_gpu_as_on_the_cpu(tmp_path):
     result, model = run_pod(tmp_path, "paddle-gpu", "paddle", 1)
     assert result.returncode == 0 and model and model["device"] == "gpu:0", result.stderr[-3000:]
     assert_same_fit(model, cpu)
+
+
+def test_the_mpi_script_trains_across_two_ranks_where_the_machine_has_mpi(tmp_path):
+    """train_mpi.py (numpy, no GPU) through the MPIJob launcher's command, mpirun -np 2, where this python has mpi4py
+    with an MPI library and an mpirun beside it or on PATH: "whatever else the machine's Python has"."""
+    pytest.importorskip("numpy")
+    pytest.importorskip("mpi4py")
+    try:
+        from mpi4py import MPI  # noqa: F401  # pylint: disable=import-outside-toplevel,unused-import
+    except (ImportError, RuntimeError) as exc:  # mpi4py's wheels load an MPI library they do not carry
+        pytest.skip("mpi4py finds no MPI library here: {0}".format(exc))
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    if not shutil.which("mpirun", path=path):
+        pytest.skip("no mpirun beside {0} or on PATH".format(sys.executable))
+    spec = pod_process.job_spec("mpi", "mpi", str(tmp_path / "mpi"), workers=2)
+    pod_process.split(spec)
+    result, model = pod_process.run(spec, timeout=POD_TIMEOUT)
+    sys.stdout.write(result.stdout[-3000:] + result.stderr[-3000:])
+    assert result.returncode == 0 and model, result.stderr[-3000:]
+    other = pod_process.model_of(spec, rank=1)
+    assert model["world_size"] == 2 and other and other["parameters"] == model["parameters"], (model, other)
+    weights, bias = model["parameters"]
+    assert [round(w, 1) for w in weights] == [3.0, -2.0, 0.5] and round(bias[0], 1) == 1.0, model
 
 
 def test_node_nvidia_checks_the_real_driver_and_changes_nothing(gpus, tmp_path):

@@ -3,8 +3,8 @@
 
 The lent GPU machines have one python3, a virtualenv's (/opt/torch/.venv) with torch and pytest, no ansible-core and
 no network (/work/.library/device/KINDS.md). The training environment's python stands in for it: a virtualenv with
-torch and neither pytest nor ansible-core. The lane's tests that need no CUDA - the GPU smoke test's command and
-node_nvidia's check-only run - also run here, on the local runner's nvidia-smi stand-in (tools/local_standins.py),
+torch and neither pytest nor ansible-core. The lane's tests that need no CUDA - the GPU smoke test's command,
+node_nvidia's check-only run and the MPI script - also run here, on the local runner's nvidia-smi stand-in (tools/local_standins.py),
 so that they cannot break unseen between GPU runs; the CUDA tests only run on a GPU.
 """
 
@@ -66,15 +66,16 @@ def test_the_lane_keeps_the_machines_torch_and_brings_pytest_and_ansible_offline
     line = header(result)
     assert line.startswith("gpu-test: {0} ".format(python)), line
     assert "torch {0} ".format(torch) in line and "ansible-core 2." in line and "pytest " in line, line
-    assert "6 skipped" in result.stdout and "no NVIDIA GPU here" in result.stdout, result.stdout[-2000:]
+    assert "7 skipped" in result.stdout and "no NVIDIA GPU here" in result.stdout, result.stdout[-2000:]
     # a second run installs nothing again
     again = lane(tmp_path, python, [])
     assert again.returncode == 0 and header(again) == line
 
 
 def test_the_lanes_tests_without_cuda_pass_on_the_nvidia_smi_stand_in(tmp_path):
-    """With nvidia-smi listing a GPU the lane runs for real: the GPU smoke test's command read from the module and
-    node_nvidia in check-only mode under --check (ansible-core from the wheels), the CUDA tests left out."""
+    """With nvidia-smi listing a GPU the lane runs for real: the GPU smoke test's command read from the module,
+    node_nvidia in check-only mode under --check (ansible-core from the wheels) and the MPI script under the training
+    environment's MPICH; the CUDA tests left out."""
     python = train_python()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -88,10 +89,10 @@ def test_the_lanes_tests_without_cuda_pass_on_the_nvidia_smi_stand_in(tmp_path):
     result = lane(
         tmp_path,
         python,
-        ["-k", "smoke or node_nvidia"],
+        ["-k", "smoke or node_nvidia or mpi"],
         path=str(bin_dir),
         env={"NVIDIA_VISIBLE_DEVICES": "GPU-0f6d1c2e", "TRAINKIT_NODE_INSTANCE_TYPE": "p5e.48xlarge"},
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "GPU lane: GPU 0: simulated GPU of p5e.48xlarge, driver [N/A]" in result.stdout, result.stdout[-2000:]
-    assert "2 passed, 4 deselected" in result.stdout, result.stdout[-2000:]
+    assert "3 passed, 4 deselected" in result.stdout, result.stdout[-2000:]
