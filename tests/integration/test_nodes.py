@@ -462,7 +462,9 @@ def test_the_mpi_images_package_set_runs_train_mpi_across_ranks(nodes, tmp_path)
     assert runs and "MPI4PY_VERSION" in args, (args, runs)
     wheels = os.path.join(REPO, ".tmp", "mpi-wheel")  # make mpi-wheel: the Dockerfile's mpi4py for trixie's python3
     if not os.path.exists(os.path.join(wheels, ".downloaded")):
-        pytest.fail("no {0}: make test downloads it (make mpi-wheel)".format(wheels))
+        if os.environ.get("CI"):
+            pytest.fail("no {0}: make test downloads it (make mpi-wheel)".format(wheels))
+        pytest.skip("no mpi4py wheel for the nodes: run make mpi-wheel")
     [wheel] = [name for name in os.listdir(wheels) if name.endswith(".whl")]
     assert wheel.startswith("mpi4py-{0}-".format(args["MPI4PY_VERSION"])), (wheel, "make mpi-wheel again")
     node = "worker-1"
