@@ -410,6 +410,19 @@ def train_python():
     return python
 
 
+def downloaded(target):
+    """``<checkout>/.tmp/<target>``, which ``make <target>`` downloads in make test's install phase (tests reach no
+    registry themselves): a failure in CI without it, else a skip."""
+    path = os.path.join(REPO, ".tmp", target)
+    if not os.path.exists(os.path.join(path, ".downloaded")):
+        import pytest  # pylint: disable=import-outside-toplevel  # only the tests that need a download
+
+        if os.environ.get("CI"):
+            pytest.fail("no {0}: make test downloads it (make {1})".format(path, target))
+        pytest.skip("no {0}: run make {1}".format(path, target))
+    return path
+
+
 def kwok_node(client, name, label, octets=(200, 254), cpu="64", memory="256Gi"):
     """A simulated node (KWOK-managed) with a pod CIDR inside the plane's own loopback network (which no other
     running plane uses), above the range the node-making modules fill from the bottom."""

@@ -13,6 +13,7 @@ import yaml
 from harness import BIN
 from harness import REPO
 from harness import build_collection
+from harness import downloaded
 from harness import install_collection
 from harness import run_tool
 
@@ -111,11 +112,7 @@ def test_every_dependency_is_named(context, tmp_path, ansible):
     # offline over the wheels make ee-wheels resolved and downloaded from requirements.txt and execution-environment.yml
     lines = [line.split("#", 1)[0].strip() for line in python.splitlines()]
     requirements = [line for line in lines if line] + ["ansible-core>=2.17.0,<2.20", "ansible-runner>=2.4.0"]
-    wheels = os.path.join(REPO, ".tmp", "ee-wheels")
-    if not os.path.exists(os.path.join(wheels, ".downloaded")):
-        if os.environ.get("CI"):
-            pytest.fail("no {0}: make test downloads them (make ee-wheels)".format(wheels))
-        pytest.skip("no execution-environment wheels: run make ee-wheels")
+    wheels = downloaded("ee-wheels")
     resolve = subprocess.run(
         [os.path.join(BIN, "python"), "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed"]
         + ["--no-index", "--find-links", wheels]

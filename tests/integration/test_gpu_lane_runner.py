@@ -14,24 +14,16 @@ import sys
 
 import pytest
 
-from harness import REPO, train_python
+from harness import REPO
+from harness import downloaded
+from harness import train_python
 
 pytestmark = [pytest.mark.training, pytest.mark.gpu]
-
-WHEELS = os.path.join(REPO, ".tmp", "gpu-wheels")
-
-
-def wheels():
-    if not os.path.isdir(WHEELS):
-        if os.environ.get("CI"):
-            pytest.fail("no {0}: make test downloads them (make gpu-wheels)".format(WHEELS))
-        pytest.skip("no GPU lane wheels: run make gpu-wheels")
-    return WHEELS
 
 
 def lane(tmp_path, python, args, path=None, env=None):
     """tools/gpu-test with ``python`` as the machine's python3, its installs in tmp_path, offline."""
-    environ = dict(os.environ, GPU_PYTHON=python, GPU_WHEELS=wheels(), GPU_SITE=str(tmp_path / "site"))
+    environ = dict(os.environ, GPU_PYTHON=python, GPU_WHEELS=downloaded("gpu-wheels"), GPU_SITE=str(tmp_path / "site"))
     environ.update(PIP_NO_INDEX="1", PIP_CONFIG_FILE=os.devnull)  # the lane's machine reaches no index
     environ.pop("PYTHONPATH", None)
     if path:

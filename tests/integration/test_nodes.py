@@ -17,8 +17,8 @@ import tomllib
 
 import pytest
 
-from harness import REPO
 from harness import LocalNodes
+from harness import downloaded
 from harness import recap
 from harness import unique
 
@@ -460,11 +460,7 @@ def test_the_mpi_images_package_set_runs_train_mpi_across_ranks(nodes, tmp_path)
     2 ranks under MPICH: one world of 2, the same parameters on both, the fit of the whole data set."""
     args, runs = dockerfile_build(MPI_IMAGE)
     assert runs and "MPI4PY_VERSION" in args, (args, runs)
-    wheels = os.path.join(REPO, ".tmp", "mpi-wheel")  # make mpi-wheel: the Dockerfile's mpi4py for trixie's python3
-    if not os.path.exists(os.path.join(wheels, ".downloaded")):
-        if os.environ.get("CI"):
-            pytest.fail("no {0}: make test downloads it (make mpi-wheel)".format(wheels))
-        pytest.skip("no mpi4py wheel for the nodes: run make mpi-wheel")
+    wheels = downloaded("mpi-wheel")  # the Dockerfile's mpi4py for trixie's python3
     [wheel] = [name for name in os.listdir(wheels) if name.endswith(".whl")]
     assert wheel.startswith("mpi4py-{0}-".format(args["MPI4PY_VERSION"])), (wheel, "make mpi-wheel again")
     node = "worker-1"
