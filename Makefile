@@ -191,6 +191,7 @@ GPU_WHEEL_PLATFORMS := $(foreach p,manylinux_2_28 manylinux_2_17 manylinux2014 m
 gpu-wheels: .tmp/gpu-wheels/.downloaded
 
 .tmp/gpu-wheels/.downloaded: tests/gpu/requirements.txt | venv
+	@rm -rf .tmp/gpu-wheels  # only the versions wanted now: the directory travels to a GPU machine (64 MiB at most)
 	@for version in $(GPU_WHEEL_PYTHONS); do \
 		$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version $$version $(GPU_WHEEL_PLATFORMS) \
 			--dest .tmp/gpu-wheels -r tests/gpu/requirements.txt || exit 1; \
