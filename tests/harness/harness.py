@@ -621,8 +621,26 @@ class Result(dict):
         return bool(self.get("failed")) or self.get("_status") == "failed"
 
 
+def training_port_base():
+    """The first port of the training jobs this pytest process runs through playbooks.
+
+    On a real cluster every pod has a network namespace of its own, so every job can keep the role's default port
+    (7164). The local cluster's pods are processes of this machine's one network namespace, each on a loopback pod
+    IP of its own - but PyTorch's TCPStore (the rendezvous of torchrun and of the fabric check) listens on the
+    wildcard address, so two jobs of two xdist workers on the same port collide: ``EADDRINUSE`` on port 7164, a
+    failure of the rehearsal that no cluster has. Each worker (gw0, gw1, ...) gets a range of its own, 100 ports
+    wide (a job takes ``ports.num`` + ``ports.num_sparse`` of it), below the kernel's ephemeral ports, which
+    ``free_port()`` of the tests that pick their own port draws from."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return 20000 + 100 * (index % 100)
+
+
 class Ansible:
-    """Runs `ansible` ad-hoc module calls and `ansible-playbook` against the local endpoint."""
+    """Runs `ansible` ad-hoc module calls and `ansible-playbook` against the local endpoint.
+
+    Every playbook run gets ``training_job_ports`` of this worker's range (training_port_base) unless its extra
+    vars name their own."""
 
     def __init__(self, endpoint_url, work_dir):
         self.endpoint_url = endpoint_url
@@ -723,8 +741,9 @@ class Ansible:
         command += list(playbooks)
         if tags:
             command += ["--tags", ",".join(tags)]
-        if extra_vars:
-            command += ["-e", json.dumps(extra_vars)]
+        extra_vars = dict(extra_vars or {})
+        extra_vars.setdefault("training_job_ports", {"base": training_port_base()})
+        command += ["-e", json.dumps(extra_vars)]
         if check:
             command.append("--check")
         if verbosity:
