@@ -630,7 +630,7 @@ def training_port_base():
     wildcard address, so two jobs of two xdist workers on the same port collide: ``EADDRINUSE`` on port 7164, a
     failure of the rehearsal that no cluster has. Each worker (gw0, gw1, ...) gets a range of its own, 100 ports
     wide (a job takes ``ports.num`` + ``ports.num_sparse`` of it), below the kernel's ephemeral ports, which
-    ``free_port()`` of the tests that pick their own port draws from."""
+    ``pod_process.free_port()`` of the tests that pick their own port draws from."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
     return 20000 + 100 * (index % 100)

@@ -43,6 +43,7 @@ training = load_training()
 
 
 def free_port():
+    """A port no process on this machine listens on now (the kernel's pick among its ephemeral ports)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -9,7 +9,6 @@ The tests run in order on one control plane: the job's wait starts before the pl
 
 import json
 import os
-import socket
 import threading
 
 import pytest
@@ -20,6 +19,7 @@ from harness import eventually
 from harness import shared_claim
 from harness import train_python
 from harness import unique
+from pod_process import free_port
 
 pytestmark = [pytest.mark.k8s, pytest.mark.gpu, pytest.mark.slow, pytest.mark.xdist_group("efa")]
 
@@ -112,12 +112,6 @@ def jobs(client, namespace, job):
     """The training job's workloads (Jobs labelled with its name)."""
     query = {"labelSelector": "trainkit.io/job=" + job}
     return client.request("GET", "/apis/batch/v1/namespaces/{0}/jobs".format(namespace), query=query)[1]["items"]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def job_args(cluster, namespace, name, **extra):

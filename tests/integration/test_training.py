@@ -13,7 +13,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from harness import kwok_node
 from harness import shared_claim
 from harness import unique
 from harness import train_python
+from pod_process import free_port
 
 pytestmark = pytest.mark.k8s
 
@@ -44,12 +44,6 @@ def worker_octet():
     (127.10-99, tools/local-k8s), so that neither another worker nor a plane hands out the same addresses."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     return 100 + int("".join(c for c in worker if c.isdigit()) or 0)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def files(*names):
